@@ -1,0 +1,1 @@
+"""Declarative state-machine trading engine for Binance USD-M perpetuals."""

@@ -1,0 +1,1 @@
+"""Venues: the one interface the engine trades through (simulated, paper, Binance)."""
