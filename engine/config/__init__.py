@@ -1,0 +1,1 @@
+"""Profiles: YAML files validated by pydantic, merged with `extends:` and runtime overrides."""

@@ -1,0 +1,154 @@
+"""The profile schema. Every key is typed and bounded; unknown keys are refused, so a typo is an
+error at load, not a silently ignored setting.
+
+Secrets never live in a profile: the telegram and notification sections name the *environment
+variables* that hold them (`token_env`, `urls_env`), and the values are read from the environment or
+`.env` at start.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from engine.config.durations import Duration
+from engine.strategy.params import ScalpingParams
+
+ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class VenueSection(_Section):
+    exchange: Literal["binanceusdm"] = "binanceusdm"
+    quote_assets: tuple[Literal["USDC", "USDT"], ...] = Field(("USDC",), min_length=1)
+    """Which margin assets to trade: USDC-margined, USDT-margined, or both."""
+    timeframe: Literal["1m", "3m", "5m", "15m"] = "5m"
+    api_key_env: str = Field("BINANCE_API_KEY", pattern=ENV_NAME)
+    api_secret_env: str = Field("BINANCE_API_SECRET", pattern=ENV_NAME)
+    starting_balance: Decimal = Field(Decimal(1000), gt=0)
+    """Paper and backtest wallet, in the quote asset."""
+    slippage_bps: float = Field(2.0, ge=0, le=500)
+    """Simulated adverse slippage on market fills (paper, backtest)."""
+
+
+class UniverseSection(_Section):
+    max_symbols: int = Field(35, ge=1, le=200)
+    min_quote_volume_24h: float = Field(0, ge=0)
+    atr_pct_min: float = Field(0.0, ge=0)
+    atr_pct_max: float = Field(100.0, gt=0)
+    rotation: Duration = timedelta(hours=1)
+    whitelist: tuple[str, ...] = ()
+    blacklist: tuple[str, ...] = ()
+
+
+class TakeProfitStep(_Section):
+    at_pct: float = Field(gt=0, le=100)
+    """Distance from the entry price, in percent."""
+    size_pct: float = Field(gt=0, le=100)
+    """Share of the position closed at this step, in percent."""
+
+
+class OrdersSection(_Section):
+    sizing: Literal["risk", "fixed"] = "risk"
+    risk_per_trade_pct: float = Field(0.5, gt=0, le=10)
+    """With sizing=risk: the loss at the stop-loss, as % of the balance."""
+    stake: Decimal = Field(Decimal(100), gt=0)
+    """With sizing=fixed: margin per trade in the quote asset."""
+    leverage: int = Field(5, ge=1, le=125)
+    margin_mode: Literal["isolated", "cross"] = "isolated"
+    stop_loss_pct: float = Field(2.0, gt=0, le=50)
+    take_profit: tuple[TakeProfitStep, ...] = Field(
+        (TakeProfitStep(at_pct=0.4, size_pct=40), TakeProfitStep(at_pct=0.8, size_pct=30),
+         TakeProfitStep(at_pct=1.2, size_pct=30)),
+        min_length=1,
+        max_length=10,
+    )
+    stop_after_tp: Literal["breakeven", "keep"] = "breakeven"
+    entry_timeout: Duration = timedelta(seconds=30)
+    close_timeout: Duration = timedelta(seconds=30)
+    emergency_retry: Duration = timedelta(seconds=10)
+
+    @field_validator("take_profit")
+    @classmethod
+    def _steps(cls, steps: tuple[TakeProfitStep, ...]) -> tuple[TakeProfitStep, ...]:
+        distances = [s.at_pct for s in steps]
+        if distances != sorted(set(distances)):
+            raise ValueError(f"take-profit distances must be strictly increasing, got {distances}")
+        total = sum(s.size_pct for s in steps)
+        if abs(total - 100) > 1e-9:
+            raise ValueError(f"take-profit sizes must add up to 100 %, got {total:g} %")
+        return steps
+
+
+class SlStreak(_Section):
+    losses: int = Field(3, ge=1, le=100)
+    """Consecutive stop-loss exits that trigger the pause."""
+    pause: Duration = timedelta(minutes=30)
+
+
+class RiskSection(_Section):
+    max_positions: int = Field(5, ge=1, le=200)
+    daily_loss_limit_pct: float = Field(3.0, gt=0, le=100)
+    """Entries halt for the rest of the UTC day once today's loss reaches this % of the day's start balance."""
+    sl_streak: SlStreak = SlStreak()
+    max_hold: Duration = timedelta(minutes=10)
+    symbol_cooldown: Duration = timedelta(minutes=5)
+
+
+class RuntimeSection(_Section):
+    state_dir: str = "state"
+    """Runtime data folder; the profile's own data lives in `<state_dir>/<profile name>/`."""
+    machine: str = "machines/position.yaml"
+    tick: Duration = timedelta(seconds=10)
+    status_every: Duration = timedelta(seconds=60)
+    close_on_shutdown: bool = True
+    """Ctrl+C / SIGTERM: close open positions (true) or leave them protected by their stop-loss."""
+    snapshot_fsync: Literal["always", "checkpoint"] = "checkpoint"
+    """The journal is always fsync'd; this sets whether every snapshot write is too (see README)."""
+
+
+class NotificationsSection(_Section):
+    urls_env: str = Field("ENGINE_APPRISE_URLS", pattern=ENV_NAME)
+    """Environment variable holding apprise URLs (comma separated)."""
+    min_interval: Duration = timedelta(seconds=5)
+
+
+class TelegramSection(_Section):
+    enabled: bool = False
+    token_env: str = Field("TELEGRAM_BOT_TOKEN", pattern=ENV_NAME)
+    allowed_chat_ids: tuple[int, ...] = ()
+
+    @model_validator(mode="after")
+    def _allow_list(self) -> Self:
+        if self.enabled and not self.allowed_chat_ids:
+            raise ValueError("telegram is enabled but allowed_chat_ids is empty: nobody could control the bot")
+        return self
+
+
+class Profile(_Section):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str = ""
+    mode: Literal["paper", "testnet", "live"] = "paper"
+    venue: VenueSection = VenueSection()
+    universe: UniverseSection = UniverseSection()
+    strategy: ScalpingParams = ScalpingParams()
+    orders: OrdersSection = OrdersSection()
+    risk: RiskSection = RiskSection()
+    runtime: RuntimeSection = RuntimeSection()
+    notifications: NotificationsSection = NotificationsSection()
+    telegram: TelegramSection = TelegramSection()
+
+    def param(self, dotted: str) -> object:
+        """The value at `section.key` (what a machine's `timeout.after` names). Raises KeyError."""
+        node: object = self
+        for part in dotted.split("."):
+            if not isinstance(node, BaseModel) or part not in type(node).model_fields:
+                raise KeyError(dotted)
+            node = getattr(node, part)
+        return node

@@ -1,0 +1,1 @@
+"""The declarative position machine: YAML spec → validated definition → `transitions` machine."""

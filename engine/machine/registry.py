@@ -1,0 +1,64 @@
+"""Named guards and actions. The machine YAML may only refer to names registered here.
+
+Never resolve a YAML string any other way: `transitions` would import a dotted path such as
+`os.system` and call it (see reference/state-machines.md §1.6), so the loader hands it callables only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
+
+
+@dataclass
+class Step:
+    """Everything a guard or action may look at while one event is being applied.
+
+    `env` is what the engine passes in (risk state, market rules); guards read it, actions never
+    call out through it: actions only change the model and queue intents.
+    """
+
+    model: Any
+    event: str
+    payload: dict[str, Any]
+    now: datetime
+    env: Any = None
+    seq: int = 0
+    replay_to: str | None = None  # set when rebuilding from the journal: pick the recorded edge
+    refusals: list[str] = field(default_factory=list)
+
+
+Guard = Callable[[Step], bool]
+Action = Callable[[Step], None]
+
+
+class Registry:
+    """Maps `section.name` strings to guard and action callables."""
+
+    def __init__(self) -> None:
+        self.guards: dict[str, Guard] = {}
+        self.actions: dict[str, Action] = {}
+
+    def guard(self, name: str) -> Callable[[Guard], Guard]:
+        return self._add(self.guards, name)
+
+    def action(self, name: str) -> Callable[[Action], Action]:
+        return self._add(self.actions, name)
+
+    @staticmethod
+    def _add(table: dict[str, Any], name: str) -> Callable[[Any], Any]:
+        if not NAME.match(name):
+            raise ValueError(f"registry names are 'section.name' in lower case, got {name!r}")
+
+        def register(fn: Any) -> Any:
+            if name in table:
+                raise ValueError(f"{name!r} is registered twice")
+            table[name] = fn
+            return fn
+
+        return register

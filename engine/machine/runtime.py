@@ -1,0 +1,212 @@
+"""The compiled machine: one `transitions.Machine` per definition, models attached with `add_model`.
+
+This module knows nothing about trading. A model is any object with the attributes listed in
+`MachineModel`; guards and actions are the registry's callables, looked up at compile time.
+
+Exception safety: `transitions` has no rollback (an exception in a callback can leave the model in
+the new state, reference §1.2). `fire` therefore snapshots the model first and restores it whenever
+the event is refused or an action raises, so a failed event leaves the model exactly as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from transitions import Machine, MachineError
+
+from engine.machine.loader import MachineDefinition
+from engine.machine.registry import Step
+from engine.machine.spec import TransitionSpec
+
+# transitions logs every callback at INFO, which costs ~3x throughput (reference §1.7).
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+class MachineModel(Protocol):
+    id: str
+    state: str
+    state_entered_at: datetime | None
+    opened_at: datetime | None
+    deadline_event: str | None
+    deadline_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]: ...
+    def restore(self, snapshot: dict[str, Any]) -> None: ...
+    def begin_step(self) -> None: ...
+
+
+class InvalidTransition(Exception):
+    """The event is not declared for the model's current state. Nothing changed."""
+
+    def __init__(self, model_id: str, state: str, event: str, reason: str = "") -> None:
+        self.model_id, self.state, self.event = model_id, state, event
+        why = reason or f"no transition on {event!r} from state {state!r}"
+        super().__init__(f"InvalidTransition: {model_id}: {why}; did not apply {event}")
+
+
+class ActionFailed(Exception):
+    """An action raised while applying an event. The model was restored to its previous state."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    applied: bool
+    event: str
+    source: str
+    dest: str
+    refusals: tuple[str, ...] = ()
+
+
+class CompiledMachine:
+    """Runs one validated definition for any number of models."""
+
+    def __init__(self, definition: MachineDefinition, timeouts: Mapping[str, timedelta]) -> None:
+        """`timeouts` maps each `timeout.after` parameter named in the definition to its duration.
+        Raises KeyError naming a parameter that is missing (the config layer checks this first)."""
+        self.definition = definition
+        spec = definition.spec
+        self.spec = spec
+        self._timeouts: dict[str, tuple[str, timedelta, str]] = {}
+        for name, state in spec.states.items():
+            if state.timeout is not None:
+                self._timeouts[name] = (state.timeout.event, timeouts[state.timeout.after], state.timeout.since)
+        self._machine = Machine(
+            model=None,
+            states=list(spec.states),
+            initial=spec.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        self.events = frozenset(spec.events)
+        self._events_by_state: dict[str, set[str]] = {s: set() for s in spec.states}
+        ordered = sorted(spec.transitions, key=lambda t: -(t.priority or 0))  # stable: YAML order breaks ties
+        for t in ordered:
+            for src in t.source:
+                self._events_by_state[src].add(t.event)
+            self._machine.add_transition(
+                trigger=t.event,
+                source=list(t.source),
+                dest=t.to,
+                conditions=[self._condition(t)],
+                before=[self._actions(t)],
+            )
+        self._tags = {name: frozenset(s.tags) for name, s in spec.states.items()}
+
+    # --- models ---------------------------------------------------------------------------
+    def attach(self, model: MachineModel) -> None:
+        """Attach a model in its persisted state. No `on_enter` runs, so resuming re-runs nothing."""
+        if model.state not in self.spec.states:
+            raise ValueError(f"{model.id}: state {model.state!r} is not in machine {self.spec.name!r}")
+        self._machine.add_model(model, initial=model.state)
+
+    def detach(self, model: MachineModel) -> None:
+        self._machine.remove_model(model)
+
+    # --- queries --------------------------------------------------------------------------
+    def events_from(self, state: str) -> frozenset[str]:
+        return frozenset(self._events_by_state[state])
+
+    def has_tag(self, state: str, tag: str) -> bool:
+        return tag in self._tags[state]
+
+    def due(self, model: MachineModel, now: datetime) -> str | None:
+        """The timeout event to fire for `model` at `now`, if its deadline has passed."""
+        if model.deadline_at is not None and model.deadline_event and now >= model.deadline_at:
+            return model.deadline_event
+        return None
+
+    # --- firing ---------------------------------------------------------------------------
+    def fire(
+        self,
+        model: MachineModel,
+        event: str,
+        payload: dict[str, Any] | None,
+        *,
+        now: datetime,
+        env: Any = None,
+        seq: int = 0,
+        replay_to: str | None = None,
+        deadline_at: datetime | None | str = "compute",
+    ) -> Outcome:
+        """Apply `event` to `model`.
+
+        Returns an Outcome; `applied=False` with the names of the refusing guards when every
+        candidate transition was refused. Raises InvalidTransition when the event is not declared
+        for the current state and ActionFailed when an action raised; in both cases, and on refusal,
+        the model is unchanged. On replay (`replay_to` set) guards are not consulted: the recorded
+        destination picks the edge and `deadline_at` is taken from the record.
+        """
+        source = model.state
+        if event not in self.events:
+            raise InvalidTransition(model.id, source, event, f"unknown event {event!r}")
+        if event not in self._events_by_state[source]:
+            raise InvalidTransition(model.id, source, event)
+        before = model.to_dict()
+        model.begin_step()
+        step = Step(model=model, event=event, payload=payload or {}, now=now, env=env, seq=seq, replay_to=replay_to)
+        try:
+            applied = model.trigger(event, step=step)  # type: ignore[attr-defined]
+        except MachineError as exc:
+            model.restore(before)
+            raise InvalidTransition(model.id, source, event, str(exc)) from None
+        except Exception as exc:
+            model.restore(before)
+            raise ActionFailed(f"{model.id}: {event} from {source!r} failed in an action: {exc!r}") from exc
+        if not applied:
+            model.restore(before)
+            return Outcome(False, event, source, source, tuple(step.refusals) or ("no transition matched",))
+        dest = model.state
+        model.state_entered_at = now
+        self._arm_deadline(model, dest, now, deadline_at)
+        return Outcome(True, event, source, dest)
+
+    def _arm_deadline(self, model: MachineModel, dest: str, now: datetime, recorded: datetime | None | str) -> None:
+        timeout = self._timeouts.get(dest)
+        if timeout is None:
+            model.deadline_event, model.deadline_at = None, None
+            return
+        event, after, since = timeout
+        model.deadline_event = event
+        if recorded != "compute":
+            model.deadline_at = recorded  # type: ignore[assignment]
+            return
+        anchor = model.opened_at if since == "opened" and model.opened_at is not None else now
+        model.deadline_at = anchor + after
+
+    # --- compilation helpers ---------------------------------------------------------------
+    def _condition(self, t: TransitionSpec):  # noqa: ANN202 - closure handed to transitions
+        guards = [(name, self.definition.registry.guards[name]) for name in t.guards]
+        unless = [(name, self.definition.registry.guards[name]) for name in t.unless]
+        dest = t.to
+
+        def passes(event_data: Any) -> bool:
+            step: Step = event_data.kwargs["step"]
+            if step.replay_to is not None:
+                return dest == step.replay_to
+            ok = True
+            for name, fn in guards:
+                if not fn(step):
+                    step.refusals.append(name)
+                    ok = False
+            for name, fn in unless:
+                if fn(step):
+                    step.refusals.append(f"unless {name}")
+                    ok = False
+            return ok
+
+        return passes
+
+    def _actions(self, t: TransitionSpec):  # noqa: ANN202 - closure handed to transitions
+        actions = [self.definition.registry.actions[name] for name in t.actions]
+
+        def run(event_data: Any) -> None:
+            step: Step = event_data.kwargs["step"]
+            for fn in actions:
+                fn(step)
+
+        return run

@@ -1,0 +1,74 @@
+"""The schema of a machine YAML file (shape and types only; meaning is checked in `validate`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Tag = Literal["inflight", "exposed", "protected", "emergency", "terminal"]
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+# `section.key` — a registry name or a profile parameter; never an import path.
+REF_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TimeoutSpec(_Strict):
+    after: str = Field(pattern=REF_PATTERN, description="profile parameter holding the duration")
+    event: str = Field(pattern=NAME_PATTERN, description="event fired when the deadline passes")
+    since: Literal["entered", "opened"] = Field(
+        "entered", description="measure from entering this state, or from when the position opened"
+    )
+
+
+class StateSpec(_Strict):
+    tags: tuple[Tag, ...] = ()
+    description: str = ""
+    timeout: TimeoutSpec | None = None
+
+
+class TransitionSpec(_Strict):
+    event: str = Field(pattern=NAME_PATTERN)
+    source: tuple[str, ...] = Field(alias="from", min_length=1)
+    to: str
+    guards: tuple[str, ...] = ()
+    unless: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    priority: int | None = None
+    description: str = ""
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: object) -> object:
+        return (v,) if isinstance(v, str) else v
+
+
+class MachineSpec(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    initial: str
+    states: dict[str, StateSpec] = Field(min_length=1)
+    transitions: tuple[TransitionSpec, ...] = Field(min_length=1)
+
+    @field_validator("states", mode="before")
+    @classmethod
+    def _empty_state_bodies(cls, v: object) -> object:
+        # `idle: {}` and a bare `idle:` (null) mean the same thing.
+        if isinstance(v, dict):
+            return {k: ({} if body is None else body) for k, body in v.items()}
+        return v
+
+    def tagged(self, tag: Tag) -> frozenset[str]:
+        return frozenset(name for name, s in self.states.items() if tag in s.tags)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for t in self.transitions:
+            seen.setdefault(t.event, None)
+        for s in self.states.values():
+            if s.timeout:
+                seen.setdefault(s.timeout.event, None)
+        return tuple(seen)

@@ -1,0 +1,247 @@
+"""The position book: every live position, changed only through the machine, durable after every
+transition, and restored exactly at start-up.
+
+Durability protocol (DESIGN.md), per transition:
+  1. the machine applies the event in memory (actions queue intents; no I/O);
+  2. the journal line is written and fsync'd — the commit point;
+  3. a closed position is appended to the history; the snapshot is updated and atomically replaced;
+  4. only then does the caller get the outcome and may execute the queued intents.
+A crash before 2 leaves no trace; after 2 the start-up rolls the snapshot forward from the journal.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.machine.runtime import CompiledMachine, Outcome
+from engine.positions.model import Position
+from engine.store.history import History
+from engine.store.journal import Journal
+from engine.store.snapshot import FsyncPolicy, Snapshot
+
+log = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.jsonl"
+SNAPSHOT_FILE = "snapshot.json"
+HISTORY_FILE = "history.jsonl"
+
+
+class RecoveryError(Exception):
+    """The snapshot and the journal disagree in a way that cannot be repaired automatically."""
+
+
+@dataclass
+class ResumeReport:
+    live: int = 0
+    snapshot_seq: int = 0
+    journal_seq: int = 0
+    rolled_forward: int = 0
+    torn_tail: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"resumed {self.live} live position(s) at seq {self.journal_seq}"]
+        if self.rolled_forward:
+            out.append(f"snapshot was {self.rolled_forward} transition(s) behind the journal: rolled forward")
+        if self.torn_tail:
+            out.append(self.torn_tail)
+        return out + self.warnings
+
+
+def record_for(position: Position, outcome: Outcome, payload: dict[str, Any], now: datetime, seq: int) -> dict[str, Any]:
+    """The journal record of one applied transition."""
+    record: dict[str, Any] = {
+        "seq": seq,
+        "time": now.isoformat(),
+        "position": position.id,
+        "symbol": position.symbol,
+        "event": outcome.event,
+        "from": outcome.source,
+        "to": outcome.dest,
+        "payload": payload,
+        "deadline_at": None if position.deadline_at is None else position.deadline_at.isoformat(),
+        "intents": [i.to_dict() for i in position.intents],
+    }
+    if position.last_seq == 0:
+        record["order_prefix"] = position.order_prefix  # what replay needs to create the position
+    return record
+
+
+class PositionBook:
+    def __init__(
+        self,
+        machine: CompiledMachine,
+        state_dir: Path,
+        *,
+        fsync: FsyncPolicy = "always",
+        checkpoint_every: int = 64,
+    ) -> None:
+        self.machine = machine
+        self.state_dir = state_dir
+        self.journal = Journal(state_dir / JOURNAL_FILE)
+        self.snapshot = Snapshot(state_dir / SNAPSHOT_FILE, fsync=fsync, checkpoint_every=checkpoint_every)
+        self.history = History(state_dir / HISTORY_FILE)
+        self.live: dict[str, Position] = {}
+        self.bot: dict[str, Any] = {}
+
+    # --- start-up ---------------------------------------------------------------------------
+    def open(self) -> ResumeReport:
+        """Load the snapshot, check it against the journal and roll it forward if it lags.
+
+        Raises RecoveryError when the snapshot is ahead of the journal or a journal record does not
+        replay to the state it recorded; nothing is changed on disk in that case.
+        """
+        self.journal.open()
+        report = ResumeReport()
+        if self.journal.torn:
+            report.torn_tail = self.journal.torn.describe(self.journal.path)
+            log.warning(report.torn_tail)
+        self.bot = self.snapshot.bot or {"seq": 0, "next_position": 1, "order_prefix": secrets.token_hex(2)}
+        report.snapshot_seq = int(self.bot.get("seq", 0))
+        report.journal_seq = self.journal.last_seq
+        if report.snapshot_seq > report.journal_seq:
+            raise RecoveryError(
+                f"{self.snapshot.storage.path} is at seq {report.snapshot_seq} but {self.journal.path} ends at "
+                f"seq {report.journal_seq}: the journal lost records; refusing to guess (restore the journal "
+                "or move the state folder away)"
+            )
+        for raw in self.snapshot.live_positions():
+            position = Position.from_dict(raw)
+            self.machine.attach(position)
+            self.live[position.id] = position
+        self._check_tail(report)
+        for record in self.journal.records(after_seq=report.snapshot_seq):
+            self._roll_forward(record)
+            report.rolled_forward += 1
+        if report.rolled_forward:
+            self.snapshot.flush(sync=True)
+        report.live = len(self.live)
+        return report
+
+    def _check_tail(self, report: ResumeReport) -> None:
+        if report.snapshot_seq != report.journal_seq or report.journal_seq == 0:
+            return
+        last = self.journal.last_record()
+        if last is None:
+            return
+        position = self.live.get(last["position"])
+        if position is not None and position.state != last["to"]:
+            raise RecoveryError(
+                f"snapshot says {position.id} is {position.state!r} but the journal's last record "
+                f"(seq {last['seq']}) moved it to {last['to']!r}"
+            )
+
+    def _roll_forward(self, record: dict[str, Any]) -> None:
+        position = self.live.get(record["position"])
+        if position is None:
+            position = Position(record["position"], record["symbol"], order_prefix=record.get("order_prefix", ""))
+            self.machine.attach(position)
+            self.bot["next_position"] = max(int(self.bot.get("next_position", 1)), position.number + 1)
+        replay_record(self.machine, position, record)
+        self._persist(position, int(record["seq"]))
+
+    # --- trading ----------------------------------------------------------------------------
+    def new_position(self, symbol: str) -> Position:
+        """A fresh idle position; it becomes durable with its first applied transition."""
+        number = int(self.bot.get("next_position", 1))
+        self.bot["next_position"] = number + 1
+        position = Position(f"P{number}", symbol, order_prefix=str(self.bot["order_prefix"]))
+        self.machine.attach(position)
+        return position
+
+    def apply(
+        self, position: Position, event: str, payload: dict[str, Any] | None, *, now: datetime, env: Any = None
+    ) -> Outcome:
+        """Apply `event` and make the result durable before returning (see module docstring).
+
+        Raises InvalidTransition / ActionFailed from the machine with the position unchanged.
+        """
+        payload = payload or {}
+        seq = self.journal.last_seq + 1
+        outcome = self.machine.fire(position, event, payload, now=now, env=env, seq=seq)
+        if not outcome.applied:
+            if position.last_seq == 0:
+                self.machine.detach(position)  # refused before it ever existed
+            return outcome
+        record = record_for(position, outcome, payload, now, seq)
+        position.last_seq = seq
+        self.journal.append(record)
+        self._persist(position, seq)
+        return outcome
+
+    def _persist(self, position: Position, seq: int) -> None:
+        if self.machine.has_tag(position.state, "terminal"):
+            self.history.append(position.to_dict())
+            self.snapshot.drop_position(position.number)
+            self.live.pop(position.id, None)
+            self.machine.detach(position)
+        else:
+            self.snapshot.put_position(position.number, position.to_dict())
+            self.live[position.id] = position
+        self.bot["seq"] = seq
+        self.snapshot.set_bot(self.bot)
+        self.snapshot.flush()
+
+    def due_timeouts(self, now: datetime) -> list[tuple[Position, str]]:
+        """Positions whose deadline has passed, with the event to fire, oldest deadline first."""
+        due = [(p, e) for p in self.live.values() if (e := self.machine.due(p, now))]
+        return sorted(due, key=lambda pe: pe[0].deadline_at or now)
+
+    def set_bot_value(self, key: str, value: Any) -> None:
+        """Persist a bot-level value (pause flag, overrides) with the next snapshot write."""
+        self.bot[key] = value
+        self.snapshot.set_bot(self.bot)
+        self.snapshot.flush(sync=True)
+
+    def close(self) -> None:
+        self.snapshot.close()
+        self.journal.close()
+        self.history.close()
+
+
+def replay_journal(machine: CompiledMachine, records: Iterable[dict[str, Any]]) -> dict[str, Position]:
+    """Rebuild every position from journal records alone (no snapshot, no venue).
+
+    Returns all positions by id, closed ones included. Raises RecoveryError on a record that does
+    not replay to the state it recorded.
+    """
+    positions: dict[str, Position] = {}
+    for record in records:
+        position = positions.get(record["position"])
+        if position is None:
+            position = Position(record["position"], record["symbol"], order_prefix=record.get("order_prefix", ""))
+            machine.attach(position)
+            positions[position.id] = position
+        replay_record(machine, position, record)
+    for position in positions.values():
+        machine.detach(position)
+    return positions
+
+
+def replay_record(machine: CompiledMachine, position: Position, record: dict[str, Any]) -> None:
+    """Apply one journal record: the recorded edge, time and deadline; guards are not consulted."""
+    deadline = record.get("deadline_at")
+    try:
+        outcome = machine.fire(
+            position,
+            record["event"],
+            record.get("payload") or {},
+            now=datetime.fromisoformat(record["time"]),
+            seq=int(record["seq"]),
+            replay_to=record["to"],
+            deadline_at=None if deadline is None else datetime.fromisoformat(deadline),
+        )
+    except Exception as exc:
+        raise RecoveryError(f"journal record seq {record['seq']} does not replay for {position.id}: {exc}") from exc
+    if not outcome.applied or position.state != record["to"]:
+        raise RecoveryError(
+            f"journal record seq {record['seq']} ({record['event']} {record['from']}→{record['to']}) "
+            f"does not replay for {position.id}"
+        )
+    position.last_seq = int(record["seq"])

@@ -1,0 +1,221 @@
+"""The guards and actions that `machines/position.yaml` may name, registered in REGISTRY.
+
+Guards read; actions change the position and queue intents in its outbox (`position.intents`).
+Neither performs I/O: the executor carries out the outbox after the transition is durable, and
+what the venue answers comes back as the next event. Everything an action needs arrives in the
+event payload (the signal's entry plan, a fill's price and quantity), so replaying the journal
+through the machine rebuilds the same position without a profile or a venue.
+
+Payloads:
+- signal: {"plan": {side, qty, price, stop_price, take_profits: [{price, qty}], step_size,
+  min_notional, stop_after_tp: "breakeven"|"keep"}}
+- *_filled: {"client_id", "qty", "price", "fee"}; entry_rejected/close_rejected: {"code", "msg"}
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Protocol
+
+from engine.machine.registry import Registry, Step
+from engine.positions.model import PLACING_KINDS, Intent, IntentKind, Position, Side
+
+REGISTRY = Registry()
+
+
+class RiskRules(Protocol):
+    def allows(self, rule: str, position: Position, now: Any) -> bool:
+        """True when `rule` lets `position` enter now; the implementation logs any refusal."""
+        ...
+
+
+class MarketRules(Protocol):
+    def tradable(self, symbol: str) -> bool: ...
+
+
+# --- guards ----------------------------------------------------------------------------------
+def _risk(rule: str) -> None:
+    @REGISTRY.guard(f"risk.{rule}")
+    def check(step: Step) -> bool:
+        return bool(step.env.risk.allows(rule, step.model, step.now))
+
+
+for _rule in ("not_paused", "daily_loss_limit", "sl_streak_pause", "max_positions", "symbol_cooldown"):
+    _risk(_rule)
+
+
+@REGISTRY.guard("market.tradable")
+def _market_tradable(step: Step) -> bool:
+    return bool(step.env.market.tradable(step.model.symbol))
+
+
+@REGISTRY.guard("sizing.meets_min_notional")
+def _meets_min_notional(step: Step) -> bool:
+    """The entry and every take-profit slice clear MIN_NOTIONAL (sizing merges slices beforehand)."""
+    plan = step.payload.get("plan") or {}
+    try:
+        price, qty, floor = Decimal(plan["price"]), Decimal(plan["qty"]), Decimal(plan["min_notional"])
+        slices = [(Decimal(tp["price"]), Decimal(tp["qty"])) for tp in plan.get("take_profits", [])]
+    except (KeyError, TypeError, ArithmeticError):
+        return False
+    if qty <= 0 or price * qty < floor:
+        return False
+    return all(q > 0 and p * q >= floor for p, q in slices) and sum(q for _, q in slices) <= qty
+
+
+@REGISTRY.guard("position.flat_after_fill")
+def _flat_after_fill(step: Step) -> bool:
+    return step.model.qty - Decimal(str(step.payload.get("qty", "0"))) <= 0
+
+
+# --- actions ---------------------------------------------------------------------------------
+def _queue(pos: Position, step: Step, kind: IntentKind, **fields: Any) -> Intent:
+    intent = Intent(client_id=pos.next_client_id(kind), kind=kind, symbol=pos.symbol, created_seq=step.seq, **fields)
+    pos.intents.append(intent)
+    if kind in PLACING_KINDS and kind is not IntentKind.ENTRY:
+        pos.open_orders.append(intent.client_id)
+    return intent
+
+
+def _cancel_all_open(pos: Position, step: Step) -> None:
+    for client_id in pos.open_orders:
+        pos.intents.append(
+            Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
+                   side="", qty=Decimal(0), target=client_id, created_seq=step.seq)
+        )
+    pos.open_orders = []
+
+
+@REGISTRY.action("orders.submit_entry")
+def submit_entry(step: Step) -> None:
+    pos: Position = step.model
+    plan = dict(step.payload["plan"])
+    pos.plan = plan
+    pos.side = Side(plan["side"])
+    pos.created_at = step.now
+    _queue(pos, step, IntentKind.ENTRY, side=pos.side.entry_order_side, qty=Decimal(plan["qty"]),
+           price=Decimal(plan["price"]))
+
+
+@REGISTRY.action("position.record_entry")
+def record_entry(step: Step) -> None:
+    pos: Position = step.model
+    pos.qty = Decimal(str(step.payload["qty"]))
+    pos.entry_price = Decimal(str(step.payload["price"]))
+    fee = Decimal(str(step.payload.get("fee", "0")))
+    pos.fees += fee
+    pos.realised_pnl -= fee  # realised PnL is net of every fee the position paid
+    pos.opened_at = step.now
+
+
+@REGISTRY.action("orders.protect")
+def protect(step: Step) -> None:
+    """One reduce-only stop for the whole position plus the stepped take-profits.
+
+    If the entry filled less than planned, slices are scaled down to the filled size; the last
+    slice takes the rounding remainder so the slices never exceed the position.
+    """
+    pos: Position = step.model
+    assert pos.side is not None
+    exit_side = pos.side.exit_order_side
+    _queue(pos, step, IntentKind.STOP_LOSS, side=exit_side, qty=pos.qty, price=Decimal(pos.plan["stop_price"]),
+           reduce_only=True)
+    planned = Decimal(pos.plan["qty"])
+    step_size = Decimal(pos.plan.get("step_size", "0")) or None
+    remaining = pos.qty
+    slices = pos.plan.get("take_profits", [])
+    for n, tp in enumerate(slices, start=1):
+        qty = Decimal(tp["qty"]) * pos.qty / planned if planned else Decimal(0)
+        if step_size:
+            qty = (qty / step_size).to_integral_value(rounding="ROUND_FLOOR") * step_size
+        qty = min(qty, remaining)
+        if n == len(slices) and sum(Decimal(t["qty"]) for t in slices) == planned:
+            qty = remaining  # slices cover the whole position: the last one closes it
+        if qty <= 0:
+            continue
+        remaining -= qty
+        _queue(pos, step, IntentKind.TAKE_PROFIT, side=exit_side, qty=qty, price=Decimal(tp["price"]),
+               reduce_only=True, tp_step=n)
+
+
+@REGISTRY.action("position.record_exit")
+def record_exit(step: Step) -> None:
+    pos: Position = step.model
+    qty = min(Decimal(str(step.payload["qty"])), pos.qty)
+    price = Decimal(str(step.payload["price"]))
+    fee = Decimal(str(step.payload.get("fee", "0")))
+    sign = 1 if pos.side is Side.LONG else -1
+    if pos.entry_price is not None:
+        pos.realised_pnl += (price - pos.entry_price) * qty * sign
+    pos.realised_pnl -= fee
+    pos.fees += fee
+    pos.qty -= qty
+    client_id = step.payload.get("client_id")
+    if client_id in pos.open_orders:
+        pos.open_orders.remove(client_id)
+    reason = step.payload.get("reason") or step.event.removesuffix("_filled")
+    if step.event == "tp_filled" and "step" in step.payload:
+        reason = f"tp{step.payload['step']}"
+    pos.exit_reason = reason
+    if pos.qty <= 0:
+        pos.closed_at = step.now
+
+
+@REGISTRY.action("orders.trail_stop")
+def trail_stop(step: Step) -> None:
+    """After a take-profit slice: replace the stop with one sized to what is left, moved to
+    break-even when the plan says so. The new stop is queued before the old one's cancel so the
+    position is never without a stop."""
+    pos: Position = step.model
+    assert pos.side is not None
+    old_stops = [c for c in pos.open_orders if c.split("-")[-1].startswith("S")]
+    stop = Decimal(pos.plan["stop_price"])
+    if pos.plan.get("stop_after_tp", "breakeven") == "breakeven" and pos.entry_price is not None:
+        stop = pos.entry_price
+    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=stop, reduce_only=True)
+    for client_id in old_stops:
+        pos.open_orders.remove(client_id)
+        pos.intents.append(
+            Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
+                   side="", qty=Decimal(0), target=client_id, created_seq=step.seq)
+        )
+
+
+@REGISTRY.action("orders.cancel_remaining")
+def cancel_remaining(step: Step) -> None:
+    _cancel_all_open(step.model, step)
+
+
+@REGISTRY.action("orders.submit_close")
+def submit_close(step: Step) -> None:
+    pos: Position = step.model
+    assert pos.side is not None
+    _queue(pos, step, IntentKind.CLOSE, side=pos.side.exit_order_side, qty=pos.qty, reduce_only=True)
+    pos.exit_reason = step.event
+
+
+@REGISTRY.action("orders.emergency_close")
+def emergency_close(step: Step) -> None:
+    """Cancel every order we own, then a reduce-only market close. Before the entry is known to
+    have filled, the planned size is used: reduce-only trims it to whatever the venue holds."""
+    pos: Position = step.model
+    _cancel_all_open(pos, step)
+    side = pos.side or Side(pos.plan.get("side", "long"))
+    qty = pos.qty if pos.qty > 0 else Decimal(pos.plan.get("qty", "0"))
+    _queue(pos, step, IntentKind.CLOSE, side=side.exit_order_side, qty=qty, reduce_only=True)
+    pos.exit_reason = "emergency"
+
+
+@REGISTRY.action("position.record_rejection")
+def record_rejection(step: Step) -> None:
+    pos: Position = step.model
+    pos.exit_reason = f"rejected {step.payload.get('code', '')} {step.payload.get('msg', '')}".strip()
+    pos.closed_at = step.now
+
+
+@REGISTRY.action("position.record_flat")
+def record_flat(step: Step) -> None:
+    pos: Position = step.model
+    pos.qty = Decimal(0)
+    pos.closed_at = step.now
+    pos.exit_reason = pos.exit_reason or "flat"

@@ -1,0 +1,212 @@
+"""A position and the order intents it owns, as plain data that round-trips through JSON exactly.
+
+A Position is only ever changed by the position machine (`engine.machine.runtime`). Quantities and
+prices are `Decimal` in memory and strings on disk, so a resumed position is bit-for-bit the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+
+class Side(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def entry_order_side(self) -> str:
+        return "buy" if self is Side.LONG else "sell"
+
+    @property
+    def exit_order_side(self) -> str:
+        return "sell" if self is Side.LONG else "buy"
+
+
+class IntentKind(StrEnum):
+    ENTRY = "entry"
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    CLOSE = "close"
+    CANCEL = "cancel"
+
+
+# One letter per kind in client order ids; Binance allows 36 chars of [.A-Z:/a-z0-9_-].
+_KIND_CODE = {
+    IntentKind.ENTRY: "E",
+    IntentKind.STOP_LOSS: "S",
+    IntentKind.TAKE_PROFIT: "T",
+    IntentKind.CLOSE: "C",
+    IntentKind.CANCEL: "X",
+}
+
+PLACING_KINDS = frozenset({IntentKind.ENTRY, IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT, IntentKind.CLOSE})
+
+
+@dataclass(slots=True)
+class Intent:
+    """An order the position wants placed (or cancelled). Durable before the executor acts on it.
+
+    `client_id` is deterministic (position id + kind + counter), so resending after a crash is
+    recognised by the venue lookup instead of opening a second order.
+    """
+
+    client_id: str
+    kind: IntentKind
+    symbol: str
+    side: str  # "buy" | "sell" (order side, not position side)
+    qty: Decimal
+    price: Decimal | None = None  # trigger price for stop-loss / take-profit, reference price otherwise
+    reduce_only: bool = False
+    target: str | None = None  # for CANCEL: the client id of the order to cancel
+    tp_step: int | None = None  # take-profit step number (1-based)
+    created_seq: int = 0  # journal seq of the transition that created it
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "client_id": self.client_id,
+            "kind": self.kind.value,
+            "symbol": self.symbol,
+            "side": self.side,
+            "qty": str(self.qty),
+            "price": None if self.price is None else str(self.price),
+            "reduce_only": self.reduce_only,
+            "target": self.target,
+            "tp_step": self.tp_step,
+            "created_seq": self.created_seq,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Intent:
+        return cls(
+            client_id=d["client_id"],
+            kind=IntentKind(d["kind"]),
+            symbol=d["symbol"],
+            side=d["side"],
+            qty=Decimal(d["qty"]),
+            price=None if d.get("price") is None else Decimal(d["price"]),
+            reduce_only=bool(d.get("reduce_only", False)),
+            target=d.get("target"),
+            tp_step=d.get("tp_step"),
+            created_seq=int(d.get("created_seq", 0)),
+        )
+
+
+@dataclass
+class Position:
+    """One position's state and history-relevant facts. The machine attaches itself to it as a model
+    (`transitions` adds trigger methods), which is why this is a plain dataclass without slots."""
+
+    id: str  # "P17": unique within one state folder, never reused
+    symbol: str
+    order_prefix: str = ""  # per-bot tag so client ids stay unique across state folders
+    state: str = "idle"
+    side: Side | None = None
+    plan: dict[str, Any] = field(default_factory=dict)  # the entry plan of the signal (JSON-safe)
+    qty: Decimal = Decimal(0)  # open quantity (base asset), always >= 0
+    entry_price: Decimal | None = None
+    realised_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    created_at: datetime | None = None
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    state_entered_at: datetime | None = None
+    deadline_event: str | None = None
+    deadline_at: datetime | None = None
+    exit_reason: str | None = None
+    intents: list[Intent] = field(default_factory=list)
+    open_orders: list[str] = field(default_factory=list)  # client ids of orders we own that may be live
+    intent_counter: int = 0
+    last_seq: int = 0
+
+    def begin_step(self) -> None:
+        """Start a transition: the outbox holds only what this transition asks for."""
+        self.intents = []
+
+    def next_client_id(self, kind: IntentKind) -> str:
+        self.intent_counter += 1
+        prefix = f"{self.order_prefix}-" if self.order_prefix else ""
+        return f"{prefix}{self.id}-{_KIND_CODE[kind]}{self.intent_counter}"
+
+    @property
+    def number(self) -> int:
+        return int(self.id.lstrip("P"))
+
+    def pending(self, kind: IntentKind | None = None) -> list[Intent]:
+        return [i for i in self.intents if kind is None or i.kind is kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "symbol": self.symbol,
+            "order_prefix": self.order_prefix,
+            "state": self.state,
+            "side": None if self.side is None else self.side.value,
+            "plan": self.plan,
+            "qty": str(self.qty),
+            "entry_price": _s(self.entry_price),
+            "realised_pnl": str(self.realised_pnl),
+            "fees": str(self.fees),
+            "created_at": _t(self.created_at),
+            "opened_at": _t(self.opened_at),
+            "closed_at": _t(self.closed_at),
+            "state_entered_at": _t(self.state_entered_at),
+            "deadline_event": self.deadline_event,
+            "deadline_at": _t(self.deadline_at),
+            "exit_reason": self.exit_reason,
+            "intents": [i.to_dict() for i in self.intents],
+            "open_orders": list(self.open_orders),
+            "intent_counter": self.intent_counter,
+            "last_seq": self.last_seq,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Position:
+        return cls(
+            id=d["id"],
+            symbol=d["symbol"],
+            order_prefix=d.get("order_prefix", ""),
+            state=d["state"],
+            side=None if d.get("side") is None else Side(d["side"]),
+            plan=dict(d.get("plan") or {}),
+            qty=Decimal(d.get("qty", "0")),
+            entry_price=_d(d.get("entry_price")),
+            realised_pnl=Decimal(d.get("realised_pnl", "0")),
+            fees=Decimal(d.get("fees", "0")),
+            created_at=_dt(d.get("created_at")),
+            opened_at=_dt(d.get("opened_at")),
+            closed_at=_dt(d.get("closed_at")),
+            state_entered_at=_dt(d.get("state_entered_at")),
+            deadline_event=d.get("deadline_event"),
+            deadline_at=_dt(d.get("deadline_at")),
+            exit_reason=d.get("exit_reason"),
+            intents=[Intent.from_dict(i) for i in d.get("intents", [])],
+            open_orders=list(d.get("open_orders", [])),
+            intent_counter=int(d.get("intent_counter", 0)),
+            last_seq=int(d.get("last_seq", 0)),
+        )
+
+    def restore(self, d: dict[str, Any]) -> None:
+        """Put every field back from `to_dict()` output (used to undo a transition whose action failed)."""
+        fresh = Position.from_dict(d)
+        for name in Position.__dataclass_fields__:
+            setattr(self, name, getattr(fresh, name))
+
+
+def _s(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def _d(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
+
+
+def _t(v: datetime | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _dt(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)

@@ -1,0 +1,79 @@
+"""Test support for the foundation: a machine bound to fixed timeouts, a configurable env, payloads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from engine.machine.loader import MachineDefinition, load_definition
+from engine.machine.runtime import CompiledMachine
+
+REPO = Path(__file__).resolve().parents[2]
+MACHINE_FILE = REPO / "machines" / "position.yaml"
+T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+TIMEOUTS = {
+    "orders.entry_timeout": timedelta(seconds=30),
+    "orders.close_timeout": timedelta(seconds=30),
+    "orders.emergency_retry": timedelta(seconds=10),
+    "risk.max_hold": timedelta(minutes=10),
+}
+
+
+def definition() -> MachineDefinition:
+    return load_definition(MACHINE_FILE)
+
+
+def machine() -> CompiledMachine:
+    return CompiledMachine(definition(), TIMEOUTS)
+
+
+@dataclass
+class Risk:
+    """Stand-in for RiskGuard in unit tests: refuses the rules listed in `refuse`."""
+
+    refuse: set[str] = field(default_factory=set)
+    asked: list[str] = field(default_factory=list)
+
+    def allows(self, rule: str, position: Any, now: datetime) -> bool:
+        self.asked.append(rule)
+        return rule not in self.refuse
+
+
+@dataclass
+class Market:
+    closed: set[str] = field(default_factory=set)
+
+    def tradable(self, symbol: str) -> bool:
+        return symbol not in self.closed
+
+
+@dataclass
+class Env:
+    risk: Risk = field(default_factory=Risk)
+    market: Market = field(default_factory=Market)
+
+
+def plan(side: str = "long", qty: str = "0.010", price: str = "60000.0") -> dict[str, Any]:
+    """An entry plan as sizing would produce it: BTCUSDC filters, SL 2 %, TP 0.4/0.8/1.2 %."""
+    p = float(price)
+    sign = 1 if side == "long" else -1
+    return {
+        "side": side,
+        "qty": qty,
+        "price": price,
+        "stop_price": f"{p * (1 - sign * 0.02):.1f}",
+        "take_profits": [
+            {"price": f"{p * (1 + sign * 0.004):.1f}", "qty": "0.004"},
+            {"price": f"{p * (1 + sign * 0.008):.1f}", "qty": "0.003"},
+            {"price": f"{p * (1 + sign * 0.012):.1f}", "qty": "0.003"},
+        ],
+        "step_size": "0.001",
+        "min_notional": "100",
+        "stop_after_tp": "breakeven",
+    }
+
+
+def fill(qty: str, price: str, client_id: str = "", fee: str = "0.1", **extra: Any) -> dict[str, Any]:
+    return {"client_id": client_id, "qty": qty, "price": price, "fee": fee, **extra}
