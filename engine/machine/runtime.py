@@ -96,16 +96,22 @@ class CompiledMachine:
                 before=[self._actions(t)],
             )
         self._tags = {name: frozenset(s.tags) for name, s in spec.states.items()}
+        self._attached: set[int] = set()
 
     # --- models ---------------------------------------------------------------------------
     def attach(self, model: MachineModel) -> None:
         """Attach a model in its persisted state. No `on_enter` runs, so resuming re-runs nothing."""
+        if id(model) in self._attached:
+            return
         if model.state not in self.spec.states:
             raise ValueError(f"{model.id}: state {model.state!r} is not in machine {self.spec.name!r}")
         self._machine.add_model(model, initial=model.state)
+        self._attached.add(id(model))
 
     def detach(self, model: MachineModel) -> None:
-        self._machine.remove_model(model)
+        if id(model) in self._attached:
+            self._machine.remove_model(model)
+            self._attached.discard(id(model))
 
     # --- queries --------------------------------------------------------------------------
     def events_from(self, state: str) -> frozenset[str]:
@@ -142,6 +148,8 @@ class CompiledMachine:
         destination picks the edge and `deadline_at` is taken from the record.
         """
         source = model.state
+        if id(model) not in self._attached:
+            raise ValueError(f"{model.id} is not attached to machine {self.spec.name!r}")
         if event not in self.events:
             raise InvalidTransition(model.id, source, event, f"unknown event {event!r}")
         if event not in self._events_by_state[source]:

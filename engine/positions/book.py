@@ -164,6 +164,8 @@ class PositionBook:
         """
         payload = payload or {}
         seq = self.journal.last_seq + 1
+        if position.last_seq == 0:
+            self.machine.attach(position)  # a new position refused before may try again
         outcome = self.machine.fire(position, event, payload, now=now, env=env, seq=seq)
         if not outcome.applied:
             if position.last_seq == 0:

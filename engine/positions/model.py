@@ -95,7 +95,7 @@ class Intent:
         )
 
 
-@dataclass
+@dataclass(eq=False)  # identity, not field equality: `transitions` looks models up with `in`
 class Position:
     """One position's state and history-relevant facts. The machine attaches itself to it as a model
     (`transitions` adds trigger methods), which is why this is a plain dataclass without slots."""

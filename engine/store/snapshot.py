@@ -111,3 +111,15 @@ class Snapshot:
 
     def close(self) -> None:
         self.db.close()
+
+
+def read_snapshot_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read a snapshot without opening it for writing (safe while the bot runs: the file is only
+    ever replaced whole by a rename). Returns (bot document, live positions)."""
+    try:
+        with path.open("r", encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        return {}, []
+    bot = (data.get("bot") or {}).get("1", {})
+    return bot, list((data.get("positions") or {}).values())

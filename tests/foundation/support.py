@@ -77,3 +77,35 @@ def plan(side: str = "long", qty: str = "0.010", price: str = "60000.0") -> dict
 
 def fill(qty: str, price: str, client_id: str = "", fee: str = "0.1", **extra: Any) -> dict[str, Any]:
     return {"client_id": client_id, "qty": qty, "price": price, "fee": fee, **extra}
+
+
+# Event sequences that walk a fresh position into each state, with payloads that pass the guards.
+PATHS: dict[str, list[tuple[str, dict[str, Any]]]] = {
+    "idle": [],
+    "entering": [("signal", {"plan": plan()})],
+    "open": [("signal", {"plan": plan()}), ("entry_filled", fill("0.010", "60010.0"))],
+    "partial_tp": [
+        ("signal", {"plan": plan()}),
+        ("entry_filled", fill("0.010", "60010.0")),
+        ("tp_filled", fill("0.004", "60240.0", step=1)),
+    ],
+    "closing": [("signal", {"plan": plan()}), ("entry_filled", fill("0.010", "60010.0")), ("max_hold", {})],
+    "emergency": [("signal", {"plan": plan()}), ("panic", {})],
+    "closed": [("signal", {"plan": plan()}), ("entry_rejected", {"code": -4164, "msg": "min notional"})],
+}
+
+
+def payload_for(event: str, state: str, dest: str) -> dict[str, Any]:
+    """A payload for `event` that steers the guards toward the edge to `dest`."""
+    if event == "signal":
+        return {"plan": plan()}
+    if event == "entry_filled":
+        return fill("0.010", "60010.0")
+    if event == "tp_filled":
+        remaining = "0.010" if state == "open" else "0.006"
+        return fill(remaining if dest == "closed" else "0.003", "60480.0", step=2)
+    if event in ("sl_filled", "close_filled"):
+        return fill("0.006" if state == "partial_tp" else "0.010", "58800.0")
+    if event in ("entry_rejected", "close_rejected"):
+        return {"code": -2019, "msg": "Margin is insufficient."}
+    return {}

@@ -1,0 +1,1 @@
+"""Command-line interface: `python -m engine COMMAND …` (see `python -m engine --help`)."""

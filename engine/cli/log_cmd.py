@@ -1,0 +1,92 @@
+"""`log`: the transition journal as a table or JSON lines; filter, tail, follow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.table import Table
+
+from engine.cli.output import console
+from engine.clock import WallClock
+from engine.config.durations import parse_duration
+from engine.errors import UserError
+from engine.inspect.locate import state_folder
+from engine.inspect.transitions_log import LogFilter, describe_payload, follow, query
+from engine.positions.book import JOURNAL_FILE
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("log", help="show the transition log",
+                       description="Show the transition journal, oldest first.")
+    p.add_argument("--position", metavar="ID", help="only this position (e.g. P17)")
+    p.add_argument("--symbol", metavar="S", help="only this market (BTC/USDC:USDC, BTC/USDC or BTCUSDC)")
+    p.add_argument("--event", metavar="E", help="only this event (e.g. sl_filled)")
+    p.add_argument("--since", metavar="T", help="ISO time (2025-03-01T12:00) or a duration back from now (30m)")
+    p.add_argument("--tail", metavar="N", type=int, help="only the last N matching records")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing new records (Ctrl+C stops)")
+    p.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    p.add_argument("--state", type=Path, metavar="DIR", help="state folder holding the journal")
+    p.add_argument("--profile", type=Path, metavar="FILE", help="use this profile's state folder")
+    p.set_defaults(run=run)
+
+
+def parse_since(text: str | None, now: datetime) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        when = datetime.fromisoformat(text)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        raise UserError(f"--since {text!r}: expected an ISO time (2025-03-01T12:00) or a duration (30m, 2h)") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.tail is not None and args.tail < 1:
+        raise UserError(f"--tail {args.tail}: expected a positive number of records")
+    folder = state_folder(args.state, args.profile)
+    journal = folder / JOURNAL_FILE
+    flt = LogFilter(args.position, args.symbol, args.event, parse_since(args.since, WallClock().now()))
+    records = query(journal, flt, args.tail)
+    emit = _json_line if args.json else _table_printer()
+    emit(records)
+    if args.follow:
+        last = max((int(r["seq"]) for r in records), default=0)
+        if not records:
+            last = max((int(r["seq"]) for r in query(journal, LogFilter(), 1)), default=0)
+        try:
+            for record in follow(journal, flt, last):
+                emit([record])
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def _json_line(records: list[dict]) -> None:
+    for record in records:
+        sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _table_printer():  # noqa: ANN202 - returns a printer bound to one console
+    out = console()
+
+    def emit(records: list[dict]) -> None:
+        if not records:
+            return
+        table = Table(show_edge=False, box=None, pad_edge=False)
+        for col in ("seq", "time (UTC)", "position", "symbol", "event", "from → to", "details"):
+            table.add_column(col, no_wrap=col != "details")
+        for r in records:
+            table.add_row(str(r["seq"]), r["time"][:19].replace("T", " "), r["position"], r["symbol"],
+                          r["event"], f"{r['from']} → {r['to']}", describe_payload(r))
+        out.print(table)
+
+    return emit

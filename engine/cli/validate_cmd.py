@@ -1,0 +1,63 @@
+"""`validate PATH`: check a machine or a profile (with its machine) and show what was understood."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from engine.cli.output import console
+from engine.errors import UserError
+from engine.yaml_source import load_yaml
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="validate a machine or profile YAML",
+                       description="Validate a machine (machines/*.yaml) or a profile (profiles/*.yaml). "
+                                   "A profile is shown merged (extends + runtime overrides), secrets redacted.")
+    p.add_argument("path", type=Path, help="machine or profile YAML file")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    path: Path = args.path
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    data, _ = load_yaml(path)
+    out = console()
+    if isinstance(data, dict) and "transitions" in data:
+        from engine.machine.loader import load_definition
+
+        definition = load_definition(path)
+        spec = definition.spec
+        if not args.quiet:
+            out.print(f"OK {path}: machine {spec.name!r}: {len(spec.states)} states, "
+                      f"{len(spec.transitions)} transitions, {len(spec.events)} events")
+        return 0
+    from engine.config.loading import load_machine_for, load_profile
+
+    loaded = load_profile(path)
+    load_machine_for(loaded)
+    if not args.quiet:
+        out.print(f"OK {path}: profile {loaded.profile.name!r} ({loaded.profile.mode}), machine "
+                  f"{loaded.profile.runtime.machine}, state in {loaded.state_dir}")
+        if loaded.overrides:
+            out.print(f"runtime overrides merged: {json.dumps(loaded.overrides)}")
+        out.print(yaml.safe_dump(redacted(loaded.profile.model_dump(mode="json")), sort_keys=False).rstrip())
+    return 0
+
+
+def redacted(data: dict) -> dict:
+    """Show which secret-holding environment variables are set, never their values."""
+    out = json.loads(json.dumps(data))
+    for section, keys in (("venue", ("api_key_env", "api_secret_env")), ("telegram", ("token_env",)),
+                          ("notifications", ("urls_env",))):
+        for key in keys:
+            name = out.get(section, {}).get(key)
+            if name:
+                out[section][key] = f"{name} ({'set' if os.environ.get(name) else 'not set'})"
+    return out

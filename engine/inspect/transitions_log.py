@@ -1,0 +1,104 @@
+"""Query the transition journal: filter, tail and follow, without ever writing to it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from engine.store.journal import read_records
+
+
+@dataclass(frozen=True)
+class LogFilter:
+    position: str | None = None
+    symbol: str | None = None
+    event: str | None = None
+    since: datetime | None = None
+
+    def matches(self, record: dict[str, Any]) -> bool:
+        if self.position and record.get("position") != self.position:
+            return False
+        if self.symbol and not _same_symbol(record.get("symbol", ""), self.symbol):
+            return False
+        if self.event and record.get("event") != self.event:
+            return False
+        if self.since and datetime.fromisoformat(record["time"]) < self.since:
+            return False
+        return True
+
+
+def _same_symbol(recorded: str, wanted: str) -> bool:
+    """`BTC/USDC:USDC`, `BTC/USDC` and `BTCUSDC` all name the same market."""
+    def squash(s: str) -> str:
+        return s.split(":")[0].replace("/", "").upper()
+
+    return squash(recorded) == squash(wanted)
+
+
+def query(journal: Path, flt: LogFilter, tail: int | None = None) -> list[dict[str, Any]]:
+    matching: Iterable[dict[str, Any]] = (r for r in read_records(journal) if flt.matches(r))
+    if tail is not None:
+        return list(deque(matching, maxlen=tail))
+    return list(matching)
+
+
+def follow(
+    journal: Path,
+    flt: LogFilter,
+    after_seq: int,
+    *,
+    poll: float = 0.5,
+    sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
+) -> Iterator[dict[str, Any]]:
+    """Yield matching records appended after `after_seq`, until `stop()` is true.
+
+    Reads only complete lines, so a record being written is picked up on the next poll.
+    """
+    offset, seq = 0, after_seq
+    while not stop():
+        try:
+            with journal.open("rb") as fh:
+                fh.seek(offset)
+                for raw in fh:
+                    if not raw.endswith(b"\n"):
+                        break
+                    offset += len(raw)
+                    try:
+                        record = json.loads(raw)
+                    except json.JSONDecodeError:
+                        continue
+                    if int(record.get("seq", 0)) > seq:
+                        seq = int(record["seq"])
+                        if flt.matches(record):
+                            yield record
+        except FileNotFoundError:
+            pass
+        sleep(poll)
+
+
+def describe_payload(record: dict[str, Any]) -> str:
+    """A short human summary of what a record carried and asked for."""
+    payload = record.get("payload") or {}
+    parts = []
+    plan = payload.get("plan")
+    if plan:
+        parts.append(f"{plan.get('side')} {plan.get('qty')} @ {plan.get('price')} SL {plan.get('stop_price')}")
+    if "qty" in payload and "price" in payload:
+        parts.append(f"{payload['qty']} @ {payload['price']}")
+    if "code" in payload:
+        parts.append(f"{payload['code']} {payload.get('msg', '')}".strip())
+    if payload.get("reason"):
+        parts.append(str(payload["reason"]))
+    kinds: dict[str, int] = {}
+    for intent in record.get("intents", []):
+        kinds[intent["kind"]] = kinds.get(intent["kind"], 0) + 1
+    if kinds:
+        parts.append("→ " + ", ".join(f"{n}×{k}" if n > 1 else k for k, n in kinds.items()))
+    return "; ".join(parts)

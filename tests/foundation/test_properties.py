@@ -1,0 +1,92 @@
+"""Property tests: random, shuffled, duplicated and dropped events keep the invariants."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.machine.runtime import InvalidTransition
+from engine.positions.book import PositionBook, replay_journal
+from engine.positions.model import PLACING_KINDS, IntentKind
+from engine.store.journal import read_records
+from tests.foundation.support import T0, Env, definition, fill, machine, plan
+
+EVENTS = sorted(definition().spec.events)
+QTYS = ["0.001", "0.003", "0.004", "0.006", "0.010"]
+
+steps = st.lists(
+    st.tuples(st.integers(0, 2), st.sampled_from(EVENTS), st.sampled_from(QTYS), st.booleans()),
+    min_size=1,
+    max_size=40,
+)
+
+
+def payload(event: str, qty: str, refuse: bool) -> dict:
+    if event == "signal":
+        return {"plan": plan(qty="0.001" if refuse else "0.010")}
+    if event.endswith("_filled"):
+        return fill(qty, "60100.0", step=2)
+    if event.endswith("_rejected"):
+        return {"code": -2022, "msg": "ReduceOnly Order is rejected."}
+    return {}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+def test_random_event_sequences_keep_the_invariants(sequence) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dir = Path(tmp)
+        book = PositionBook(machine(), state_dir)
+        book.open()
+        positions = [book.new_position(s) for s in ("BTC/USDC:USDC", "ETH/USDC:USDC", "SOL/USDC:USDC")]
+        now = T0
+        for index, event, qty, refuse in sequence:
+            now += timedelta(seconds=7)
+            p = positions[index]
+            if p.state == "closed":
+                continue
+            before = p.to_dict()
+            try:
+                outcome = book.apply(p, event, payload(event, qty, refuse), now=now, env=Env())
+            except InvalidTransition:
+                assert p.to_dict() == before
+                continue
+            if not outcome.applied:
+                assert p.to_dict() == before
+                continue
+            check_position(book, p)
+        book.close()
+
+        records = list(read_records(state_dir / "journal.jsonl"))
+        assert [r["seq"] for r in records] == list(range(1, len(records) + 1))
+        for pid in {r["position"] for r in records}:
+            entries = [i for r in records if r["position"] == pid for i in r["intents"] if i["kind"] == "entry"]
+            assert len(entries) <= 1, f"{pid} sent {len(entries)} entries"
+        client_ids = [i["client_id"] for r in records for i in r["intents"]]
+        assert len(client_ids) == len(set(client_ids)), "a client order id was issued twice"
+
+        replayed = replay_journal(machine(), records)
+        resumed = PositionBook(machine(), state_dir)
+        resumed.open()
+        assert {k: p.to_dict() for k, p in resumed.live.items()} == {
+            k: p.to_dict() for k, p in replayed.items() if p.state != "closed"
+        }
+        resumed.close()
+
+
+def check_position(book: PositionBook, p) -> None:
+    m = book.machine
+    assert p.qty >= 0
+    if m.has_tag(p.state, "terminal"):
+        assert not [i for i in p.intents if i.kind in PLACING_KINDS], "terminal state placing orders"
+        assert p.open_orders == [], "terminal state still owns orders"
+        assert p.deadline_at is None
+    if m.has_tag(p.state, "protected"):
+        stops = [c for c in p.open_orders if c.rsplit("-", 1)[-1].startswith("S")]
+        assert len(stops) == 1, f"{p.id} in {p.state} owns {len(stops)} stop-losses"
+    entry_intents = [i for i in p.intents if i.kind is IntentKind.ENTRY]
+    assert len(entry_intents) <= 1
