@@ -8,34 +8,43 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.store.fsio import read_tail
+from engine.store.fsio import TornTail, cut_torn_tail, read_tail
 
 
 class History:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        # A torn line is a closing that will be rolled forward from the journal: drop it.
+        self.torn: TornTail | None = cut_torn_tail(path)
+        # Closings rolled forward after a crash may already be here; the journal order means they
+        # can only be among the most recent lines, so the tail is all that needs checking.
+        self._recent: set[tuple[str, int]] = {
+            (h.get("id", ""), int(h.get("last_seq", 0))) for h in self._tail_records()
+        }
         self._fh = path.open("ab", buffering=0)
 
     def append(self, position: dict[str, Any], sync: bool = False) -> None:
         """Append a closed position. Idempotent for the last one written: a closing transition
         that is rolled forward after a crash is not recorded twice."""
-        last = self.last()
-        if last is not None and last.get("id") == position["id"] and last.get("last_seq") == position["last_seq"]:
+        key = (position["id"], int(position["last_seq"]))
+        if key in self._recent:
             return
         self._fh.write(json.dumps(position, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
+        if len(self._recent) > 4096:
+            self._recent.clear()
+        self._recent.add(key)
         if sync:
             os.fsync(self._fh.fileno())
 
-    def last(self) -> dict[str, Any] | None:
-        tail = read_tail(self.path, 1 << 15)
-        lines = [ln for ln in tail.splitlines() if ln.strip()]
-        if not lines or not tail.endswith(b"\n"):
-            return None
-        try:
-            return json.loads(lines[-1])
-        except json.JSONDecodeError:
-            return None
+    def _tail_records(self) -> list[dict[str, Any]]:
+        out = []
+        for line in read_tail(self.path, 1 << 16).splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # the first line of the tail window is usually cut
+        return out
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         with self.path.open("rb") as fh:

@@ -11,23 +11,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.store.fsio import read_tail
+from engine.store.fsio import TornTail, cut_torn_tail, read_tail
 
-
-@dataclass(frozen=True)
-class TornTail:
-    """What `open` found and removed at the end of the journal."""
-
-    offset: int
-    data: bytes
-
-    def describe(self, path: Path) -> str:
-        preview = self.data[:80].decode("utf-8", "replace")
-        return f"{path}: torn last record at byte {self.offset} ({len(self.data)} bytes) removed: {preview!r}"
+__all__ = ["Journal", "TornTail", "read_records"]
 
 
 class Journal:
@@ -40,7 +29,7 @@ class Journal:
     def open(self) -> None:
         """Open for appending; find the last seq from the tail (cost independent of history)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.torn = self._cut_torn_tail()
+        self.torn = cut_torn_tail(self.path)
         last = self.last_record()
         self.last_seq = int(last["seq"]) if last else 0
         self._fh = self.path.open("ab", buffering=0)
@@ -83,33 +72,6 @@ class Journal:
     def records(self, after_seq: int = 0) -> Iterator[dict[str, Any]]:
         """Every complete record with seq > after_seq, in order."""
         yield from read_records(self.path, after_seq)
-
-    def _cut_torn_tail(self) -> TornTail | None:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return None
-        if size == 0:
-            return None
-        tail = read_tail(self.path)
-        start = size - len(tail)
-        if tail.endswith(b"\n"):
-            body = tail[:-1]
-            cut = body.rfind(b"\n") + 1
-            try:
-                json.loads(body[cut:])
-                return None
-            except json.JSONDecodeError:
-                pass  # a complete line that is not JSON: a torn write followed by a newline
-            offset = start + cut
-        else:
-            offset = start + tail.rfind(b"\n") + 1
-        with self.path.open("r+b") as fh:
-            fh.seek(offset)
-            data = fh.read()
-            fh.truncate(offset)
-            os.fsync(fh.fileno())
-        return TornTail(offset, data)
 
 
 def read_records(path: Path, after_seq: int = 0) -> Iterator[dict[str, Any]]:

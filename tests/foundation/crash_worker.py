@@ -1,0 +1,123 @@
+"""A process that trades positions through the book and can be made to die at a chosen instant.
+
+Used by test_crash.py as a subprocess:  python -m tests.foundation.crash_worker DIR [POINT N]
+POINT is where to die (os._exit, which like SIGKILL skips every cleanup) on its N-th occurrence:
+  journal_mid    half of a journal line written
+  after_journal  journal line durable, snapshot not yet updated
+  snapshot_mid   half of the snapshot temp file written
+  before_rename  snapshot temp file complete, not yet renamed
+  history_mid    half of a history line written
+Without POINT it runs until killed, printing "seq N" after every durable transition.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from engine.positions.book import PositionBook
+from engine.store import history, journal, snapshot
+from tests.foundation.support import T0, Env, fill, machine, plan
+
+EXIT_CODE = 137
+
+
+def arm(point: str, nth: int) -> None:
+    hits = {"n": 0}
+
+    def hit() -> bool:
+        hits["n"] += 1
+        return hits["n"] >= nth
+
+    if point == "journal_mid":
+        original = journal.Journal.write
+
+        def torn_write(self, record):  # type: ignore[no-untyped-def]
+            if hit():
+                import json
+
+                line = json.dumps(record).encode()
+                self._fh.write(line[: len(line) // 2])
+                os._exit(EXIT_CODE)
+            original(self, record)
+
+        journal.Journal.write = torn_write  # type: ignore[method-assign]
+    elif point == "after_journal":
+        original_sync = journal.Journal.sync
+
+        def die_after_sync(self):  # type: ignore[no-untyped-def]
+            original_sync(self)
+            if hit():
+                os._exit(EXIT_CODE)
+
+        journal.Journal.sync = die_after_sync  # type: ignore[method-assign]
+    elif point in ("snapshot_mid", "before_rename"):
+        real_replace = os.replace
+
+        def die_in_rename(src, dst):  # type: ignore[no-untyped-def]
+            if str(src).endswith(".tmp") and hit():
+                if point == "snapshot_mid":
+                    data = Path(src).read_bytes()
+                    Path(src).write_bytes(data[: len(data) // 2])
+                os._exit(EXIT_CODE)
+            real_replace(src, dst)
+
+        snapshot.os.replace = die_in_rename  # type: ignore[attr-defined]
+    elif point == "history_mid":
+        original_append = history.History.append
+
+        def torn_append(self, position, sync=False):  # type: ignore[no-untyped-def]
+            if hit():
+                self._fh.write(b'{"id":"' + position["id"].encode())
+                os._exit(EXIT_CODE)
+            original_append(self, position, sync)
+
+        history.History.append = torn_append  # type: ignore[method-assign]
+    else:
+        raise SystemExit(f"unknown crash point {point!r}")
+
+
+NEXT = {
+    "entering": ("entry_filled", lambda p: fill(p.plan["qty"], "60010.0")),
+    "open": ("tp_filled", lambda p: fill("0.004", "60240.0", step=1)),
+    "partial_tp": ("sl_filled", lambda p: fill(str(p.qty), "60010.0")),
+    "closing": ("close_filled", lambda p: fill(str(p.qty), "60000.0")),
+    "emergency": ("close_filled", lambda p: fill(str(p.qty), "59000.0")),
+}
+
+
+def run(state_dir: Path, limit: int | None) -> None:
+    book = PositionBook(machine(), state_dir)
+    book.open()
+    last = book.journal.last_record()
+    now = T0 if last is None else __import__("datetime").datetime.fromisoformat(last["time"])
+    done = 0
+    while limit is None or done < limit:
+        now += timedelta(seconds=1)
+        if len(book.live) < 3:
+            p = book.new_position(("BTC/USDC:USDC", "ETH/USDC:USDC", "SOL/USDC:USDC")[done % 3])
+            book.apply(p, "signal", {"plan": plan()}, now=now, env=Env())
+        else:
+            p = min(book.live.values(), key=lambda q: q.last_seq)
+            if p.state == "open" and p.number % 4 == 0:
+                event, payload = "panic", {}
+            elif p.state == "open" and p.number % 4 == 1:
+                event, payload = "max_hold", {}
+            else:
+                event, make = NEXT[p.state]
+                payload = make(p)
+            book.apply(p, event, payload, now=now, env=Env())
+        done += 1
+        print(f"seq {book.journal.last_seq}", flush=True)
+    book.close()
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1])
+    if len(sys.argv) > 3:
+        arm(sys.argv[2], int(sys.argv[3]))
+        run(folder, limit=1000)
+    else:
+        run(folder, limit=None)
