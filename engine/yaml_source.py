@@ -126,7 +126,7 @@ def validation_errors(exc: Any, locator: Locator, prefix: Sequence[str | int] = 
                 msg = f"unknown key; expected one of: {', '.join(allowed)}"
         elif kind == "missing":
             msg = "required key is missing"
-        elif "input" in err and kind not in {"missing"}:
+        elif "input" in err and not isinstance(err["input"], (dict, list)):
             msg = f"{msg} (got {err['input']!r})"
         errors.append(locator.error(path, msg))
     return errors

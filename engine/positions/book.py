@@ -116,6 +116,9 @@ class PositionBook:
             self.machine.attach(position)
             self.live[position.id] = position
         self._check_tail(report)
+        if report.snapshot_seq == 0 and report.journal_seq > 0:
+            report.warnings.append("no valid snapshot: rebuilding every position from the journal")
+            self.history.remember_all()
         for record in self.journal.records(after_seq=report.snapshot_seq):
             self._roll_forward(record)
             report.rolled_forward += 1

@@ -31,11 +31,13 @@ class History:
         if key in self._recent:
             return
         self._fh.write(json.dumps(position, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
-        if len(self._recent) > 4096:
-            self._recent.clear()
         self._recent.add(key)
         if sync:
             os.fsync(self._fh.fileno())
+
+    def remember_all(self) -> None:
+        """Load the key of every recorded closing (for a full rebuild from the journal)."""
+        self._recent = {(h.get("id", ""), int(h.get("last_seq", 0))) for h in self}
 
     def _tail_records(self) -> list[dict[str, Any]]:
         out = []

@@ -4,8 +4,8 @@ Used by test_crash.py as a subprocess:  python -m tests.foundation.crash_worker 
 POINT is where to die (os._exit, which like SIGKILL skips every cleanup) on its N-th occurrence:
   journal_mid    half of a journal line written
   after_journal  journal line durable, snapshot not yet updated
-  snapshot_mid   half of the snapshot temp file written
-  before_rename  snapshot temp file complete, not yet renamed
+  snapshot_mid   half of a snapshot slot written
+  after_snapshot snapshot slot written, transition not yet returned
   history_mid    half of a history line written
 Without POINT it runs until killed, printing "seq N" after every durable transition.
 """
@@ -53,18 +53,19 @@ def arm(point: str, nth: int) -> None:
                 os._exit(EXIT_CODE)
 
         journal.Journal.sync = die_after_sync  # type: ignore[method-assign]
-    elif point in ("snapshot_mid", "before_rename"):
-        real_replace = os.replace
+    elif point in ("snapshot_mid", "after_snapshot"):
+        real_pwrite = os.pwrite
 
-        def die_in_rename(src, dst):  # type: ignore[no-untyped-def]
-            if str(src).endswith(".tmp") and hit():
+        def die_in_pwrite(fd, data, offset):  # type: ignore[no-untyped-def]
+            if hit():
                 if point == "snapshot_mid":
-                    data = Path(src).read_bytes()
-                    Path(src).write_bytes(data[: len(data) // 2])
+                    real_pwrite(fd, data[: len(data) // 2], offset)
+                else:
+                    real_pwrite(fd, data, offset)
                 os._exit(EXIT_CODE)
-            real_replace(src, dst)
+            return real_pwrite(fd, data, offset)
 
-        snapshot.os.replace = die_in_rename  # type: ignore[attr-defined]
+        snapshot.os.pwrite = die_in_pwrite  # type: ignore[attr-defined]
     elif point == "history_mid":
         original_append = history.History.append
 

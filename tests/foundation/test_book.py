@@ -9,6 +9,7 @@ import pytest
 
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, SNAPSHOT_FILE, PositionBook, RecoveryError, replay_journal
 from engine.store.journal import read_records
+from engine.store.snapshot import encode_slot, read_slots, read_snapshot_file, slot_paths
 from tests.foundation.support import PATHS, T0, Env, fill, machine, plan
 
 
@@ -19,8 +20,20 @@ def open_book(path) -> PositionBook:
 
 
 def snapshot_positions(path) -> dict[str, dict]:
-    data = json.loads((path / SNAPSHOT_FILE).read_text())
-    return {p["id"]: p for p in data["positions"].values()}
+    _, positions = read_snapshot_file(path / SNAPSHOT_FILE)
+    return {p["id"]: p for p in positions}
+
+
+def slot_bytes(path) -> list[bytes | None]:
+    return [slot.read_bytes() if slot.exists() else None for slot in slot_paths(path / SNAPSHOT_FILE)]
+
+
+def restore_slots(path, blobs: list[bytes | None]) -> None:
+    for slot, blob in zip(slot_paths(path / SNAPSHOT_FILE), blobs, strict=True):
+        if blob is None:
+            slot.unlink(missing_ok=True)
+        else:
+            slot.write_bytes(blob)
 
 
 def test_every_transition_is_journaled_and_snapshotted_before_apply_returns(tmp_path) -> None:
@@ -137,12 +150,12 @@ def test_snapshot_lagging_the_journal_is_rolled_forward(tmp_path) -> None:
     book = open_book(tmp_path)
     p = book.new_position("BTC/USDC:USDC")
     book.apply(p, "signal", {"plan": plan()}, now=T0, env=Env())
-    stale = (tmp_path / SNAPSHOT_FILE).read_bytes()
+    stale = slot_bytes(tmp_path)
     book.apply(p, "entry_filled", fill("0.010", "60010.0"), now=T0, env=Env())
     book.apply(p, "tp_filled", fill("0.004", "60240.0", step=1), now=T0, env=Env())
     expected = p.to_dict()
     book.close()
-    (tmp_path / SNAPSHOT_FILE).write_bytes(stale)  # as if the process died before two snapshot writes
+    restore_slots(tmp_path, stale)  # as if the process died before two snapshot writes
 
     again = PositionBook(machine(), tmp_path)
     report = again.open()
@@ -169,9 +182,9 @@ def test_snapshot_contradicting_journal_tail_is_detected(tmp_path) -> None:
     for event, payload in PATHS["open"]:
         book.apply(p, event, payload, now=T0, env=Env())
     book.close()
-    data = json.loads((tmp_path / SNAPSHOT_FILE).read_text())
+    generation, data = read_slots(tmp_path / SNAPSHOT_FILE)
     data["positions"]["1"]["state"] = "closing"
-    (tmp_path / SNAPSHOT_FILE).write_text(json.dumps(data))
+    slot_paths(tmp_path / SNAPSHOT_FILE)[(generation + 1) % 2].write_bytes(encode_slot(generation + 1, data))
     with pytest.raises(RecoveryError, match="journal's last record"):
         PositionBook(machine(), tmp_path).open()
 
@@ -186,3 +199,37 @@ def test_action_failure_restores_the_position(tmp_path) -> None:
     with pytest.raises(ActionFailed):
         book.apply(p, "entry_filled", {"qty": "not-a-number", "price": "1"}, now=T0, env=Env())
     assert p.to_dict() == before and book.journal.last_seq == 1
+
+
+def test_a_torn_snapshot_slot_falls_back_to_the_other_and_rolls_forward(tmp_path) -> None:
+    book = open_book(tmp_path)
+    p = book.new_position("BTC/USDC:USDC")
+    for event, payload in PATHS["partial_tp"]:
+        book.apply(p, event, payload, now=T0, env=Env())
+    expected = p.to_dict()
+    book.close()
+    generation, _ = read_slots(tmp_path / SNAPSHOT_FILE)
+    newest = slot_paths(tmp_path / SNAPSHOT_FILE)[generation % 2]
+    newest.write_bytes(newest.read_bytes()[:40])  # torn in the middle of its write
+    again = PositionBook(machine(), tmp_path)
+    report = again.open()
+    assert report.rolled_forward == 1
+    assert again.live["P1"].to_dict() == expected
+
+
+def test_lost_snapshot_is_rebuilt_from_the_whole_journal(tmp_path) -> None:
+    book = open_book(tmp_path)
+    for state in ("open", "closed", "partial_tp"):
+        p = book.new_position("BTC/USDC:USDC")
+        for event, payload in PATHS[state]:
+            book.apply(p, event, payload, now=T0, env=Env())
+    live = {pid: q.to_dict() for pid, q in book.live.items()}
+    book.close()
+    history_before = (tmp_path / HISTORY_FILE).read_bytes()
+    for slot in slot_paths(tmp_path / SNAPSHOT_FILE):
+        slot.unlink()
+    again = PositionBook(machine(), tmp_path)
+    again.open()
+    assert {pid: q.to_dict() for pid, q in again.live.items()} == live
+    assert (tmp_path / HISTORY_FILE).read_bytes() == history_before  # closings not recorded twice
+    assert again.new_position("BTC/USDC:USDC").id == "P4"

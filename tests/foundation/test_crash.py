@@ -22,7 +22,7 @@ from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, repl
 from engine.store.journal import read_records
 from tests.foundation.support import REPO, machine
 
-POINTS = ["journal_mid", "after_journal", "snapshot_mid", "before_rename", "history_mid"]
+POINTS = ["journal_mid", "after_journal", "snapshot_mid", "after_snapshot", "history_mid"]
 
 
 def worker(state_dir: Path, *args: str) -> subprocess.Popen:

@@ -1,0 +1,7 @@
+"""The simulated matching engine shared by backtest, paper and the fake Binance server."""
+
+from engine.venue.sim.engine import FUNDING_INTERVAL_MS, FinerCandles, MatchingEngine
+from engine.venue.sim.fees import DEFAULT_FEES, FeeSchedule
+from engine.venue.sim.venue import SimVenue
+
+__all__ = ["DEFAULT_FEES", "FUNDING_INTERVAL_MS", "FeeSchedule", "FinerCandles", "MatchingEngine", "SimVenue"]

@@ -1,0 +1,371 @@
+"""The simulated matching engine: one deterministic implementation of Binance USD-M order handling that
+backtest and paper trade against in-process, and that a fake fapi server can serve on the wire.
+
+What it models (everything else is out of scope and refused or ignored, see each method):
+- markets and filters from a real exchangeInfo; rejections with Binance's codes and messages;
+- market orders filled at the latest known price with adverse slippage; reduce-only stop-market and
+  take-profit-market conditional orders triggered by candles (see `matching` for the intra-candle rule);
+- one-way mode, isolated margin per position, leverage per symbol (default 10), liquidation from the
+  leverage brackets, taker fees per settle asset, optional constant funding every 8 h.
+
+Time never comes from the wall: order timestamps come from the injected clock, or without one from the
+open time of the latest candle fed. Candles must be fed in time order per symbol.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+
+from engine.clock import Clock, to_ms
+from engine.venue.errors import (
+    DuplicateClientOrderId,
+    InvalidClientOrderId,
+    InvalidLeverage,
+    InvalidSymbol,
+    LeverageReductionRejected,
+    MarginInsufficient,
+    MarginModeLockedByOrders,
+    MarginModeLockedByPosition,
+    MaxPositionExceeded,
+    NotSupported,
+    OrderNotFound,
+    ReduceOnlyRejected,
+    SymbolNotTrading,
+    VenueUnavailable,
+    WouldImmediatelyTrigger,
+)
+from engine.venue.filters import check_min_notional, check_price, check_quantity
+from engine.venue.leverage import DEFAULT_BRACKETS, Brackets, max_leverage_for, max_notional_for_leverage
+from engine.venue.markets import Market
+from engine.venue.sim.book import SettleAccount, SimOrder, SymbolBook, to_decimal
+from engine.venue.sim.fees import DEFAULT_FEES, FeeSchedule
+from engine.venue.sim.matching import CandleWalker, slipped_price
+from engine.venue.types import (
+    ZERO,
+    Balance,
+    Execution,
+    ExecutionKind,
+    MarginMode,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Position,
+    PositionSide,
+    Side,
+)
+
+FUNDING_INTERVAL_MS = 8 * 3_600_000
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+FinerCandles = Sequence[tuple[int, float, float, float, float]]
+
+
+class MatchingEngine:
+    """Simulated Binance USD-M futures account and matching engine (synchronous; wrap with SimVenue).
+
+    Parameters: `markets` by unified symbol; `balances` initial wallet per settle asset; `brackets` per
+    unified symbol (markets without fall back to DEFAULT_BRACKETS); `fees` per settle asset (default
+    DEFAULT_FEES: USDT taker 0.0005 maker 0.0002, USDC taker 0.0004 maker 0); `slippage_bps` adverse
+    slippage on every taker fill; `default_leverage`; `funding_rate` per 8 h (None: no funding);
+    `clock` for order timestamps."""
+
+    def __init__(
+        self,
+        markets: Mapping[str, Market],
+        *,
+        balances: Mapping[str, Decimal | int | str],
+        brackets: Mapping[str, Brackets] | None = None,
+        fees: Mapping[str, FeeSchedule] | None = None,
+        slippage_bps: Decimal | int | str = 0,
+        default_leverage: int = 10,
+        funding_rate: Decimal | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.markets = dict(markets)
+        self._brackets = dict(brackets or {})
+        self._fees = dict(DEFAULT_FEES if fees is None else fees)
+        self.slippage = Decimal(str(slippage_bps)) / Decimal(10_000)
+        self.default_leverage = default_leverage
+        self.funding_rate = funding_rate
+        self._clock = clock
+        self._accounts = {
+            asset: SettleAccount(asset, Decimal(str(amount))) for asset, amount in balances.items()
+        }
+        self._books: dict[str, SymbolBook] = {}
+        self._orders: dict[tuple[str, str, bool], SimOrder] = {}
+        self._seq = 0
+        self._time_ms = 0
+        self.executions: list[Execution] = []
+        self._walker = CandleWalker(self.slippage, funding_rate, self._next_id)
+
+    # ---- time, ids, books ------------------------------------------------------------------------------
+
+    def now_ms(self) -> int:
+        """Injected clock time, or the open time of the latest candle fed."""
+        return to_ms(self._clock.now()) if self._clock is not None else self._time_ms
+
+    def _next_id(self) -> str:
+        self._seq += 1
+        return str(self._seq)
+
+    def _account(self, asset: str) -> SettleAccount:
+        account = self._accounts.get(asset)
+        if account is None:
+            account = self._accounts[asset] = SettleAccount(asset, ZERO)
+        return account
+
+    def book(self, symbol: str) -> SymbolBook:
+        """The book of a unified symbol, created on first use. Raises InvalidSymbol (-1121)."""
+        book = self._books.get(symbol)
+        if book is None:
+            market = self.markets.get(symbol)
+            if market is None:
+                raise InvalidSymbol()
+            fees = self._fees.get(market.settle) or self._fees.get(market.quote)
+            if fees is None:
+                raise ValueError(f"no fee schedule for settle asset {market.settle}; pass fees={{...}}")
+            book = self._books[symbol] = SymbolBook(
+                market,
+                self._brackets.get(symbol, DEFAULT_BRACKETS),
+                fees,
+                self._account(market.settle),
+                self.default_leverage,
+                FUNDING_INTERVAL_MS if self.funding_rate is not None else None,
+            )
+        return book
+
+    # ---- market data -----------------------------------------------------------------------------------
+
+    def on_candle(
+        self,
+        symbol: str,
+        open_ms: int,
+        o: float,
+        h: float,
+        lo: float,
+        c: float,
+        v: float = 0.0,
+        finer: FinerCandles | None = None,
+    ) -> list[Execution]:
+        """Feed one candle (floats). Returns the executions it caused, in order: funding, triggered
+        stops/take-profits, liquidation. `finer`: (open_ms, o, h, l, c) candles covering the same
+        interval, used to order events inside it; without them the conservative rule applies.
+        Raises InvalidSymbol. Near-free for a symbol with no orders and no position."""
+        book = self._books.get(symbol) or self.book(symbol)
+        if open_ms > self._time_ms:
+            self._time_ms = open_ms
+        if not book.busy or (lo > book.fall_max and h < book.rise_min and open_ms < book.next_funding_ms):
+            book.last = c
+            return []
+        out: list[Execution] = []
+        if finer:
+            for f_ms, f_o, f_h, f_l, f_c in finer:
+                self._walker.walk(book, f_ms, f_o, f_h, f_l, f_c, out)
+            book.last = c
+        else:
+            self._walker.walk(book, open_ms, o, h, lo, c, out)
+        self.executions.extend(out)
+        return out
+
+    def last_price(self, symbol: str) -> Decimal | None:
+        last = self.book(symbol).last
+        return None if last is None else to_decimal(last)
+
+    # ---- orders ----------------------------------------------------------------------------------------
+
+    def place_market(
+        self, symbol: str, side: Side, qty: Decimal, client_id: str, reduce_only: bool = False
+    ) -> OrderState:
+        """Fill a market order now at the latest price with slippage; see Venue.place_market for the
+        promises and errors. Raises VenueUnavailable when no candle has been fed for the symbol yet."""
+        book = self.book(symbol)
+        market = book.market
+        _check_client_id(client_id)
+        if book.last is None:
+            raise VenueUnavailable(f"no price for {symbol} yet: feed a candle before trading it")
+        error = check_quantity(market, qty, market_order=True)
+        if error is not None:
+            raise error
+        reference = to_decimal(book.last)
+        q = book.qty
+        reducing = q != 0 and (q > 0) != (side is Side.BUY)
+        if reduce_only:
+            if not reducing:
+                raise ReduceOnlyRejected()
+            qty = min(qty, abs(q))
+        else:
+            if not market.is_trading:
+                raise SymbolNotTrading()
+            error = check_min_notional(market, qty, reference, reduce_only=False)
+            if error is not None:
+                raise error
+            self._check_margin(book, side, qty, reference)
+        price = slipped_price(reference, side, self.slippage, market.tick_size)
+        order = SimOrder(
+            client_id, self._next_id(), symbol, side, OrderType.MARKET, qty, None, reduce_only, self.now_ms()
+        )
+        execution = book.apply_fill(
+            side,
+            qty,
+            price,
+            kind=ExecutionKind.MARKET,
+            client_id=client_id,
+            venue_id=order.venue_id,
+            reduce_only=reduce_only,
+            now_ms=order.created_ms,
+        )
+        order.status, order.filled, order.average_price, order.fee = (
+            OrderStatus.FILLED,
+            qty,
+            price,
+            execution.fee,
+        )
+        self._orders[(symbol, client_id, False)] = order
+        self.executions.append(execution)
+        return order.snapshot(book.account.asset)
+
+    def _check_margin(self, book: SymbolBook, side: Side, qty: Decimal, price: Decimal) -> None:
+        """-2027 when the resulting position exceeds what the leverage allows; -2019 when the available
+        balance (plus margin released by the closing part) cannot pay initial margin + taker fee."""
+        q = book.qty
+        if q == 0 or (q > 0) == (side is Side.BUY):
+            opening, released, position_after = qty, ZERO, abs(q) + qty
+        else:
+            opening = qty - abs(q)
+            if opening <= 0:
+                return  # only reduces: needs no margin
+            released, position_after = book.margin, opening
+        if position_after * price > max_notional_for_leverage(book.brackets, book.leverage):
+            raise MaxPositionExceeded()
+        required = opening * price / Decimal(book.leverage) + qty * price * book.fees.taker
+        if required > book.account.available + released:
+            raise MarginInsufficient()
+
+    def place_conditional(
+        self, symbol: str, type_: OrderType, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> OrderState:
+        """Rest a reduce-only stop-market / take-profit-market order; see Venue.place_stop_market for the
+        promises and errors. The quantity may exceed the position: it is trimmed when it fills."""
+        if not type_.is_conditional:
+            raise ValueError(f"{type_} is not a conditional order type")
+        book = self.book(symbol)
+        _check_client_id(client_id)
+        existing = self._orders.get((symbol, client_id, True))
+        if existing is not None and existing.status.is_open:
+            raise DuplicateClientOrderId()
+        error = check_quantity(book.market, qty, market_order=True) or check_price(book.market, trigger_price)
+        if error is not None:
+            raise error
+        q = book.qty
+        if q == 0 or (q > 0) == (side is Side.BUY):
+            raise ReduceOnlyRejected()
+        # Binance compares with the current price: a sell stop at or above it would fire at once.
+        falling = (type_ is OrderType.STOP_MARKET) == (side is Side.SELL)
+        trigger_f, last = float(trigger_price), book.last
+        if last is not None and (trigger_f >= last if falling else trigger_f <= last):
+            raise WouldImmediatelyTrigger()
+        order = SimOrder(
+            client_id, self._next_id(), symbol, side, type_, qty, trigger_price, True, self.now_ms()
+        )
+        book.orders.append(order)
+        book.refresh()
+        self._orders[(symbol, client_id, True)] = order
+        return order.snapshot(book.account.asset)
+
+    def cancel(self, symbol: str, client_id: str, conditional: bool) -> OrderState:
+        """Cancel an open order. Raises OrderNotFound (-2011 "Unknown order sent.") when none is open."""
+        book = self.book(symbol)
+        order = self._orders.get((symbol, client_id, conditional))
+        if order is None or not order.status.is_open:
+            raise OrderNotFound("Unknown order sent.", code=-2011)
+        order.status = OrderStatus.CANCELED
+        order.updated_ms = self.now_ms()
+        book.orders.remove(order)
+        book.refresh()
+        return order.snapshot(book.account.asset)
+
+    def fetch_order(self, symbol: str, client_id: str, conditional: bool) -> OrderState | None:
+        """The latest order placed with this client id, or None."""
+        book = self.book(symbol)
+        order = self._orders.get((symbol, client_id, conditional))
+        return None if order is None else order.snapshot(book.account.asset)
+
+    def open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        """Open orders (market orders never rest, so: the open conditional orders)."""
+        books = [self.book(symbol)] if symbol is not None else list(self._books.values())
+        return [order.snapshot(book.account.asset) for book in books for order in book.orders]
+
+    # ---- account ---------------------------------------------------------------------------------------
+
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """See Venue.set_leverage. Raising leverage never changes an open position's margin."""
+        book = self.book(symbol)
+        if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= 125:
+            raise InvalidLeverage(f"Leverage {leverage} is not valid")
+        if leverage > max_leverage_for(book.brackets, abs(book.qty) * book.entry):
+            if book.qty != 0:
+                raise MaxPositionExceeded()
+            raise InvalidLeverage(f"Leverage {leverage} is not valid")
+        if book.qty != 0 and leverage < book.leverage:
+            raise LeverageReductionRejected()
+        book.leverage = leverage
+
+    def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """See Venue.set_margin_mode. Raises NotSupported for cross: the simulator models isolated only."""
+        book = self.book(symbol)
+        mode = MarginMode(mode)
+        if mode is book.margin_mode:
+            return
+        if book.qty != 0:
+            raise MarginModeLockedByPosition()
+        if book.orders:
+            raise MarginModeLockedByOrders()
+        raise NotSupported("the simulator models isolated margin only")
+
+    def balance(self, asset: str) -> Balance:
+        """Wallet of one settle asset; unrealised PnL at the latest prices."""
+        account = self._accounts.get(asset) or SettleAccount(asset, ZERO)
+        unrealized = sum((b.unrealized_pnl() for b in self._books.values() if b.account is account), ZERO)
+        return Balance(
+            asset=asset,
+            wallet=account.wallet,
+            total=account.wallet + unrealized,
+            free=account.available,
+            used=account.used,
+            unrealized_pnl=unrealized,
+        )
+
+    def account_totals(self, asset: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """(initial, realised PnL, fees, funding) of a settle asset.
+        Invariant: wallet == initial + pnl - fees + funding."""
+        account = self._accounts.get(asset) or SettleAccount(asset, ZERO)
+        return account.initial, account.realized_pnl, account.fees, account.funding
+
+    def positions(self) -> list[Position]:
+        """Every non-zero position, marked at the latest price."""
+        out = []
+        for book in self._books.values():
+            if book.qty == 0:
+                continue
+            mark = to_decimal(book.last) if book.last is not None else book.entry
+            out.append(
+                Position(
+                    symbol=book.market.symbol,
+                    side=PositionSide.LONG if book.qty > 0 else PositionSide.SHORT,
+                    qty=abs(book.qty),
+                    entry_price=book.entry,
+                    mark_price=mark,
+                    unrealized_pnl=(mark - book.entry) * book.qty,
+                    leverage=book.leverage,
+                    margin_mode=book.margin_mode,
+                    margin=book.margin,
+                    liquidation_price=book.liq_price,
+                )
+            )
+        return out
+
+
+def _check_client_id(client_id: str) -> None:
+    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
+        raise InvalidClientOrderId()

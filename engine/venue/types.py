@@ -1,0 +1,216 @@
+"""The venue's vocabulary: plain frozen records every venue returns (simulated, paper, Binance).
+
+Money is exact: order quantities, prices, balances, fees and PnL are `Decimal`. Market data (candles) is
+`float`, because indicators work on floats and a backtest reads hundreds of thousands of candles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+ZERO = Decimal(0)
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+    @property
+    def opposite(self) -> Side:
+        return Side.SELL if self is Side.BUY else Side.BUY
+
+    @property
+    def sign(self) -> int:
+        """+1 for a buy, -1 for a sell: the sign the order adds to a signed position quantity."""
+        return 1 if self is Side.BUY else -1
+
+
+class PositionSide(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def closing_side(self) -> Side:
+        """The order side that reduces a position on this side."""
+        return Side.SELL if self is PositionSide.LONG else Side.BUY
+
+
+class MarginMode(StrEnum):
+    ISOLATED = "isolated"
+    CROSS = "cross"
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    STOP_MARKET = "stop_market"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+
+    @property
+    def is_conditional(self) -> bool:
+        """Conditional orders live on Binance's Algo Order API (`clientAlgoId`, `trigger=True`)."""
+        return self is not OrderType.MARKET
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"  # accepted and resting (conditional orders waiting for their trigger)
+    FILLED = "filled"  # for a conditional order: triggered AND its market order filled
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"  # e.g. a reduce-only order that triggered with no position left to reduce
+    TRIGGERED = "triggered"  # conditional order triggered, fill of its market order not (yet) known
+
+    @property
+    def is_open(self) -> bool:
+        return self is OrderStatus.NEW
+
+
+class ExecutionKind(StrEnum):
+    MARKET = "market"
+    STOP_MARKET = "stop_market"
+    TAKE_PROFIT_MARKET = "take_profit_market"
+    LIQUIDATION = "liquidation"
+    FUNDING = "funding"
+
+
+# Binance kline intervals in milliseconds (`1s` is spot-only; fapi answers -1120).
+TIMEFRAME_MS: dict[str, int] = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+
+
+def timeframe_ms(timeframe: str) -> int:
+    """Length of a Binance kline interval in ms. Raises ValueError for an interval fapi does not serve."""
+    try:
+        return TIMEFRAME_MS[timeframe]
+    except KeyError:
+        raise ValueError(
+            f"unknown timeframe {timeframe!r}; expected one of {', '.join(TIMEFRAME_MS)}"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One OHLCV candle. `open_ms` is the candle's open time (Unix ms, UTC); `volume` is base-asset volume.
+
+    `fetch_ohlcv` returns `list[Candle]` sorted by `open_ms`, oldest first; like Binance, the last one may
+    still be forming."""
+
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class Ticker:
+    symbol: str
+    last: Decimal
+    bid: Decimal | None  # Binance's 24h ticker carries no bid/ask; None when the venue does not know
+    ask: Decimal | None
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One settle asset of the futures wallet.
+
+    `wallet` moves only with realised PnL, fees and funding; `total` = wallet + unrealised PnL (Binance's
+    marginBalance, ccxt's `total`); `used` = margin held by positions; `free` = wallet - used."""
+
+    asset: str
+    wallet: Decimal
+    total: Decimal
+    free: Decimal
+    used: Decimal
+    unrealized_pnl: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A net (one-way mode) position. `qty` is always positive; `side` says long or short."""
+
+    symbol: str
+    side: PositionSide
+    qty: Decimal
+    entry_price: Decimal
+    mark_price: Decimal
+    unrealized_pnl: Decimal
+    leverage: int
+    margin_mode: MarginMode
+    margin: Decimal  # isolated margin held by the position
+    liquidation_price: Decimal | None
+
+    @property
+    def signed_qty(self) -> Decimal:
+        return self.qty if self.side is PositionSide.LONG else -self.qty
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What the venue knows about one order. For a conditional order that has triggered and filled,
+    `status` is FILLED and `filled`/`average_price`/`fee` describe the fill of the market order it became
+    (on Binance that comes from the `actualOrderId` lookup)."""
+
+    client_id: str
+    venue_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    filled: Decimal
+    average_price: Decimal | None
+    trigger_price: Decimal | None
+    reduce_only: bool
+    status: OrderStatus
+    fee: Decimal
+    fee_asset: str
+    created_ms: int
+    updated_ms: int
+    triggered_ms: int | None = None
+
+    @property
+    def is_conditional(self) -> bool:
+        return self.type.is_conditional
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+
+@dataclass(frozen=True, slots=True)
+class Execution:
+    """One fill (or funding payment) as it changed the account.
+
+    `realized_pnl` and `fee` are in the settle asset; the wallet moved by `realized_pnl - fee + funding`.
+    `position_after` is the signed net position once this execution applied. Liquidations carry the
+    client id `autoclose-<venue id>`, like Binance's liquidation orders; funding carries none."""
+
+    client_id: str | None
+    venue_id: str | None
+    symbol: str
+    side: Side
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    realized_pnl: Decimal
+    reduce_only: bool
+    kind: ExecutionKind
+    timestamp_ms: int
+    position_after: Decimal
+    funding: Decimal = ZERO
