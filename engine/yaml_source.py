@@ -78,15 +78,20 @@ def parse_yaml(text: str, file: Path) -> tuple[Any, Locator]:
         raise SpecError(file, None, "", f"YAML syntax error: {exc}") from None
     if node is None:
         return None, locator
-    try:
-        return _build(node, (), locator), locator
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        raise SpecError(file, mark.line + 1 if mark else None, "", f"unsupported YAML: {exc.problem}") from None
+    return _build(node, (), locator), locator
+
+
+# Plain YAML only: any explicit tag other than the core schema's would ask for a Python object.
+_CORE_TAGS = {
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "binary")
+}
 
 
 def _build(node: yaml.Node, path: PathKey, locator: Locator) -> Any:
     locator.lines.setdefault(path, node.start_mark.line + 1)
+    if node.tag not in _CORE_TAGS:
+        raise SpecError(locator.file, node.start_mark.line + 1, dotted(path),
+                        f"unsupported YAML tag {node.tag!r}: only plain values, lists and mappings are allowed")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -102,13 +107,19 @@ def _build(node: yaml.Node, path: PathKey, locator: Locator) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), locator) for i, item in enumerate(node.value)]
-    return _scalar(node)
+    try:
+        return _scalar(node)
+    except SpecError as exc:
+        raise SpecError(locator.file, exc.line, dotted(path), exc.problem) from None
 
 
 def _scalar(node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
-        return yaml.SafeLoader(" ").construct_object(node, deep=True)
-    raise yaml.constructor.ConstructorError(None, None, "complex key", node.start_mark)
+        try:
+            return yaml.SafeLoader(" ").construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise SpecError("", node.start_mark.line + 1, "", f"unsupported YAML: {exc.problem}") from None
+    return [None]  # a complex key: rejected by the caller as "keys must be plain"
 
 
 def validation_errors(exc: Any, locator: Locator, prefix: Sequence[str | int] = ()) -> list[SpecError]:
@@ -126,7 +137,7 @@ def validation_errors(exc: Any, locator: Locator, prefix: Sequence[str | int] = 
                 msg = f"unknown key; expected one of: {', '.join(allowed)}"
         elif kind == "missing":
             msg = "required key is missing"
-        elif "input" in err and not isinstance(err["input"], (dict, list)):
+        elif "input" in err and not isinstance(err["input"], (dict, list)) and "(got" not in msg:
             msg = f"{msg} (got {err['input']!r})"
         errors.append(locator.error(path, msg))
     return errors
@@ -137,21 +148,43 @@ def _allowed_keys(exc: Any, parent: tuple[str | int, ...]) -> list[str]:
     model = getattr(exc, "_engine_model", None)
     if model is None:
         return []
+    mapping_of: type | None = None  # set while walking into a dict[str, Model]: the next part is a free key
     for part in parent:
         if isinstance(part, int):
+            continue
+        if mapping_of is not None:
+            model, mapping_of = mapping_of, None
             continue
         field = model.model_fields.get(part) or next(
             (f for f in model.model_fields.values() if f.alias == part), None
         )
         if field is None:
             return []
-        ann = field.annotation
-        inner = getattr(ann, "__args__", None)
-        candidates = [ann, *(inner or ())]
-        model = next((c for c in candidates if isinstance(c, type) and hasattr(c, "model_fields")), None)
-        if model is None:
+        found = _model_in(field.annotation)
+        if found is None:
             return []
+        model, is_mapping = found
+        if is_mapping:
+            mapping_of, model = model, None
+    if model is None:
+        return []
     return sorted(f.alias or name for name, f in model.model_fields.items())
+
+
+def _model_in(annotation: Any) -> tuple[type, bool] | None:
+    """The pydantic model inside an annotation (`M`, `M | None`, `tuple[M, ...]`, `dict[str, M]`),
+    and whether it sits behind mapping keys."""
+    import typing
+
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation, False
+    for arg in args:
+        found = _model_in(arg)
+        if found is not None:
+            return found[0], found[1] or origin is dict
+    return None
 
 
 def validate_model(model: type, data: Any, locator: Locator, prefix: Sequence[str | int] = ()) -> Any:

@@ -54,8 +54,12 @@ def load_profile(path: Path, *, with_overrides: bool = True, state_root: Path | 
     overrides: dict[str, Any] = {}
     if with_overrides and isinstance(data.get("name"), str):
         base = Path(state_root) if state_root else path.resolve().parent.parent / "state"
+        overrides_path = base / data["name"] / OVERRIDES_FILE
         overrides = read_overrides(base / data["name"])
         data = deep_merge(data, overrides)
+        for key in _paths(overrides):
+            locator.files[key] = overrides_path
+            locator.lines[key] = 0  # JSON has no lines worth naming; the key path says where
     profile = validate_model(Profile, data, locator)
     return LoadedProfile(profile, path, locator, data, overrides)
 
@@ -75,11 +79,14 @@ def _load_chain(path: Path, seen: list[Path]) -> tuple[dict[str, Any], Locator]:
         return data, locator
     if not isinstance(parent_name, str):
         raise locator.error(("extends",), f"expected a profile file name, got {parent_name!r}")
-    parent_path = (path.parent / parent_name)
+    parent_path = path.parent / parent_name
     if not parent_path.suffix:
         parent_path = parent_path.with_suffix(".yaml")
     if not parent_path.is_file():
         raise locator.error(("extends",), f"profile {parent_name!r} not found (looked for {parent_path})")
+    if parent_path.resolve() in (*seen, resolved):
+        chain = " → ".join(p.name for p in [*seen, resolved, parent_path.resolve()])
+        raise locator.error(("extends",), f"profiles extend each other in a cycle: {chain}")
     parent, parent_locator = _load_chain(parent_path, [*seen, resolved])
     merged = deep_merge(parent, data)
     # Keys from the child keep the child's lines; everything else points into the parent file.
@@ -90,6 +97,15 @@ def _load_chain(path: Path, seen: list[Path]) -> tuple[dict[str, Any], Locator]:
         combined.lines[key] = line
         combined.files[key] = path
     return merged, combined
+
+
+def _paths(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    out = []
+    for key, value in data.items():
+        out.append((*prefix, key))
+        if isinstance(value, dict):
+            out.extend(_paths(value, (*prefix, key)))
+    return out
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -133,14 +149,20 @@ def bind_machine(definition: MachineDefinition, loaded: LoadedProfile) -> Compil
         try:
             value = loaded.profile.param(ref)
         except KeyError:
-            errors.append(definition.locator.error(
-                ("states", name, "timeout", "after"),
-                f"profile {loaded.path} has no parameter {ref!r}; expected a duration key such as orders.entry_timeout"))
+            errors.append(
+                definition.locator.error(
+                    ("states", name, "timeout", "after"),
+                    f"profile {loaded.path} has no parameter {ref!r}; "
+                    "expected a duration key such as orders.entry_timeout",
+                )
+            )
             continue
         if not isinstance(value, timedelta):
-            errors.append(definition.locator.error(
-                ("states", name, "timeout", "after"),
-                f"profile parameter {ref!r} is {value!r}, expected a duration"))
+            errors.append(
+                definition.locator.error(
+                    ("states", name, "timeout", "after"), f"profile parameter {ref!r} is {value!r}, expected a duration"
+                )
+            )
             continue
         timeouts[ref] = value
     if errors:

@@ -18,6 +18,10 @@ def state_folder(state: Path | None, profile: Path | None, root: Path = DEFAULT_
     if state is not None:
         if not state.is_dir():
             raise UserError(f"--state {state}: no such folder")
+        if not (state / JOURNAL_FILE).is_file():
+            inside = sorted(p.name for p in state.glob("*") if (p / JOURNAL_FILE).is_file())
+            hint = f"; profile folders inside: {', '.join(inside)}" if inside else ""
+            raise UserError(f"--state {state}: no transition journal ({JOURNAL_FILE}) in this folder{hint}")
         return state
     if profile is not None:
         from engine.config.loading import load_profile

@@ -28,8 +28,10 @@ def check_machine(spec: MachineSpec, locator: Locator, registry: Registry) -> li
         for j, src in enumerate(t.source):
             if src not in states:
                 errors.append(
-                    locator.error(("transitions", i, "from", j) if len(t.source) > 1 else ("transitions", i, "from"),
-                                  f"unknown state {src!r}; expected one of: {known}")
+                    locator.error(
+                        ("transitions", i, "from", j) if len(t.source) > 1 else ("transitions", i, "from"),
+                        f"unknown state {src!r}; expected one of: {known}",
+                    )
                 )
         if t.to not in states:
             errors.append(locator.error(("transitions", i, "to"), f"unknown state {t.to!r}; expected one of: {known}"))
@@ -54,8 +56,11 @@ def _check_names(t: TransitionSpec, i: int, locator: Locator, registry: Registry
             path = ("transitions", i, key, j)
             if not NAME.match(name):
                 errors.append(
-                    locator.error(path, f"{name!r} is not a {kind} name; expected 'section.name' from the "
-                                        "registry (expressions and import paths are not allowed)")
+                    locator.error(
+                        path,
+                        f"{name!r} is not a valid {kind} name; expected 'section.name' from the "
+                        "registry (expressions and import paths are not allowed)",
+                    )
                 )
             elif name not in table:
                 errors.append(
@@ -78,8 +83,10 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
         for src in t.source:
             if src in terminal:
                 errors.append(
-                    locator.error(("transitions", i, "from"),
-                                  f"state {src!r} is terminal and cannot have a way out (event {t.event!r})")
+                    locator.error(
+                        ("transitions", i, "from"),
+                        f"state {src!r} is terminal and cannot have a way out (event {t.event!r})",
+                    )
                 )
 
     reached = _reach(spec.initial, edges)
@@ -97,7 +104,10 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
     for name in spec.states:
         if name not in can_end:
             errors.append(
-                locator.error(("states", name), f"state {name!r} cannot reach a terminal state ({', '.join(sorted(terminal)) or 'none'})")
+                locator.error(
+                    ("states", name),
+                    f"state {name!r} cannot reach a terminal state ({', '.join(sorted(terminal)) or 'none'})",
+                )
             )
 
     # Direct edge, not any path: a panic must not depend on a second event arriving.
@@ -105,9 +115,11 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
     for name in sorted(spec.tagged("exposed") - emergency_states):
         if not edges[name] & emergency_states:
             errors.append(
-                locator.error(("states", name),
-                              f"state {name!r} can hold exposure (tag 'exposed') but has no transition to an "
-                              f"emergency state ({', '.join(sorted(emergency_states)) or 'none declared'})")
+                locator.error(
+                    ("states", name),
+                    f"state {name!r} can hold exposure (tag 'exposed') but has no transition to an "
+                    f"emergency state ({', '.join(sorted(emergency_states)) or 'none declared'})",
+                )
             )
     return errors
 
@@ -133,9 +145,11 @@ def _check_timeouts(spec: MachineSpec, locator: Locator) -> list[SpecError]:
         handled = any(t.event == state.timeout.event and name in t.source for t in spec.transitions)
         if not handled:
             errors.append(
-                locator.error(("states", name, "timeout", "event"),
-                              f"event {state.timeout.event!r} has no transition from {name!r}; the deadline "
-                              "would fire into nothing")
+                locator.error(
+                    ("states", name, "timeout", "event"),
+                    f"event {state.timeout.event!r} has no transition from {name!r}; the deadline "
+                    "would fire into nothing",
+                )
             )
     return errors
 
@@ -157,10 +171,12 @@ def _check_determinism(spec: MachineSpec, locator: Locator) -> list[SpecError]:
                 continue
             reported.add((a, b))
             errors.append(
-                locator.error(("transitions", b),
-                              f"transitions[{a}] and transitions[{b}] both handle event {event!r} in state "
-                              f"{src!r} and could both pass; give them different 'priority' values or make "
-                              "their guards exclusive (one lists a guard in 'guards', the other in 'unless')")
+                locator.error(
+                    ("transitions", b),
+                    f"transitions[{a}] and transitions[{b}] both handle event {event!r} in state "
+                    f"{src!r} and could both pass; give them different 'priority' values or make "
+                    "their guards exclusive (one lists a guard in 'guards', the other in 'unless')",
+                )
             )
     return errors
 

@@ -54,7 +54,9 @@ class ResumeReport:
         return out + self.warnings
 
 
-def record_for(position: Position, outcome: Outcome, payload: dict[str, Any], now: datetime, seq: int) -> dict[str, Any]:
+def record_for(
+    position: Position, outcome: Outcome, payload: dict[str, Any], now: datetime, seq: int
+) -> dict[str, Any]:
     """The journal record of one applied transition."""
     record: dict[str, Any] = {
         "seq": seq,

@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, SNAPSHOT_FILE, PositionBook, RecoveryError, replay_journal
+from engine.positions.book import (
+    HISTORY_FILE,
+    JOURNAL_FILE,
+    SNAPSHOT_FILE,
+    PositionBook,
+    RecoveryError,
+    replay_journal,
+)
 from engine.store.journal import read_records
 from engine.store.snapshot import encode_slot, read_slots, read_snapshot_file, slot_paths
 from tests.foundation.support import PATHS, T0, Env, fill, machine, plan

@@ -473,11 +473,6 @@ def test_log_with_a_profile_reads_its_state_folder(
     assert code == 0 and seqs(out) == [5]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `log --state DIR` on a folder without journal.jsonl prints nothing "
-    "and exits 0 instead of saying there is no journal there",
-)
 def test_log_state_folder_without_a_journal_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -232,9 +232,6 @@ def test_self_extends_is_refused(tmp_path: Path) -> None:
     assert errors[0].key == "extends" and "cycle" in errors[0].problem
 
 
-@pytest.mark.xfail(
-    strict=True, reason="BUG: the cyclic-extends error has no line number (SpecError(path, None, …))"
-)
 def test_cyclic_extends_names_the_line_of_an_extends_key(tmp_path: Path) -> None:
     d = tmp_path / "profiles"
     texts = {"a.yaml": "# a\nname: a\nextends: b.yaml\n", "b.yaml": "# b\n\nname: b\nextends: a\n"}
@@ -630,11 +627,6 @@ def test_invalid_override_value_is_refused(pdir: Path, tmp_path: Path) -> None:
     assert "greater than or equal to 1" in errors[0].problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a bad value from overrides.json is reported at the profile YAML's "
-    "file and line, which hold a valid value",
-)
 def test_invalid_override_value_names_the_overrides_file(pdir: Path, tmp_path: Path) -> None:
     ov = write_overrides(tmp_path / "state", "conservative", {"risk": {"max_positions": 0}})
     errors = refusals(pdir / "conservative.yaml", tmp_path)
