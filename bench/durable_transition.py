@@ -81,7 +81,7 @@ def measure(closed: int, samples: int, fsync: str) -> tuple[float, float]:
         book = PositionBook(machine(), folder / "bot", fsync=fsync)  # type: ignore[arg-type]
         book.open()
         bare = open(folder / "bare.log", "ab", buffering=0)  # noqa: SIM115
-        line = b"x" * 300 + b"\n"
+        line = b"x" * 1200 + b"\n"  # about the size of a journal record
         durable, baseline = [], []
         live = [book.new_position("ETH/USDC:USDC") for _ in range(3)]
         stage = [0, 0, 0]

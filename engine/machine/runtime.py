@@ -34,8 +34,8 @@ class MachineModel(Protocol):
     deadline_event: str | None
     deadline_at: datetime | None
 
-    def to_dict(self) -> dict[str, Any]: ...
-    def restore(self, snapshot: dict[str, Any]) -> None: ...
+    def checkpoint(self) -> Any: ...
+    def rollback(self, checkpoint: Any) -> None: ...
     def begin_step(self) -> None: ...
 
 
@@ -154,19 +154,19 @@ class CompiledMachine:
             raise InvalidTransition(model.id, source, event, f"unknown event {event!r}")
         if event not in self._events_by_state[source]:
             raise InvalidTransition(model.id, source, event)
-        before = model.to_dict()
+        before = model.checkpoint()
         model.begin_step()
         step = Step(model=model, event=event, payload=payload or {}, now=now, env=env, seq=seq, replay_to=replay_to)
         try:
             applied = model.trigger(event, step=step)  # type: ignore[attr-defined]
         except MachineError as exc:
-            model.restore(before)
+            model.rollback(before)
             raise InvalidTransition(model.id, source, event, str(exc)) from None
         except Exception as exc:
-            model.restore(before)
+            model.rollback(before)
             raise ActionFailed(f"{model.id}: {event} from {source!r} failed in an action: {exc!r}") from exc
         if not applied:
-            model.restore(before)
+            model.rollback(before)
             return Outcome(False, event, source, source, tuple(step.refusals) or ("no transition matched",))
         dest = model.state
         model.state_entered_at = now

@@ -122,6 +122,18 @@ class Position:
     intent_counter: int = 0
     last_seq: int = 0
 
+    def checkpoint(self) -> dict[str, Any]:
+        """A cheap copy of every field, enough to undo one transition. Lists are copied because
+        actions append to them; everything else is replaced, never mutated, by actions."""
+        return {name: (list(v) if isinstance(v, list) else v) for name, v in self._fields()}
+
+    def rollback(self, checkpoint: dict[str, Any]) -> None:
+        for name, value in checkpoint.items():
+            setattr(self, name, value)
+
+    def _fields(self) -> list[tuple[str, Any]]:
+        return [(name, getattr(self, name)) for name in _FIELD_NAMES]
+
     def begin_step(self) -> None:
         """Start a transition: the outbox holds only what this transition asks for."""
         self.intents = []
@@ -189,12 +201,6 @@ class Position:
             last_seq=int(d.get("last_seq", 0)),
         )
 
-    def restore(self, d: dict[str, Any]) -> None:
-        """Put every field back from `to_dict()` output (used to undo a transition whose action failed)."""
-        fresh = Position.from_dict(d)
-        for name in Position.__dataclass_fields__:
-            setattr(self, name, getattr(fresh, name))
-
 
 def _s(v: Decimal | None) -> str | None:
     return None if v is None else str(v)
@@ -210,3 +216,6 @@ def _t(v: datetime | None) -> str | None:
 
 def _dt(v: str | None) -> datetime | None:
     return None if v is None else datetime.fromisoformat(v)
+
+
+_FIELD_NAMES = tuple(Position.__dataclass_fields__)

@@ -109,9 +109,9 @@ class DoubleBufferedStorage(Storage):
             sync = self.fsync_policy == "always" or self._unsynced >= self.checkpoint_every
         blob = encode_slot(self._generation, self._data or {})
         fd = self._fd(self._generation % 2)
-        # pwrite + ftruncate to the new length (never to zero): no rename, no zero-length window.
+        # One pwrite in place: no rename, no truncation. Bytes left past the end by an older, longer
+        # generation are ignored because the header gives the payload length.
         os.pwrite(fd, blob, 0)
-        os.ftruncate(fd, len(blob))
         if sync:
             os.fdatasync(fd)
             self._unsynced = 0
