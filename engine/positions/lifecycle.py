@@ -74,7 +74,11 @@ def _queue(pos: Position, step: Step, kind: IntentKind, **fields: Any) -> Intent
     pos.intents.append(intent)
     if kind in PLACING_KINDS and kind is not IntentKind.ENTRY:
         pos.open_orders.append(intent.client_id)
+    pos.order_roles[intent.client_id] = _ROLE[kind] if kind is not IntentKind.TAKE_PROFIT else f"tp{intent.tp_step}"
     return intent
+
+
+_ROLE = {IntentKind.ENTRY: "entry", IntentKind.STOP_LOSS: "sl", IntentKind.CLOSE: "close", IntentKind.CANCEL: "cancel"}
 
 
 def _cancel_all_open(pos: Position, step: Step) -> None:
@@ -168,7 +172,7 @@ def trail_stop(step: Step) -> None:
     position is never without a stop."""
     pos: Position = step.model
     assert pos.side is not None
-    old_stops = [c for c in pos.open_orders if c.split("-")[-1].startswith("S")]
+    old_stops = [c for c in pos.open_orders if pos.order_roles.get(c) == "sl"]
     stop = Decimal(pos.plan["stop_price"])
     if pos.plan.get("stop_after_tp", "breakeven") == "breakeven" and pos.entry_price is not None:
         stop = pos.entry_price

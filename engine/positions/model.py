@@ -119,13 +119,14 @@ class Position:
     exit_reason: str | None = None
     intents: list[Intent] = field(default_factory=list)
     open_orders: list[str] = field(default_factory=list)  # client ids of orders we own that may be live
+    order_roles: dict[str, str] = field(default_factory=dict)  # client id → "entry", "sl", "tp2", "close"
     intent_counter: int = 0
     last_seq: int = 0
 
     def checkpoint(self) -> dict[str, Any]:
         """A cheap copy of every field, enough to undo one transition. Lists are copied because
-        actions append to them; everything else is replaced, never mutated, by actions."""
-        return {name: (list(v) if isinstance(v, list) else v) for name, v in self._fields()}
+        actions append to them (and to `order_roles`); everything else is replaced, never mutated, by actions."""
+        return {name: (v.copy() if isinstance(v, (list, dict)) else v) for name, v in self._fields()}
 
     def rollback(self, checkpoint: dict[str, Any]) -> None:
         for name, value in checkpoint.items():
@@ -171,6 +172,7 @@ class Position:
             "exit_reason": self.exit_reason,
             "intents": [i.to_dict() for i in self.intents],
             "open_orders": list(self.open_orders),
+            "order_roles": dict(self.order_roles),
             "intent_counter": self.intent_counter,
             "last_seq": self.last_seq,
         }
@@ -197,6 +199,7 @@ class Position:
             exit_reason=d.get("exit_reason"),
             intents=[Intent.from_dict(i) for i in d.get("intents", [])],
             open_orders=list(d.get("open_orders", [])),
+            order_roles=dict(d.get("order_roles", {})),
             intent_counter=int(d.get("intent_counter", 0)),
             last_seq=int(d.get("last_seq", 0)),
         )
