@@ -83,10 +83,12 @@ class PositionBook:
         *,
         fsync: FsyncPolicy = "always",
         checkpoint_every: int = 64,
+        durable: bool = True,
     ) -> None:
+        """`durable=False` (backtests only) skips the journal fsync; everything else is identical."""
         self.machine = machine
         self.state_dir = state_dir
-        self.journal = Journal(state_dir / JOURNAL_FILE)
+        self.journal = Journal(state_dir / JOURNAL_FILE, sync=durable)
         self.snapshot = Snapshot(state_dir / SNAPSHOT_FILE, fsync=fsync, checkpoint_every=checkpoint_every)
         self.history = History(state_dir / HISTORY_FILE)
         self.live: dict[str, Position] = {}

@@ -1,0 +1,135 @@
+"""`backtest`: the paper engine on a simulated clock over candle files.
+
+Everything above the venue is the code that trades paper and live: the same machine, book, sizing,
+risk rules and executor, against the same simulated matching engine. Only the clock (jumping candle
+to candle), the signal path (the strategy's vectorised form, proven equal to the live one) and the
+journal fsync (a reproducible run needs none) differ.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from engine.clock import SimulatedClock, from_ms, to_ms
+from engine.config.loading import LoadedProfile
+from engine.errors import UserError
+from engine.market.datadir import DataDir
+from engine.run.driver import CandleDriver, VectorSignals
+from engine.run.markets import markets_for
+from engine.run.session import open_session
+from engine.run.timeline import count_candles, merged_steps
+from engine.venue.markets import Market
+
+MARKER = "backtest.json"
+
+
+@dataclass
+class BacktestRun:
+    out_dir: Path
+    trades: list[dict[str, Any]]
+    candles: int
+    wall_s: float
+    start: datetime
+    end: datetime
+    starting_balance: Any
+    final_balance: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+
+
+def resolve_symbols(requested: list[str] | None, markets: dict[str, Market], quotes: tuple[str, ...],
+                    data: DataDir, timeframe: str) -> list[str]:
+    """Unified symbols to trade: the ones asked for (BTC, BTCUSDC or BTC/USDC:USDC), else every market
+    of the profile's quote assets that has candles in the data folder."""
+    if requested:
+        out = []
+        for name in requested:
+            name = name.strip()
+            if "/" in name:
+                candidates = [name if ":" in name else f"{name}:{name.split('/')[1]}"]
+            elif any(name.upper().endswith(q) for q in ("USDC", "USDT")):
+                candidates = [m.symbol for m in markets.values() if m.id == name.upper()]
+            else:
+                candidates = [f"{name.upper()}/{q}:{q}" for q in quotes]
+            found = [c for c in candidates if c in markets]
+            if not found:
+                raise UserError(f"--symbols {name}: no such perpetual for quote assets {', '.join(quotes)}")
+            out.extend(found)
+        return list(dict.fromkeys(out))
+    have = set(data.venue_ids(timeframe))
+    return sorted(m.symbol for m in markets.values()
+                  if m.settle in quotes and m.is_perpetual and m.is_trading and m.id in have)
+
+
+def prepare_out_dir(out_dir: Path) -> None:
+    """A backtest starts from an empty folder; we only ever wipe folders a backtest made."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / MARKER).is_file():
+            raise UserError(f"--out {out_dir}: folder exists and was not made by a backtest; choose another")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+async def run_backtest(
+    loaded: LoadedProfile,
+    data_dir: Path,
+    start: datetime,
+    end: datetime,
+    *,
+    symbols: list[str] | None = None,
+    out_dir: Path,
+    progress: Any = None,
+) -> BacktestRun:
+    profile = loaded.profile
+    timeframe = profile.venue.timeframe
+    data = DataDir(data_dir)
+    markets, market_note = markets_for(profile.venue.quote_assets, data_dir)
+    chosen = resolve_symbols(symbols, markets, profile.venue.quote_assets, data, timeframe)
+    notes = [market_note] if market_note else []
+    candles: dict[str, pd.DataFrame] = {}
+    for symbol in chosen:
+        series = data.load(symbol, timeframe, start, end)
+        if series.frame.empty:
+            continue
+        candles[symbol] = series.frame
+        if series.is_twin_fallback:
+            notes.append(series.provenance)
+    if not candles:
+        raise UserError(f"no {timeframe} candles in {data_dir} between {start:%Y-%m-%d} and {end:%Y-%m-%d} "
+                        f"for {', '.join(chosen) or 'the profile’s markets'}")
+    prepare_out_dir(out_dir)
+    (out_dir / MARKER).write_text(json.dumps({"profile": profile.name, "from": start.isoformat(),
+                                              "to": end.isoformat(), "symbols": list(candles)}))
+    trades: list[dict[str, Any]] = []
+    clock = SimulatedClock(start)
+    session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
+                           on_closed=trades.append)
+    session.venue.engine.clock = None  # order times follow the candles fed
+    driver = CandleDriver(session.engine, session.venue, clock, timeframe, VectorSignals(candles, profile.strategy))
+    total = count_candles(candles)
+    task = progress.add_task("backtest", total=total) if progress is not None else None
+    wall = time.perf_counter()
+    done = 0
+    for open_ms, rows in merged_steps(candles):
+        await driver.step(open_ms, rows)
+        done += len(rows)
+        if task is not None and done % 5000 < len(rows):
+            progress.update(task, completed=done)
+    last = clock.now()
+    await session.engine.close_all(last, reason="end_of_backtest")
+    await session.engine.on_timeouts(last)
+    if task is not None:
+        progress.update(task, completed=total)
+    wall_s = time.perf_counter() - wall
+    final = {q: (await session.venue.balance(q)).total for q in profile.venue.quote_assets}
+    session.book.close()
+    return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last,
+                       profile.venue.starting_balance, final, notes, list(candles))

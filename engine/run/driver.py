@@ -1,0 +1,108 @@
+"""The candle-driven step shared by backtest and paper: feed each symbol's candle to the simulated
+venue, turn fills into events, fire due deadlines, then act on the strategy's signals at the close.
+
+A signal computed from candle t is acted on at t's close, which is when the simulated venue's last
+price is t's close: the entry fills there plus slippage, like a market order sent right after the
+candle closed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from engine.clock import SimulatedClock, from_ms
+from engine.market.candles import timeframe_ms
+from engine.strategy.params import ScalpingParams
+from engine.strategy.scalping_v1 import ScalpingV1, signal_at, signals_frame
+from engine.strategy.signal import Signal
+from engine.trading.engine import TradingEngine
+from engine.venue.sim.venue import SimVenue
+
+Row = tuple[float, float, float, float, float]  # open, high, low, close, volume
+
+
+class SignalSource(Protocol):
+    def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None: ...
+
+
+class VectorSignals:
+    """Backtest: signals computed once over each symbol's whole history (the same code as live)."""
+
+    def __init__(self, candles: dict[str, pd.DataFrame], params: ScalpingParams) -> None:
+        self.params = params
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._hits: dict[str, dict[int, int]] = {}
+        for symbol, frame in candles.items():
+            signals = signals_frame(frame, params)
+            self._frames[symbol] = signals
+            rows = np.flatnonzero(signals["side"].to_numpy() != "none")
+            index = signals.index.to_numpy()
+            self._hits[symbol] = {int(index[i]): int(i) for i in rows}
+
+    def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
+        position = self._hits.get(symbol, {}).get(open_ms)
+        if position is None:
+            return None
+        return signal_at(self._frames[symbol], position, symbol, self.params)
+
+
+class LiveSignals:
+    """Paper/live: the incremental strategy on a rolling window of the last `window` candles."""
+
+    def __init__(self, params: ScalpingParams, window: int = 150) -> None:
+        self.strategy = ScalpingV1(params)
+        self.window = window
+        self._rows: dict[str, deque[tuple[int, float, float, float, float, float]]] = {}
+
+    def warm(self, symbol: str, frame: pd.DataFrame) -> None:
+        rows = self._rows.setdefault(symbol, deque(maxlen=self.window))
+        for open_ms, o, h, lo, c, v in zip(frame.index, frame["open"], frame["high"], frame["low"],
+                                            frame["close"], frame["volume"], strict=True):
+            rows.append((int(open_ms), float(o), float(h), float(lo), float(c), float(v)))
+
+    def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
+        rows = self._rows.setdefault(symbol, deque(maxlen=self.window))
+        rows.append((open_ms, *row))
+        if len(rows) < self.strategy_warmup:
+            return None
+        frame = pd.DataFrame(list(rows), columns=["open_time_ms", "open", "high", "low", "close", "volume"])
+        frame = frame.set_index("open_time_ms")
+        frame.index = frame.index.astype("int64")
+        signal = self.strategy.on_candle(symbol, frame)
+        return signal if signal.side.value != "none" else None
+
+    @property
+    def strategy_warmup(self) -> int:
+        return self.strategy.params.warmup_candles + 2
+
+
+class CandleDriver:
+    def __init__(self, engine: TradingEngine, venue: SimVenue, clock: SimulatedClock, timeframe: str,
+                 signals: SignalSource) -> None:
+        self.engine = engine
+        self.venue = venue
+        self.clock = clock
+        self.step_ms = timeframe_ms(timeframe)
+        self.signals = signals
+        self.candles = 0
+
+    async def step(self, open_ms: int, rows: Iterable[tuple[str, Row]]) -> None:
+        now = from_ms(open_ms + self.step_ms)
+        if now > self.clock.now():
+            self.clock.set(now)
+        batch = list(rows)
+        for symbol, (o, h, lo, c, v) in batch:
+            executions = self.venue.on_candle(symbol, open_ms, o, h, lo, c, v)
+            if executions:
+                await self.engine.on_executions(executions, now)
+        self.candles += len(batch)
+        await self.engine.on_timeouts(now)
+        for symbol, row in batch:
+            signal = self.signals.on_candle(symbol, open_ms, row)
+            if signal is not None:
+                await self.engine.on_signal(signal, now)

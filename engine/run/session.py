@@ -1,0 +1,57 @@
+"""Assemble one bot from a loaded profile: machine, book, venue, risk guard, engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from engine.config.loading import LoadedProfile, load_machine_for
+from engine.positions.book import PositionBook, ResumeReport
+from engine.trading.engine import TradingEngine
+from engine.trading.risk import RiskGuard, RiskState
+from engine.venue.markets import Market
+from engine.venue.sim.venue import SimVenue
+
+
+@dataclass
+class Session:
+    loaded: LoadedProfile
+    book: PositionBook
+    venue: SimVenue
+    engine: TradingEngine
+    risk: RiskGuard
+    resume: ResumeReport
+    markets: dict[str, Market]
+
+
+def open_session(
+    loaded: LoadedProfile,
+    markets: dict[str, Market],
+    *,
+    state_dir: Path | None = None,
+    venue: SimVenue | None = None,
+    durable: bool = True,
+    on_closed=None,  # noqa: ANN001 - callback(position_dict)
+) -> Session:
+    """Open the book (resuming whatever the state folder holds) and wire the engine to `venue`
+    (a fresh simulated venue funded from the profile when none is given)."""
+    profile = loaded.profile
+    folder = state_dir or loaded.state_dir
+    machine = load_machine_for(loaded)
+    book = PositionBook(machine, folder, fsync=profile.runtime.snapshot_fsync, durable=durable)
+    report = book.open()
+    if venue is None:
+        balances = {q: Decimal(profile.venue.starting_balance) for q in profile.venue.quote_assets}
+        venue = SimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage))
+    state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
+    risk = RiskGuard(profile.risk, live_positions=lambda: len(book.live), state=state,
+                     on_change=lambda s: book.set_bot_value("risk", s.to_dict()))
+    engine = TradingEngine(profile=profile, book=book, venue=venue, risk=risk, markets=markets, on_closed=on_closed)
+    return Session(loaded, book, venue, engine, risk, report, markets)
+
+
+def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], slippage_bps: float, leverage: int):  # noqa: ANN201
+    from engine.venue.sim.engine import MatchingEngine
+
+    return MatchingEngine(markets, balances=balances, slippage_bps=str(slippage_bps), default_leverage=leverage)

@@ -1,0 +1,1 @@
+"""The trading layer: sizing, risk rules, the executor of intents and the engine loop."""

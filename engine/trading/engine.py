@@ -1,0 +1,245 @@
+"""The trading engine: venue answers and candles in, events through the machine, intents out.
+
+    venue → events → machine (PositionBook.apply) → intents → executor → venue
+
+The engine never changes a position except through `PositionBook.apply`, and executes a
+transition's intents only after `apply` has made it durable. One engine serves every venue: the
+drivers in `engine.run` decide where candles and time come from (backtest, paper, live).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from engine.config.profile import Profile
+from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
+from engine.positions.book import PositionBook
+from engine.positions.model import Position
+from engine.strategy.signal import Signal
+from engine.trading.executor import Event, Executor
+from engine.trading.risk import RiskGuard
+from engine.trading.sizing import SizingRefusal, plan_entry
+from engine.venue.base import Venue
+from engine.venue.errors import OrderNotFound, VenueError
+from engine.venue.markets import Market
+from engine.venue.types import Execution, ExecutionKind
+
+log = logging.getLogger("engine.trading")
+
+
+@dataclass
+class MarketGate:
+    """What `market.tradable` asks: the market exists, trades, and we hold nothing on it yet."""
+
+    markets: dict[str, Market]
+    busy: set[str] = field(default_factory=set)
+
+    def tradable(self, symbol: str) -> bool:
+        market = self.markets.get(symbol)
+        return market is not None and market.is_trading and symbol not in self.busy
+
+
+@dataclass
+class GuardEnv:
+    risk: RiskGuard
+    market: MarketGate
+
+
+@dataclass
+class EngineCounters:
+    signals: int = 0
+    entries: int = 0
+    refused: int = 0
+    closed: int = 0
+    invalid_events: int = 0
+    orphans_cancelled: int = 0
+
+
+class TradingEngine:
+    def __init__(
+        self,
+        *,
+        profile: Profile,
+        book: PositionBook,
+        venue: Venue,
+        risk: RiskGuard,
+        markets: dict[str, Market],
+        on_closed: Any = None,
+    ) -> None:
+        self.profile = profile
+        self.book = book
+        self.venue = venue
+        self.executor = Executor(venue)
+        self.risk = risk
+        self.markets = markets
+        self.gate = MarketGate(markets)
+        self.env = GuardEnv(risk, self.gate)
+        self.counters = EngineCounters()
+        self.on_closed = on_closed  # callback(position_dict) for reports and notifications
+        self.last_signals: dict[str, Signal] = {}
+        self._prepared: set[str] = set()
+
+    # --- applying events ---------------------------------------------------------------------
+    async def apply(self, position: Position, event: str, payload: dict[str, Any], now: datetime) -> Outcome | None:
+        """Apply one event durably, then carry out the intents it queued (and the events those
+        produce, recursively). Events the machine does not accept are logged and dropped."""
+        try:
+            outcome = self.book.apply(position, event, payload, now=now, env=self.env)
+        except InvalidTransition as exc:
+            self.counters.invalid_events += 1
+            log.warning("%s", exc)
+            return None
+        except ActionFailed as exc:
+            log.error("%s", exc)
+            return None
+        if not outcome.applied:
+            return outcome
+        self._track(position)
+        if self.book.machine.has_tag(position.state, "terminal"):
+            self._closed(position, now)
+        await self.run_intents(position, now)
+        return outcome
+
+    async def run_intents(self, position: Position, now: datetime, *, resume: bool = False) -> None:
+        """Execute the outbox of the position's last transition. An answer that moves the position
+        on makes the rest of this outbox obsolete: the new transition's outbox supersedes it."""
+        for intent in list(position.intents):
+            events = await self.executor.carry_out(position, intent, resume=resume)
+            if events:
+                seq = position.last_seq
+                await self._apply_all(position, events, now)
+                if position.last_seq != seq:
+                    return
+
+    async def _apply_all(self, position: Position, events: list[Event], now: datetime) -> None:
+        for event, payload in events:
+            await self.apply(position, event, payload, now)
+
+    def _track(self, position: Position) -> None:
+        if self.book.machine.has_tag(position.state, "terminal"):
+            self.gate.busy.discard(position.symbol)
+        else:
+            self.gate.busy.add(position.symbol)
+
+    def _closed(self, position: Position, now: datetime) -> None:
+        self.counters.closed += 1
+        if position.opened_at is not None:
+            self.risk.record_close(position.symbol, position.exit_reason or "", position.realised_pnl, now)
+        if self.on_closed is not None:
+            self.on_closed(position.to_dict())
+
+    # --- inputs ------------------------------------------------------------------------------
+    async def on_signal(self, signal: Signal, now: datetime) -> Position | None:
+        """Turn a long/short signal into a position via the machine's `signal` event (whose guards are
+        the risk rules and sizing checks). Returns the position when the entry was sent."""
+        if signal.side.value == "none":
+            return None
+        self.counters.signals += 1
+        self.last_signals[signal.symbol] = signal
+        market = self.markets.get(signal.symbol)
+        if market is None or signal.symbol in self.gate.busy:
+            return None
+        balance = await self.venue.balance(market.settle)
+        self.risk.record_balance(balance.total, now)
+        plan = plan_entry(side=signal.side.value, price=Decimal(str(signal.price)), market=market,
+                          balance=balance.free, orders=self.profile.orders,
+                          sl_pct=signal.sl_pct, tp_pcts=signal.tp_pcts)
+        if isinstance(plan, SizingRefusal):
+            self.counters.refused += 1
+            log.info("%s: no entry, sizing refused: %s", signal.symbol, plan.reason)
+            return None
+        await self._prepare(market)
+        position = self.book.new_position(signal.symbol)
+        payload = {"plan": plan.to_payload(), "signal": signal.reason}
+        outcome = await self.apply(position, "signal", payload, now)
+        if outcome is None or not outcome.applied:
+            self.counters.refused += 1
+            return None
+        self.counters.entries += 1
+        return position
+
+    async def _prepare(self, market: Market) -> None:
+        """Leverage and margin mode are set once per symbol before its first entry."""
+        if market.symbol in self._prepared:
+            return
+        try:
+            await self.venue.set_margin_mode(market.symbol, self.profile.orders.margin_mode)  # type: ignore[arg-type]
+        except VenueError as exc:
+            log.debug("%s margin mode: %s", market.symbol, exc)
+        try:
+            await self.venue.set_leverage(market.symbol, self.profile.orders.leverage)
+        except VenueError as exc:
+            log.warning("%s leverage %s refused: %s", market.symbol, self.profile.orders.leverage, exc)
+        self._prepared.add(market.symbol)
+
+    async def on_executions(self, executions: list[Execution], now: datetime) -> None:
+        """Fills of our resting orders (stop-loss, take-profits) and liquidations, as events."""
+        if not executions:
+            return
+        owners = {cid: p for p in self.book.live.values() for cid in p.order_roles}
+        for execution in executions:
+            if execution.kind is ExecutionKind.FUNDING:
+                continue
+            if execution.kind is ExecutionKind.LIQUIDATION:
+                victims = [p for p in self.book.live.values() if p.symbol == execution.symbol]
+                for position in victims:
+                    log.error("%s %s liquidated at %s", position.id, position.symbol, execution.price)
+                    await self.apply(position, "panic", {"reason": "liquidation"}, now)
+                continue
+            position = owners.get(execution.client_id or "")
+            if position is None:
+                continue  # an orphan's fill; the sweep will deal with what is left
+            role = position.order_roles[execution.client_id or ""]
+            payload = {"client_id": execution.client_id, "qty": str(execution.qty), "price": str(execution.price),
+                       "fee": str(execution.fee)}
+            if role == "sl":
+                await self.apply(position, "sl_filled", payload, now)
+            elif role.startswith("tp"):
+                payload["step"] = int(role[2:])
+                await self.apply(position, "tp_filled", payload, now)
+            elif role == "close":
+                await self.apply(position, "close_filled", {**payload, "reason": position.exit_reason}, now)
+
+    async def on_timeouts(self, now: datetime) -> None:
+        for position, event in self.book.due_timeouts(now):
+            await self.apply(position, event, {}, now)
+
+    async def sweep_orphans(self) -> int:
+        """Cancel every open order on the venue that no live position owns."""
+        owned = {cid for p in self.book.live.values() for cid in p.open_orders}
+        cancelled = 0
+        for order in await self.venue.open_orders():
+            if order.client_id in owned:
+                continue
+            try:
+                await self.venue.cancel(order.symbol, order.client_id, order.type.is_conditional)
+                cancelled += 1
+                log.info("cancelled orphan order %s on %s", order.client_id, order.symbol)
+            except OrderNotFound:
+                pass
+        self.counters.orphans_cancelled += cancelled
+        return cancelled
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    async def resume(self, now: datetime) -> None:
+        """After a restart: finish each live position's last outbox (looking orders up first), then
+        cancel orphans. No entry happens before this returns."""
+        for position in list(self.book.live.values()):
+            self._track(position)
+            await self.run_intents(position, now, resume=True)
+        await self.sweep_orphans()
+
+    async def close_all(self, now: datetime, reason: str = "close_requested") -> None:
+        """Close every open or partially closed position with a reduce-only market order."""
+        for position in list(self.book.live.values()):
+            if position.state in ("open", "partial_tp"):
+                await self.apply(position, "close_requested", {"reason": reason}, now)
+
+    async def panic(self, now: datetime) -> None:
+        for position in list(self.book.live.values()):
+            if "panic" in self.book.machine.events_from(position.state):
+                await self.apply(position, "panic", {"reason": "panic"}, now)

@@ -1,0 +1,154 @@
+"""Carry out a position's intents on the venue and turn what the venue answers into events.
+
+The executor is the only place where intents meet the network. It never changes a position: each
+answer becomes an `(event, payload)` pair that the engine applies through the machine. Placement is
+idempotent by client order id: after a restart (or a "status unknown" answer) an order is looked up
+before it is sent again, never resent blindly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from engine.positions.model import Intent, IntentKind, Position
+from engine.venue.base import Venue
+from engine.venue.errors import (
+    OrderNotFound,
+    OrderRejected,
+    RateLimited,
+    ReduceOnlyRejected,
+    StatusUnknown,
+    VenueUnavailable,
+)
+from engine.venue.types import OrderState, OrderStatus, Side
+
+log = logging.getLogger("engine.executor")
+
+Event = tuple[str, dict[str, Any]]
+CONDITIONAL_ROLES = ("sl", "tp")
+
+
+@dataclass
+class ExecutorStats:
+    placed: int = 0
+    cancelled: int = 0
+    rejected: int = 0
+    unknown: int = 0
+    looked_up: int = 0
+
+
+class Executor:
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.stats = ExecutorStats()
+
+    async def carry_out(self, position: Position, intent: Intent, *, resume: bool = False) -> list[Event]:
+        """Execute one intent. With `resume`, look the order up first (it may already exist).
+
+        Returns the events the answer implies (possibly none). Venue errors that leave the outcome
+        unknown produce no event: the position's deadline (entry/close timeout) resolves them.
+        """
+        try:
+            if intent.kind is IntentKind.CANCEL:
+                await self._cancel(position, intent)
+                return []
+            if resume:
+                existing = await self._lookup(position, intent)
+                if existing is not None:
+                    return self._events_for_existing(position, intent, existing)
+            return await self._place(position, intent)
+        except StatusUnknown as exc:
+            self.stats.unknown += 1
+            log.warning("%s %s: status unknown (%s); looking it up by client id", position.id, intent.client_id, exc)
+            try:
+                existing = await self._lookup(position, intent)
+            except (StatusUnknown, VenueUnavailable, RateLimited):
+                return []  # the deadline on the position will resolve it
+            return self._events_for_existing(position, intent, existing) if existing else []
+        except (VenueUnavailable, RateLimited) as exc:
+            log.warning("%s %s: venue unavailable (%s); the deadline will resolve it", position.id, intent.client_id, exc)
+            return []
+
+    # --- placing -------------------------------------------------------------------------------
+    async def _place(self, position: Position, intent: Intent) -> list[Event]:
+        side = Side.BUY if intent.side == "buy" else Side.SELL
+        try:
+            if intent.kind is IntentKind.ENTRY:
+                order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id)
+                self.stats.placed += 1
+                return [_fill_event("entry_filled", order)] if order.filled > 0 else []
+            if intent.kind is IntentKind.CLOSE:
+                order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id,
+                                                      reduce_only=True)
+                self.stats.placed += 1
+                return [_fill_event("close_filled", order, reason=position.exit_reason)] if order.filled > 0 else []
+            assert intent.price is not None
+            if intent.kind is IntentKind.STOP_LOSS:
+                await self.venue.place_stop_market(intent.symbol, side, intent.qty, intent.price, intent.client_id)
+            else:
+                await self.venue.place_take_profit_market(intent.symbol, side, intent.qty, intent.price,
+                                                          intent.client_id)
+            self.stats.placed += 1
+            return []
+        except ReduceOnlyRejected as exc:
+            self.stats.rejected += 1
+            if intent.kind is IntentKind.CLOSE:
+                # Nothing left to reduce: the venue is already flat for this position.
+                return [("flat_confirmed", {"code": exc.code, "msg": exc.msg, "client_id": intent.client_id})]
+            return self._rejected(position, intent, exc)
+        except OrderRejected as exc:
+            self.stats.rejected += 1
+            return self._rejected(position, intent, exc)
+
+    def _rejected(self, position: Position, intent: Intent, exc: OrderRejected) -> list[Event]:
+        payload = {"code": exc.code, "msg": exc.msg, "client_id": intent.client_id}
+        log.warning("%s %s %s rejected: %s %s", position.id, intent.kind.value, intent.client_id, exc.code, exc.msg)
+        if intent.kind is IntentKind.ENTRY:
+            return [("entry_rejected", payload)]
+        if intent.kind is IntentKind.STOP_LOSS:
+            return [("protection_failed", payload)]  # the stop is mandatory
+        if intent.kind is IntentKind.CLOSE:
+            return [("close_rejected", payload)]
+        return []  # a take-profit slice that cannot be placed leaves the stop and max-hold in charge
+
+    async def _cancel(self, position: Position, intent: Intent) -> None:
+        assert intent.target is not None
+        role = position.order_roles.get(intent.target, "")
+        conditional = role.startswith(CONDITIONAL_ROLES)
+        try:
+            await self.venue.cancel(intent.symbol, intent.target, conditional)
+            self.stats.cancelled += 1
+        except OrderNotFound:
+            pass  # filled, already cancelled, or never placed: nothing to cancel either way
+        except OrderRejected as exc:
+            log.info("%s cancel %s refused: %s %s", position.id, intent.target, exc.code, exc.msg)
+
+    # --- looking up ----------------------------------------------------------------------------
+    async def _lookup(self, position: Position, intent: Intent) -> OrderState | None:
+        self.stats.looked_up += 1
+        conditional = intent.kind in (IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT)
+        return await self.venue.fetch_order(intent.symbol, intent.client_id, conditional)
+
+    def _events_for_existing(self, position: Position, intent: Intent, order: OrderState) -> list[Event]:
+        if intent.kind is IntentKind.ENTRY and order.filled > 0:
+            return [_fill_event("entry_filled", order)]
+        if intent.kind is IntentKind.CLOSE and order.filled > 0:
+            return [_fill_event("close_filled", order, reason=position.exit_reason)]
+        if intent.kind is IntentKind.ENTRY and order.status is OrderStatus.REJECTED:
+            return [("entry_rejected", {"code": None, "msg": "rejected", "client_id": intent.client_id})]
+        return []  # a live stop or take-profit: nothing happened yet
+
+
+def _fill_event(event: str, order: OrderState, *, reason: str | None = None) -> Event:
+    payload: dict[str, Any] = {
+        "client_id": order.client_id,
+        "qty": str(order.filled),
+        "price": str(order.average_price if order.average_price is not None else Decimal(0)),
+        "fee": str(order.fee),
+    }
+    if reason:
+        payload["reason"] = reason
+    return event, payload
