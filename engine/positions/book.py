@@ -176,13 +176,19 @@ class PositionBook:
         outcome = self.machine.fire(position, event, payload, now=now, env=env, seq=seq)
         if not outcome.applied:
             if position.last_seq == 0:
-                self.machine.detach(position)  # refused before it ever existed
+                self.discard(position)  # refused before it ever existed
             return outcome
         record = record_for(position, outcome, payload, now, seq)
         position.last_seq = seq
         self.journal.append(record)
         self._persist(position, seq)
         return outcome
+
+    def discard(self, position: Position) -> None:
+        """Forget a position that never had a transition; its number is reused if it was the last."""
+        self.machine.detach(position)
+        if position.last_seq == 0 and self.bot.get("next_position") == position.number + 1:
+            self.bot["next_position"] = position.number
 
     def _persist(self, position: Position, seq: int) -> None:
         if self.machine.has_tag(position.state, "terminal"):

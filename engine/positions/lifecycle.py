@@ -195,7 +195,7 @@ def submit_close(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     _queue(pos, step, IntentKind.CLOSE, side=pos.side.exit_order_side, qty=pos.qty, reduce_only=True)
-    pos.exit_reason = step.event
+    pos.exit_reason = step.payload.get("reason") or step.event
 
 
 @REGISTRY.action("orders.emergency_close")

@@ -231,7 +231,32 @@ class TradingEngine:
         for position in list(self.book.live.values()):
             self._track(position)
             await self.run_intents(position, now, resume=True)
+        for position in list(self.book.live.values()):
+            await self.recover_fills(position, now)
         await self.sweep_orphans()
+
+    async def recover_fills(self, position: Position, now: datetime) -> None:
+        """Stops and take-profits that filled while we were not looking (a crash between the venue's
+        fill and our event) are read back from the venue by client id and applied as events."""
+        for client_id in list(position.open_orders):
+            role = position.order_roles.get(client_id, "")
+            if not role.startswith(("sl", "tp")) or client_id not in position.open_orders:
+                continue
+            try:
+                order = await self.venue.fetch_order(position.symbol, client_id, True)
+            except VenueError as exc:
+                log.warning("%s: cannot look up %s: %s", position.id, client_id, exc)
+                continue
+            if order is None or order.filled <= 0:
+                continue
+            payload = {"client_id": client_id, "qty": str(order.filled),
+                       "price": str(order.average_price or order.trigger_price or 0), "fee": str(order.fee)}
+            if role == "sl":
+                await self.apply(position, "sl_filled", payload, now)
+            else:
+                await self.apply(position, "tp_filled", {**payload, "step": int(role[2:])}, now)
+            if position.id not in self.book.live:
+                return
 
     async def close_all(self, now: datetime, reason: str = "close_requested") -> None:
         """Close every open or partially closed position with a reduce-only market order."""

@@ -2,6 +2,9 @@
 
 The driver (backtest loop or paper feed) pushes candles with `on_candle`; the bot trades through the
 async `Venue` methods and sees exactly what it would see from Binance, minus the network.
+
+Paper trading survives a restart with `save(path)` once per tick and `SimVenue.load(path, exchange_info,
+leverage_tiers=...)` at start-up (see MatchingEngine.state_dict for what is kept).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from engine.clock import Clock
 from engine.venue.base import Venue
 from engine.venue.errors import VenueUnavailable
-from engine.venue.leverage import load_leverage_tiers
+from engine.venue.leverage import Brackets, load_leverage_tiers
 from engine.venue.markets import Market, load_exchange_info
 from engine.venue.sim.engine import FinerCandles, MatchingEngine
+from engine.venue.sim.state import STATE_VERSION, VENUE_KIND, check_header, get, read_json, write_json_atomic
 from engine.venue.types import (
     Balance,
     Candle,
@@ -66,6 +71,64 @@ class SimVenue(Venue):
         brackets = load_leverage_tiers(leverage_tiers) if leverage_tiers is not None else None
         engine = MatchingEngine(markets, balances=balances, brackets=brackets, **engine_options)
         return cls(engine, timeframe=timeframe, keep_history=keep_history)
+
+    # ---- persistence -----------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The venue's state as JSON-safe data: the engine's `state_dict()` (see there for what is and
+        is not kept) and the timeframe fed. Not kept: the candle history behind fetch_ohlcv (the driver
+        feeds or re-fetches candles after a restart; until then fetch_ohlcv serves only what is fed
+        after the restore), keep_history, and whether the venue was closed."""
+        return {
+            "version": STATE_VERSION,
+            "kind": VENUE_KIND,
+            "timeframe": self.timeframe,
+            "engine": self.engine.state_dict(),
+        }
+
+    def save(self, path: Path) -> None:
+        """Write `state_dict()` to `path` atomically (`<path>.tmp` written and fsync'd, then os.replace,
+        then the directory fsync'd): after a crash `path` holds the previous save or this one, whole.
+        Meant for once per bot tick; one writer per file."""
+        write_json_atomic(Path(path), self.state_dict())
+
+    @classmethod
+    def from_state(
+        cls,
+        markets: Mapping[str, Market],
+        state: Mapping[str, Any],
+        *,
+        brackets: Mapping[str, Brackets] | None = None,
+        clock: Clock | None = None,
+        keep_history: bool = True,
+    ) -> SimVenue:
+        """A venue continuing a `state_dict()` (engine settings from the state, see
+        MatchingEngine.from_state). Raises StateError (a ValueError) for an unknown version or a
+        malformed state."""
+        check_header(state, VENUE_KIND)
+        timeframe = get(state, "timeframe", "state")
+        timeframe_ms(timeframe)  # ValueError for an interval fapi does not serve
+        engine = MatchingEngine.from_state(markets, get(state, "engine", "state"), brackets=brackets, clock=clock)
+        return cls(engine, timeframe=timeframe, keep_history=keep_history)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path,
+        exchange_info: Path,
+        *,
+        leverage_tiers: Path | None = None,
+        clock: Clock | None = None,
+        keep_history: bool = True,
+    ) -> SimVenue:
+        """The venue saved at `path` by `save`, on the markets of an exchangeInfo JSON and the brackets
+        of a leverage-tiers JSON (pass the files given to `from_files`). A stale `<path>.tmp` left by an
+        interrupted save is ignored. Raises FileNotFoundError when nothing was saved, StateError for a
+        file that is not a version-1 saved venue."""
+        state = read_json(Path(path))
+        markets = load_exchange_info(exchange_info)
+        brackets = load_leverage_tiers(leverage_tiers) if leverage_tiers is not None else None
+        return cls.from_state(markets, state, brackets=brackets, clock=clock, keep_history=keep_history)
 
     # ---- driver side (synchronous) ---------------------------------------------------------------------
 

@@ -1,0 +1,251 @@
+"""`run` in paper mode: the engine against the simulated venue, fed by the synthetic market (offline
+default) or a replay of candle files, paced in (accelerated) real time, resumable after any stop.
+
+Paper time is the candle stream's own time: a restart continues from the last candle processed
+(`paper.cursor_ms` in the bot state), whatever the wall clock says, so positions, orders and the
+market they trade in continue exactly. The simulated venue's state is saved after every change to
+it, so its orders and fills survive a kill as well (`venue.json`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.clock import SimulatedClock, from_ms, to_ms
+from engine.config.loading import LoadedProfile
+from engine.errors import UserError
+from engine.market.candles import timeframe_ms
+from engine.market.universe import SymbolManager, UniverseRules
+from engine.run.driver import CandleDriver, LiveSignals
+from engine.run.feeds import FileFeed, PaperFeed, SyntheticFeed
+from engine.run.markets import markets_for
+from engine.run.session import Session, open_session, sim_engine
+from engine.venue.markets import Market
+from engine.venue.sim.venue import SimVenue
+
+log = logging.getLogger("engine.paper")
+VENUE_FILE = "venue.json"
+WARMUP = 150
+
+
+class PersistentSimVenue(SimVenue):
+    """A SimVenue that saves its whole state after every call that changes it (paper trading)."""
+
+    path: Path
+    fed: dict[str, int]  # last candle open time fed per symbol: a replayed step is not fed twice
+
+    def _saved(self) -> None:
+        self.save(self.path)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "fed": dict(self.fed)}
+
+    def on_candle(self, symbol: str, open_ms: int, *args: Any, **kwargs: Any):  # noqa: ANN201
+        if self.fed.get(symbol, -1) >= open_ms:
+            return []  # fed before a restart; its fills are recovered by the engine's order lookups
+        out = super().on_candle(symbol, open_ms, *args, **kwargs)
+        self.fed[symbol] = open_ms
+        self._saved()
+        return out
+
+    async def place_market(self, *args: Any, **kwargs: Any):  # noqa: ANN201
+        try:
+            return await super().place_market(*args, **kwargs)
+        finally:
+            self._saved()
+
+    async def place_stop_market(self, *args: Any, **kwargs: Any):  # noqa: ANN201
+        try:
+            return await super().place_stop_market(*args, **kwargs)
+        finally:
+            self._saved()
+
+    async def place_take_profit_market(self, *args: Any, **kwargs: Any):  # noqa: ANN201
+        try:
+            return await super().place_take_profit_market(*args, **kwargs)
+        finally:
+            self._saved()
+
+    async def cancel(self, *args: Any, **kwargs: Any):  # noqa: ANN201
+        try:
+            return await super().cancel(*args, **kwargs)
+        finally:
+            self._saved()
+
+    async def set_leverage(self, *args: Any, **kwargs: Any) -> None:
+        await super().set_leverage(*args, **kwargs)
+        self._saved()
+
+
+@dataclass
+class PaperOptions:
+    data_dir: Path | None = None
+    speed: float = 1.0
+    candles: int | None = None  # stop after this many candle steps (demos, tests)
+    seed: int | None = None
+
+
+def choose_symbols(markets: dict[str, Market], loaded: LoadedProfile) -> list[str]:
+    universe = loaded.profile.universe
+    rules = UniverseRules(settle=frozenset(loaded.profile.venue.quote_assets), max_symbols=universe.max_symbols,
+                          whitelist=universe.whitelist, blacklist=universe.blacklist)
+    selected = SymbolManager(rules).select(markets, {}, 0)
+    return list(selected.symbols)
+
+
+def _venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
+    path = state_dir / VENUE_FILE
+    profile = loaded.profile
+    if path.is_file():
+        import json
+
+        state = json.loads(path.read_text())
+        venue = PersistentSimVenue.from_state(markets, state)
+        venue.fed = {k: int(v) for k, v in state.get("fed", {}).items()}
+    else:
+        balances = {q: Decimal(profile.venue.starting_balance) for q in profile.venue.quote_assets}
+        venue = PersistentSimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
+                                   timeframe=profile.venue.timeframe)
+        venue.fed = {}
+    venue.path = path  # type: ignore[attr-defined]
+    return venue  # type: ignore[return-value]
+
+
+async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> int:
+    """Trade until Ctrl+C / SIGTERM (or `options.candles` steps). Returns the process exit code."""
+    profile = loaded.profile
+    if profile.mode != "paper":
+        raise UserError(f"{loaded.path}: mode {profile.mode!r} needs the Binance venue, which this version does "
+                        "not have yet; use mode: paper")
+    state_dir = loaded.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    markets, market_note = markets_for(profile.venue.quote_assets, options.data_dir)
+    symbols = choose_symbols(markets, loaded)
+    if not symbols:
+        raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
+    venue = _venue(loaded, markets, state_dir)
+    session = open_session(loaded, markets, venue=venue)
+    try:
+        return await _trade(session, venue, symbols, options, out, market_note)
+    finally:
+        session.book.close()
+
+
+async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str], options: PaperOptions,
+                 out: Any, market_note: str) -> int:
+    loaded, book, engine = session.loaded, session.book, session.engine
+    profile = loaded.profile
+    step = timeframe_ms(profile.venue.timeframe)
+    paper = dict(book.bot.get("paper") or {})
+    if options.data_dir is not None:
+        feed: PaperFeed = FileFeed(options.data_dir, symbols, timeframe=profile.venue.timeframe, start_ms=None)
+        symbols = [s for s in symbols if s in feed.frames]  # type: ignore[attr-defined]
+        if not symbols:
+            raise UserError(f"--data {options.data_dir}: no candles for the profile's markets")
+        cursor = int(paper.get("cursor_ms") or (feed.first_open_ms() + (WARMUP - 1) * step))
+    else:
+        seed = int(paper.get("seed") or options.seed or secrets.randbelow(2**31))
+        now_ms = to_ms(datetime.now(UTC)) // step * step
+        origin = int(paper.get("origin_ms") or now_ms - WARMUP * step)
+        feed = SyntheticFeed(symbols, seed=seed, origin_ms=origin, timeframe=profile.venue.timeframe)
+        cursor = int(paper.get("cursor_ms") or origin + (WARMUP - 1) * step)
+        paper.update(seed=seed, origin_ms=origin)
+    banner(out, session, feed, symbols, market_note, options)
+    clock = SimulatedClock(from_ms(cursor + step))
+    signals = LiveSignals(profile.strategy, window=WARMUP)
+    for symbol in symbols:
+        history = feed.history(symbol, WARMUP, cursor + step)
+        signals.warm(symbol, history)
+        if venue.engine.last_price(symbol) is None and len(history):
+            last = history.iloc[-1]
+            venue.on_candle(symbol, int(history.index[-1]), float(last["open"]), float(last["high"]),
+                            float(last["low"]), float(last["close"]), float(last["volume"]))
+    await engine.resume(clock.now())
+    driver = CandleDriver(engine, venue, clock, profile.venue.timeframe, signals)
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    started = time.monotonic()
+    last_status: datetime | None = None
+    steps = 0
+    delay = step / 1000 / max(options.speed, 1e-9)
+    while not stop.is_set():
+        open_ms = cursor + step
+        last_open = feed.last_open_ms()
+        if last_open is not None and open_ms > last_open:
+            out.print("end of the candle files reached")
+            break
+        await driver.step(open_ms, feed.rows(open_ms))
+        cursor = open_ms
+        book.set_bot_value("paper", {**paper, "cursor_ms": cursor})
+        steps += 1
+        # Status follows market time, so an accelerated replay reports as often per candle as live.
+        if last_status is None or clock.now() - last_status >= profile.runtime.status_every:
+            await print_status(out, session, clock.now(), started)
+            last_status = clock.now()
+        if options.candles is not None and steps >= options.candles:
+            break
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+        except TimeoutError:
+            pass
+    await shutdown(session, clock.now(), out)
+    return 0
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+async def shutdown(session: Session, now: datetime, out: Any) -> None:
+    """Graceful stop: state is durable either way; open positions are closed or left protected."""
+    profile = session.loaded.profile
+    live = len(session.book.live)
+    if profile.runtime.close_on_shutdown and live:
+        out.print(f"shutting down: closing {live} open position(s) (runtime.close_on_shutdown: true)")
+        await session.engine.close_all(now, reason="shutdown")
+    elif live:
+        out.print(f"shutting down: {live} position(s) left open, protected by their stop-loss")
+    out.print(f"state saved in {session.book.state_dir}; run the same command to resume")
+
+
+def banner(out: Any, session: Session, feed: PaperFeed, symbols: list[str], market_note: str,
+           options: PaperOptions) -> None:
+    profile = session.loaded.profile
+    out.rule(f"paper trading · profile {profile.name}")
+    for note in feed.notes:
+        out.print(f"[bold yellow]{note}[/]")
+    if market_note:
+        out.print(f"[yellow]{market_note}[/]")
+    out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
+    out.print(f"speed ×{options.speed:g} · state {session.book.state_dir}")
+    for line in session.resume.lines():
+        out.print(line)
+
+
+async def print_status(out: Any, session: Session, now: datetime, started: float) -> None:
+    profile = session.loaded.profile
+    balances = []
+    for quote in profile.venue.quote_assets:
+        b = await session.venue.balance(quote)
+        balances.append(f"{b.total:.2f} {quote}")
+    unrealised = sum((p.unrealized_pnl for p in await session.venue.positions()), Decimal(0))
+    risk = session.risk.status(now)
+    uptime = int(time.monotonic() - started)
+    out.print(f"{now:%Y-%m-%d %H:%M} · balance {' · '.join(balances)} · open {len(session.book.live)} "
+              f"(uPnL {unrealised:+.2f}) · today {Decimal(str(risk.get('day_pnl') or 0)):+.2f} · "
+              f"trades {session.engine.counters.closed} · up {uptime // 60}m{uptime % 60:02d}s"
+              f"{' · PAUSED' if risk.get('paused') else ''}{' · HALTED' if risk.get('halted') else ''}")
