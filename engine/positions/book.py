@@ -85,9 +85,11 @@ class PositionBook:
         checkpoint_every: int = 64,
         durable: bool = True,
     ) -> None:
-        """`durable=False` (backtests only) skips the journal fsync; everything else is identical."""
+        """`durable=False` (backtests only) skips the journal fsync and writes the snapshot only on
+        close; every transition is still journaled, so `log` and `diagram` work on the run."""
         self.machine = machine
         self.state_dir = state_dir
+        self.durable = durable
         self.journal = Journal(state_dir / JOURNAL_FILE, sync=durable)
         self.snapshot = Snapshot(state_dir / SNAPSHOT_FILE, fsync=fsync, checkpoint_every=checkpoint_every)
         self.history = History(state_dir / HISTORY_FILE)
@@ -201,18 +203,21 @@ class PositionBook:
             self.live[position.id] = position
         self.bot["seq"] = seq
         self.snapshot.set_bot(self.bot)
-        self.snapshot.flush()
+        if self.durable:
+            self.snapshot.flush()
 
     def due_timeouts(self, now: datetime) -> list[tuple[Position, str]]:
         """Positions whose deadline has passed, with the event to fire, oldest deadline first."""
         due = [(p, e) for p in self.live.values() if (e := self.machine.due(p, now))]
         return sorted(due, key=lambda pe: pe[0].deadline_at or now)
 
-    def set_bot_value(self, key: str, value: Any) -> None:
-        """Persist a bot-level value (pause flag, overrides) with the next snapshot write."""
+    def set_bot_value(self, key: str, value: Any, *, sync: bool = False) -> None:
+        """Persist a bot-level value (risk state, pause flag, paper cursor) in the snapshot now.
+        `sync=True` also forces it to disk (commands a user gave); otherwise the fsync policy applies."""
         self.bot[key] = value
         self.snapshot.set_bot(self.bot)
-        self.snapshot.flush(sync=True)
+        if self.durable or sync:
+            self.snapshot.flush(sync=True if sync else None)
 
     def close(self) -> None:
         self.snapshot.close()

@@ -94,6 +94,10 @@ async def run_backtest(
     markets, market_note = markets_for(profile.venue.quote_assets, data_dir)
     chosen = resolve_symbols(symbols, markets, profile.venue.quote_assets, data, timeframe)
     notes = [market_note] if market_note else []
+    extra = sorted({markets[s].settle for s in chosen} - set(profile.venue.quote_assets))
+    if extra:
+        notes.append(f"symbols margined in {', '.join(extra)} (not in the profile's quote assets) were traded "
+                     f"with their own {profile.venue.starting_balance} starting balance")
     candles: dict[str, pd.DataFrame] = {}
     for symbol in chosen:
         series = data.load(symbol, timeframe, start, end)
@@ -111,8 +115,8 @@ async def run_backtest(
     trades: list[dict[str, Any]] = []
     clock = SimulatedClock(start)
     session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
-                           on_closed=trades.append)
-    session.venue.engine.clock = None  # order times follow the candles fed
+                           keep_candles=False, on_closed=trades.append)
+    session.venue.engine.keep_executions = False  # the report reads closed positions, not the fill log
     driver = CandleDriver(session.engine, session.venue, clock, timeframe, VectorSignals(candles, profile.strategy))
     total = count_candles(candles)
     task = progress.add_task("backtest", total=total) if progress is not None else None
@@ -129,7 +133,9 @@ async def run_backtest(
     if task is not None:
         progress.update(task, completed=total)
     wall_s = time.perf_counter() - wall
-    final = {q: (await session.venue.balance(q)).total for q in profile.venue.quote_assets}
+    settles = dict.fromkeys([*profile.venue.quote_assets, *(markets[s].settle for s in candles)])
+    final = {q: (await session.venue.balance(q)).total for q in settles}
     session.book.close()
     return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last,
                        profile.venue.starting_balance, final, notes, list(candles))
+

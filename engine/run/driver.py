@@ -18,8 +18,8 @@ import pandas as pd
 from engine.clock import SimulatedClock, from_ms
 from engine.market.candles import timeframe_ms
 from engine.strategy.params import ScalpingParams
-from engine.strategy.scalping_v1 import ScalpingV1, signal_at, signals_frame
-from engine.strategy.signal import Signal
+from engine.strategy.scalping_v1 import ScalpingV1, signals_frame
+from engine.strategy.signal import Signal, build_signal
 from engine.trading.engine import TradingEngine
 from engine.venue.sim.venue import SimVenue
 
@@ -35,20 +35,26 @@ class VectorSignals:
 
     def __init__(self, candles: dict[str, pd.DataFrame], params: ScalpingParams) -> None:
         self.params = params
-        self._frames: dict[str, pd.DataFrame] = {}
-        self._hits: dict[str, dict[int, int]] = {}
+        # Only the rows that carry a side are kept, as plain values: a pandas lookup per signal would
+        # cost more than the rest of the backtest step, and the full frames would dominate memory.
+        self._hits: dict[str, dict[int, dict[str, object]]] = {}
         for symbol, frame in candles.items():
             signals = signals_frame(frame, params)
-            self._frames[symbol] = signals
             rows = np.flatnonzero(signals["side"].to_numpy() != "none")
-            index = signals.index.to_numpy()
-            self._hits[symbol] = {int(index[i]): int(i) for i in rows}
+            columns = {c: signals[c].to_numpy()[rows] for c in signals.columns if c != "side"}
+            index = signals.index.to_numpy()[rows]
+            hits = {}
+            for k, i in enumerate(rows.tolist()):
+                values: dict[str, object] = {c: column[k] for c, column in columns.items()}
+                values["candles_seen"] = i + 1
+                hits[int(index[k])] = values
+            self._hits[symbol] = hits
 
     def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
-        position = self._hits.get(symbol, {}).get(open_ms)
-        if position is None:
+        values = self._hits.get(symbol, {}).get(open_ms)
+        if values is None:
             return None
-        return signal_at(self._frames[symbol], position, symbol, self.params)
+        return build_signal(symbol, open_ms, values, self.params)
 
 
 class LiveSignals:

@@ -32,6 +32,7 @@ def open_session(
     state_dir: Path | None = None,
     venue: SimVenue | None = None,
     durable: bool = True,
+    keep_candles: bool = True,
     on_closed=None,  # noqa: ANN001 - callback(position_dict)
 ) -> Session:
     """Open the book (resuming whatever the state folder holds) and wire the engine to `venue`
@@ -42,8 +43,10 @@ def open_session(
     book = PositionBook(machine, folder, fsync=profile.runtime.snapshot_fsync, durable=durable)
     report = book.open()
     if venue is None:
-        balances = {q: Decimal(profile.venue.starting_balance) for q in profile.venue.quote_assets}
-        venue = SimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage))
+        settles = dict.fromkeys([*profile.venue.quote_assets, *(m.settle for m in markets.values())])
+        balances = {q: Decimal(profile.venue.starting_balance) for q in settles}
+        venue = SimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
+                         timeframe=profile.venue.timeframe, keep_history=keep_candles)
     state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
     risk = RiskGuard(profile.risk, live_positions=lambda: len(book.live), state=state,
                      on_change=lambda s: book.set_bot_value("risk", s.to_dict()))

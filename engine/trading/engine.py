@@ -87,6 +87,10 @@ class TradingEngine:
     async def apply(self, position: Position, event: str, payload: dict[str, Any], now: datetime) -> Outcome | None:
         """Apply one event durably, then carry out the intents it queued (and the events those
         produce, recursively). Events the machine does not accept are logged and dropped."""
+        if position.last_seq and position.id not in self.book.live:
+            self.counters.invalid_events += 1
+            log.info("%s is closed; did not apply %s", position.id, event)
+            return None
         try:
             outcome = self.book.apply(position, event, payload, now=now, env=self.env)
         except InvalidTransition as exc:

@@ -107,8 +107,11 @@ class MatchingEngine:
         default_leverage: int = 10,
         funding_rate: Decimal | None = None,
         clock: Clock | None = None,
+        keep_executions: bool = True,
     ) -> None:
         self.markets = dict(markets)
+        # A backtest reads closed positions, not the fill log, which would grow with every fill.
+        self.keep_executions = keep_executions
         self._brackets = dict(brackets or {})
         self._fees = dict(DEFAULT_FEES if fees is None else fees)
         self.slippage = Decimal(str(slippage_bps)) / Decimal(10_000)
@@ -194,7 +197,8 @@ class MatchingEngine:
             book.last = c
         else:
             self._walker.walk(book, open_ms, o, h, lo, c, out)
-        self.executions.extend(out)
+        if self.keep_executions:
+            self.executions.extend(out)
         return out
 
     def last_price(self, symbol: str) -> Decimal | None:
@@ -251,7 +255,8 @@ class MatchingEngine:
             execution.fee,
         )
         self._orders[(symbol, client_id, False)] = order
-        self.executions.append(execution)
+        if self.keep_executions:
+            self.executions.append(execution)
         return order.snapshot(book.account.asset)
 
     def _check_margin(self, book: SymbolBook, side: Side, qty: Decimal, price: Decimal) -> None:
