@@ -15,16 +15,21 @@ from engine.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("backtest", help="backtest a profile on candle files",
-                       description="Run the paper engine on a simulated clock over candle files, then report "
-                                   "trades, win-rate, PnL, drawdown, per-symbol and per-exit-reason tables, and "
-                                   "write an equity PNG, a trades CSV and the run's transition journal.")
+    p = sub.add_parser(
+        "backtest",
+        help="backtest a profile on candle files",
+        description="Run the paper engine on a simulated clock over candle files, then report "
+        "trades, win-rate, PnL, drawdown, per-symbol and per-exit-reason tables, and "
+        "write an equity PNG, a trades CSV and the run's transition journal.",
+    )
     p.add_argument("profile", type=Path)
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="data folder (e.g. ../shared/data)")
     p.add_argument("--from", dest="start", required=True, metavar="DATE", help="first day, e.g. 2025-01-01")
     p.add_argument("--to", dest="end", required=True, metavar="DATE", help="end day (exclusive), e.g. 2025-02-01")
     p.add_argument("--symbols", nargs="+", metavar="S", help="BTC ETH … or BTCUSDC or BTC/USDC:USDC")
-    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default state/backtests/<profile>-<from>-<to>)")
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="output folder (default state/backtests/<profile>-<from>-<to>)"
+    )
     p.set_defaults(run=run)
 
 
@@ -48,19 +53,36 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_profile(args.profile)
     out_dir = args.out or Path("state") / "backtests" / f"{loaded.profile.name}-{start:%Y%m%d}-{end:%Y%m%d}"
     out = console()
-    with Progress(TextColumn("[bold]backtest"), BarColumn(), MofNCompleteColumn(), TextColumn("candles"),
-                  TimeElapsedColumn(), console=out, transient=True) as progress:
-        result = asyncio.run(run_backtest(loaded, args.data, start, end, symbols=args.symbols, out_dir=out_dir,
-                                          progress=progress))
+    with Progress(
+        TextColumn("[bold]backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("candles"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        result = asyncio.run(
+            run_backtest(loaded, args.data, start, end, symbols=args.symbols, out_dir=out_dir, progress=progress)
+        )
     metrics = compute_metrics(result.trades, result.starting_balance, result.start, result.end)
     notes = list(dict.fromkeys(result.notes))
-    notes.append(f"{result.candles:,} candles of {len(result.symbols)} symbols in {result.wall_s:.1f} s "
-                 f"({result.candles / max(result.wall_s, 1e-9):,.0f} candles/s)")
-    print_report(metrics, check_kpis(metrics), out, title=f"backtest · {loaded.profile.name} · "
-                 f"{start:%Y-%m-%d} → {end:%Y-%m-%d}", notes=notes)
+    notes.append(
+        f"{result.candles:,} candles of {len(result.symbols)} symbols in {result.wall_s:.1f} s "
+        f"({result.candles / max(result.wall_s, 1e-9):,.0f} candles/s)"
+    )
+    print_report(
+        metrics,
+        check_kpis(metrics),
+        out,
+        title=f"backtest · {loaded.profile.name} · {start:%Y-%m-%d} → {end:%Y-%m-%d}",
+        notes=notes,
+    )
     write_trades_csv(result.trades, out_dir / "trades.csv")
     plot_equity(metrics, out_dir / "equity.png", title=f"{loaded.profile.name} equity and drawdown")
     out.print(f"wrote {out_dir / 'trades.csv'}, {out_dir / 'equity.png'} and the journal {out_dir / 'journal.jsonl'}")
-    out.print(f"inspect: python -m engine log --state {out_dir} --tail 20 · "
-              f"python -m engine diagram --state {out_dir} --position P1")
+    out.print(
+        f"inspect: python -m engine log --state {out_dir} --tail 20 · "
+        f"python -m engine diagram --state {out_dir} --position P1"
+    )
     return 0

@@ -42,8 +42,9 @@ class SyntheticFeed:
         out = []
         for symbol in self.symbols:
             c = self.market.candle_at(symbol, open_ms)
-            out.append((symbol, (float(c["open"]), float(c["high"]), float(c["low"]), float(c["close"]),
-                                 float(c["volume"]))))
+            out.append(
+                (symbol, (float(c["open"]), float(c["high"]), float(c["low"]), float(c["close"]), float(c["volume"])))
+            )
         return out
 
     def first_open_ms(self) -> int:
@@ -69,7 +70,9 @@ class FileFeed:
         self.name = f"replay of {data_dir}"
         self.synthetic = False
         self._index = {s: {int(t): i for i, t in enumerate(f.index.to_numpy(np.int64))} for s, f in self.frames.items()}
-        self._values = {s: f[["open", "high", "low", "close", "volume"]].to_numpy(float) for s, f in self.frames.items()}
+        self._values = {
+            s: f[["open", "high", "low", "close", "volume"]].to_numpy(float) for s, f in self.frames.items()
+        }
 
     def history(self, symbol: str, count: int, end_ms: int) -> pd.DataFrame:
         frame = self.frames[symbol]

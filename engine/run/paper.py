@@ -184,6 +184,7 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
             out.print("end of the candle files reached")
             break
         await driver.step(open_ms, feed.rows(open_ms))
+        await engine.sweep_orphans()  # orders no live position owns (left by a crash or a race)
         cursor = open_ms
         book.set_bot_value("paper", {**paper, "cursor_ms": cursor})
         steps += 1

@@ -69,7 +69,9 @@ class Executor:
                 return []  # the deadline on the position will resolve it
             return self._events_for_existing(position, intent, existing) if existing else []
         except (VenueUnavailable, RateLimited) as exc:
-            log.warning("%s %s: venue unavailable (%s); the deadline will resolve it", position.id, intent.client_id, exc)
+            log.warning(
+                "%s %s: venue unavailable (%s); the deadline will resolve it", position.id, intent.client_id, exc
+            )
             return []
 
     # --- placing -------------------------------------------------------------------------------
@@ -81,16 +83,18 @@ class Executor:
                 self.stats.placed += 1
                 return [_fill_event("entry_filled", order)] if order.filled > 0 else []
             if intent.kind is IntentKind.CLOSE:
-                order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id,
-                                                      reduce_only=True)
+                order = await self.venue.place_market(
+                    intent.symbol, side, intent.qty, intent.client_id, reduce_only=True
+                )
                 self.stats.placed += 1
                 return [_fill_event("close_filled", order, reason=position.exit_reason)] if order.filled > 0 else []
             assert intent.price is not None
             if intent.kind is IntentKind.STOP_LOSS:
                 await self.venue.place_stop_market(intent.symbol, side, intent.qty, intent.price, intent.client_id)
             else:
-                await self.venue.place_take_profit_market(intent.symbol, side, intent.qty, intent.price,
-                                                          intent.client_id)
+                await self.venue.place_take_profit_market(
+                    intent.symbol, side, intent.qty, intent.price, intent.client_id
+                )
             self.stats.placed += 1
             return []
         except ReduceOnlyRejected as exc:
