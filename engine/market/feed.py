@@ -228,6 +228,12 @@ class BinancePublicCandleSource(CandleSource):
         frame = closed_before(frame, timeframe, end_ms)
         return CandleSeries(symbol, timeframe, frame, source)
 
+    async def exchange_info(self) -> dict[str, Any]:
+        """Binance's own `GET /fapi/v1/exchangeInfo` answer (raw), for market filters when online.
+        Parse it with `engine.venue.markets.parse_exchange_info`. Raises OfflineError as the class says."""
+        self._check_allowed()
+        return await self.exchange.fapiPublicGetExchangeInfo()
+
     async def close(self) -> None:
         await self.exchange.close()
 

@@ -172,3 +172,13 @@ async def test_offline_is_checked_again_at_request_time(monkeypatch: pytest.Monk
             await source.closed_candles("BTC/USDT:USDT", "5m", JAN_2025, JAN_2025 + STEP)
     finally:
         await source.close()
+
+
+async def test_exchange_info_from_the_wire_gives_the_real_filters(
+    public_source: BinancePublicCandleSource, mainnet_exchange_info: Path
+) -> None:
+    from engine.venue.markets import load_exchange_info, parse_exchange_info
+
+    markets = parse_exchange_info(await public_source.exchange_info())
+    assert markets == load_exchange_info(mainnet_exchange_info)
+    assert markets["BTC/USDC:USDC"].min_notional == 100
