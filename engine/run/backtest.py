@@ -136,6 +136,11 @@ async def run_backtest(
     settles = dict.fromkeys([*profile.venue.quote_assets, *(markets[s].settle for s in candles)])
     final = {q: (await session.venue.balance(q)).total for q in settles}
     session.book.close()
-    return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last,
-                       profile.venue.starting_balance, final, notes, list(candles))
+    # Every funded wallet started with the profile's balance; equity is their sum.
+    starting = profile.venue.starting_balance * len(final)
+    if len(final) > 1:
+        notes.append(f"{len(final)} wallets ({', '.join(final)}) of {profile.venue.starting_balance} each; "
+                     "equity figures are their sum")
+    return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last, starting, final, notes,
+                       list(candles))
 

@@ -18,7 +18,7 @@ from typing import Any
 from engine.config.profile import Profile
 from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
 from engine.positions.book import PositionBook
-from engine.positions.model import Position
+from engine.positions.model import Intent, IntentKind, Position
 from engine.strategy.signal import Signal
 from engine.trading.executor import Event, Executor
 from engine.trading.risk import RiskGuard
@@ -84,9 +84,12 @@ class TradingEngine:
         self._prepared: set[str] = set()
 
     # --- applying events ---------------------------------------------------------------------
-    async def apply(self, position: Position, event: str, payload: dict[str, Any], now: datetime) -> Outcome | None:
-        """Apply one event durably, then carry out the intents it queued (and the events those
-        produce, recursively). Events the machine does not accept are logged and dropped."""
+    async def apply(
+        self, position: Position, event: str, payload: dict[str, Any], now: datetime, *, run: bool = True
+    ) -> Outcome | None:
+        """Apply one event durably, then (unless `run` is false) carry out the intents it queued and
+        the events those produce, recursively. Events the machine does not accept are logged and
+        dropped."""
         if position.last_seq and position.id not in self.book.live:
             self.counters.invalid_events += 1
             log.info("%s is closed; did not apply %s", position.id, event)
@@ -105,7 +108,8 @@ class TradingEngine:
         self._track(position)
         if self.book.machine.has_tag(position.state, "terminal"):
             self._closed(position, now)
-        await self.run_intents(position, now)
+        if run:
+            await self.run_intents(position, now)
         return outcome
 
     async def run_intents(self, position: Position, now: datetime, *, resume: bool = False) -> None:
@@ -181,32 +185,64 @@ class TradingEngine:
         self._prepared.add(market.symbol)
 
     async def on_executions(self, executions: list[Execution], now: datetime) -> None:
-        """Fills of our resting orders (stop-loss, take-profits) and liquidations, as events."""
+        """Fills of our resting orders (stop-loss, take-profits) and liquidations, as events.
+
+        Several orders of one position can fill inside one candle (two take-profit slices, or a slice
+        and the stop). All of a position's fills are applied first and only then are orders sent:
+        sending the first fill's follow-up (a stop resized for a remainder the venue no longer holds)
+        before the venue's next fill is known would be refused and wrongly flatten the position.
+        """
         if not executions:
             return
         owners = {cid: p for p in self.book.live.values() for cid in p.order_roles}
+        queued: dict[str, tuple[Position, list[Intent]]] = {}
         for execution in executions:
             if execution.kind is ExecutionKind.FUNDING:
                 continue
             if execution.kind is ExecutionKind.LIQUIDATION:
-                victims = [p for p in self.book.live.values() if p.symbol == execution.symbol]
-                for position in victims:
+                for position in [p for p in self.book.live.values() if p.symbol == execution.symbol]:
                     log.error("%s %s liquidated at %s", position.id, position.symbol, execution.price)
                     await self.apply(position, "panic", {"reason": "liquidation"}, now)
                 continue
             position = owners.get(execution.client_id or "")
-            if position is None:
+            if position is None or position.id not in self.book.live:
                 continue  # an orphan's fill; the sweep will deal with what is left
-            role = position.order_roles[execution.client_id or ""]
-            payload = {"client_id": execution.client_id, "qty": str(execution.qty), "price": str(execution.price),
-                       "fee": str(execution.fee)}
-            if role == "sl":
-                await self.apply(position, "sl_filled", payload, now)
-            elif role.startswith("tp"):
-                payload["step"] = int(role[2:])
-                await self.apply(position, "tp_filled", payload, now)
-            elif role == "close":
-                await self.apply(position, "close_filled", {**payload, "reason": position.exit_reason}, now)
+            event, payload = self._fill_event(position, execution)
+            if event is None:
+                continue
+            outcome = await self.apply(position, event, payload, now, run=False)
+            if outcome is not None and outcome.applied:
+                queued.setdefault(position.id, (position, []))[1].extend(position.intents)
+        for position, intents in queued.values():
+            await self._run_net(position, intents, now)
+
+    @staticmethod
+    def _fill_event(position: Position, execution: Execution) -> tuple[str | None, dict[str, Any]]:
+        role = position.order_roles[execution.client_id or ""]
+        payload: dict[str, Any] = {"client_id": execution.client_id, "qty": str(execution.qty),
+                                   "price": str(execution.price), "fee": str(execution.fee)}
+        if role == "sl":
+            return "sl_filled", payload
+        if role.startswith("tp"):
+            return "tp_filled", {**payload, "step": int(role[2:])}
+        if role == "close":
+            return "close_filled", {**payload, "reason": position.exit_reason}
+        return None, payload
+
+    async def _run_net(self, position: Position, intents: list[Intent], now: datetime) -> None:
+        """Carry out the net effect of several transitions' outboxes: orders the position still owns
+        are placed (new ones first, so a stop is never missing), then every cancel of an order that
+        was sent; orders queued and superseded within the batch are never sent at all."""
+        placed = [i for i in intents if i.kind is not IntentKind.CANCEL and i.client_id in position.open_orders]
+        queued_ids = {i.client_id for i in intents}
+        cancels = [i for i in intents if i.kind is IntentKind.CANCEL and i.target not in queued_ids]
+        for intent in [*placed, *cancels]:
+            events = await self.executor.carry_out(position, intent)
+            if events:
+                seq = position.last_seq
+                await self._apply_all(position, events, now)
+                if position.last_seq != seq:
+                    return
 
     async def on_timeouts(self, now: datetime) -> None:
         for position, event in self.book.due_timeouts(now):
