@@ -81,12 +81,16 @@ def _queue(pos: Position, step: Step, kind: IntentKind, **fields: Any) -> Intent
 _ROLE = {IntentKind.ENTRY: "entry", IntentKind.STOP_LOSS: "sl", IntentKind.CLOSE: "close", IntentKind.CANCEL: "cancel"}
 
 
+def _queue_cancel(pos: Position, step: Step, target: str) -> None:
+    pos.intents.append(
+        Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
+               side="", qty=Decimal(0), target=target, created_seq=step.seq)
+    )
+
+
 def _cancel_all_open(pos: Position, step: Step) -> None:
     for client_id in pos.open_orders:
-        pos.intents.append(
-            Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
-                   side="", qty=Decimal(0), target=client_id, created_seq=step.seq)
-        )
+        _queue_cancel(pos, step, client_id)
     pos.open_orders = []
 
 
@@ -179,10 +183,7 @@ def trail_stop(step: Step) -> None:
     _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=stop, reduce_only=True)
     for client_id in old_stops:
         pos.open_orders.remove(client_id)
-        pos.intents.append(
-            Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
-                   side="", qty=Decimal(0), target=client_id, created_seq=step.seq)
-        )
+        _queue_cancel(pos, step, client_id)
 
 
 @REGISTRY.action("orders.cancel_remaining")
