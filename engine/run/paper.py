@@ -28,7 +28,7 @@ from engine.market.universe import SymbolManager, UniverseRules
 from engine.run.driver import CandleDriver, LiveSignals
 from engine.run.feeds import FileFeed, PaperFeed, SyntheticFeed
 from engine.run.markets import markets_for
-from engine.run.session import Session, open_session, sim_engine
+from engine.run.session import Session, funded_balances, open_session, sim_engine
 from engine.venue.markets import Market
 from engine.venue.sim.venue import SimVenue
 
@@ -57,33 +57,26 @@ class PersistentSimVenue(SimVenue):
         self._saved()
         return out
 
-    async def place_market(self, *args: Any, **kwargs: Any):  # noqa: ANN201
+
+def _saving(name: str):  # noqa: ANN202 - builds an async method
+    """Wrap SimVenue's `name` so the venue is saved after the call, whether it succeeded or not
+    (a rejected order can still have changed state, e.g. an order-id counter)."""
+    inner = getattr(SimVenue, name)
+
+    async def method(self: PersistentSimVenue, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().place_market(*args, **kwargs)
+            return await inner(self, *args, **kwargs)
         finally:
             self._saved()
 
-    async def place_stop_market(self, *args: Any, **kwargs: Any):  # noqa: ANN201
-        try:
-            return await super().place_stop_market(*args, **kwargs)
-        finally:
-            self._saved()
+    method.__name__ = name
+    return method
 
-    async def place_take_profit_market(self, *args: Any, **kwargs: Any):  # noqa: ANN201
-        try:
-            return await super().place_take_profit_market(*args, **kwargs)
-        finally:
-            self._saved()
 
-    async def cancel(self, *args: Any, **kwargs: Any):  # noqa: ANN201
-        try:
-            return await super().cancel(*args, **kwargs)
-        finally:
-            self._saved()
-
-    async def set_leverage(self, *args: Any, **kwargs: Any) -> None:
-        await super().set_leverage(*args, **kwargs)
-        self._saved()
+# Every call that changes the venue's state; margin mode included (it was easy to forget one by hand).
+for _name in ("place_market", "place_stop_market", "place_take_profit_market", "cancel", "set_leverage",
+              "set_margin_mode"):
+    setattr(PersistentSimVenue, _name, _saving(_name))
 
 
 @dataclass
@@ -112,7 +105,7 @@ def _venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -
         venue = PersistentSimVenue.from_state(markets, state)
         venue.fed = {k: int(v) for k, v in state.get("fed", {}).items()}
     else:
-        balances = {q: Decimal(profile.venue.starting_balance) for q in profile.venue.quote_assets}
+        balances = funded_balances(profile, {})  # the profile's quote assets: all paper trades in
         venue = PersistentSimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
                                    timeframe=profile.venue.timeframe)
         venue.fed = {}

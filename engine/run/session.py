@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from engine.config.loading import LoadedProfile, load_machine_for
+from engine.config.profile import Profile
 from engine.positions.book import PositionBook, ResumeReport
 from engine.trading.engine import TradingEngine
 from engine.trading.risk import RiskGuard, RiskState
@@ -43,8 +44,7 @@ def open_session(
     book = PositionBook(machine, folder, fsync=profile.runtime.snapshot_fsync, durable=durable)
     report = book.open()
     if venue is None:
-        settles = dict.fromkeys([*profile.venue.quote_assets, *(m.settle for m in markets.values())])
-        balances = {q: Decimal(profile.venue.starting_balance) for q in settles}
+        balances = funded_balances(profile, markets)
         venue = SimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
                          timeframe=profile.venue.timeframe, keep_history=keep_candles)
     state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
@@ -52,6 +52,12 @@ def open_session(
                      on_change=lambda s: book.set_bot_value("risk", s.to_dict()))
     engine = TradingEngine(profile=profile, book=book, venue=venue, risk=risk, markets=markets, on_closed=on_closed)
     return Session(loaded, book, venue, engine, risk, report, markets)
+
+
+def funded_balances(profile: Profile, markets: dict[str, Market]) -> dict[str, Decimal]:
+    """Every margin asset the bot may trade in starts with the profile's balance."""
+    settles = dict.fromkeys([*profile.venue.quote_assets, *(m.settle for m in markets.values())])
+    return {asset: Decimal(profile.venue.starting_balance) for asset in settles}
 
 
 def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], slippage_bps: float, leverage: int):  # noqa: ANN201

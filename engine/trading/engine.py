@@ -20,7 +20,7 @@ from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
 from engine.positions.book import PositionBook
 from engine.positions.model import Intent, IntentKind, Position
 from engine.strategy.signal import Signal
-from engine.trading.executor import Event, Executor
+from engine.trading.executor import Executor
 from engine.trading.risk import RiskGuard
 from engine.trading.sizing import SizingRefusal, plan_entry
 from engine.venue.base import Venue
@@ -115,17 +115,21 @@ class TradingEngine:
     async def run_intents(self, position: Position, now: datetime, *, resume: bool = False) -> None:
         """Execute the outbox of the position's last transition. An answer that moves the position
         on makes the rest of this outbox obsolete: the new transition's outbox supersedes it."""
-        for intent in list(position.intents):
+        await self._carry_out(position, list(position.intents), now, resume=resume)
+
+    async def _carry_out(
+        self, position: Position, intents: list[Intent], now: datetime, *, resume: bool = False
+    ) -> None:
+        """Execute `intents` in order, applying each answer's events; stop once an answer has moved
+        the position on (its own transition's intents have then been carried out instead)."""
+        for intent in intents:
             events = await self.executor.carry_out(position, intent, resume=resume)
             if events:
                 seq = position.last_seq
-                await self._apply_all(position, events, now)
+                for event, payload in events:
+                    await self.apply(position, event, payload, now)
                 if position.last_seq != seq:
                     return
-
-    async def _apply_all(self, position: Position, events: list[Event], now: datetime) -> None:
-        for event, payload in events:
-            await self.apply(position, event, payload, now)
 
     def _track(self, position: Position) -> None:
         if self.book.machine.has_tag(position.state, "terminal"):
@@ -236,13 +240,7 @@ class TradingEngine:
         placed = [i for i in intents if i.kind is not IntentKind.CANCEL and i.client_id in position.open_orders]
         queued_ids = {i.client_id for i in intents}
         cancels = [i for i in intents if i.kind is IntentKind.CANCEL and i.target not in queued_ids]
-        for intent in [*placed, *cancels]:
-            events = await self.executor.carry_out(position, intent)
-            if events:
-                seq = position.last_seq
-                await self._apply_all(position, events, now)
-                if position.last_seq != seq:
-                    return
+        await self._carry_out(position, [*placed, *cancels], now)
 
     async def on_timeouts(self, now: datetime) -> None:
         for position, event in self.book.due_timeouts(now):
