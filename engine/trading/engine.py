@@ -81,6 +81,10 @@ class TradingEngine:
         self.counters = EngineCounters()
         self.on_closed = on_closed  # callback(position_dict) for reports and notifications
         self.last_signals: dict[str, Signal] = {}
+        # Observers of every applied transition, called as listener(position, outcome) once it is
+        # durable (notifications, Telegram, statistics). A failing listener is logged, never raised:
+        # observation must not stop trading.
+        self.listeners: list[Any] = []
         self._prepared: set[str] = set()
 
     # --- applying events ---------------------------------------------------------------------
@@ -108,6 +112,7 @@ class TradingEngine:
         self._track(position)
         if self.book.machine.has_tag(position.state, "terminal"):
             self._closed(position, now)
+        self._notify(position, outcome)
         if run:
             await self.run_intents(position, now)
         return outcome
@@ -130,6 +135,13 @@ class TradingEngine:
                     await self.apply(position, event, payload, now)
                 if position.last_seq != seq:
                     return
+
+    def _notify(self, position: Position, outcome: Outcome) -> None:
+        for listener in self.listeners:
+            try:
+                listener(position, outcome)
+            except Exception:  # noqa: BLE001 - see `listeners`
+                log.exception("transition listener %r failed", listener)
 
     def _track(self, position: Position) -> None:
         if self.book.machine.has_tag(position.state, "terminal"):
