@@ -169,6 +169,13 @@ def record_exit(step: Step) -> None:
         pos.closed_at = step.now
 
 
+def _stop_price(pos: Position, after_tp: bool) -> Decimal:
+    """The stop in force: the plan's, or break-even once a take-profit slice has filled (per plan)."""
+    if after_tp and pos.plan.get("stop_after_tp", "breakeven") == "breakeven" and pos.entry_price is not None:
+        return pos.entry_price
+    return Decimal(pos.plan["stop_price"])
+
+
 @REGISTRY.action("orders.trail_stop")
 def trail_stop(step: Step) -> None:
     """After a take-profit slice: replace the stop with one sized to what is left, moved to
@@ -177,11 +184,25 @@ def trail_stop(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     old_stops = [c for c in pos.open_orders if pos.order_roles.get(c) == "sl"]
-    stop = Decimal(pos.plan["stop_price"])
-    if pos.plan.get("stop_after_tp", "breakeven") == "breakeven" and pos.entry_price is not None:
-        stop = pos.entry_price
-    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=stop, reduce_only=True)
+    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=_stop_price(pos, True),
+           reduce_only=True)
     for client_id in old_stops:
+        pos.open_orders.remove(client_id)
+        _queue_cancel(pos, step, client_id)
+
+
+@REGISTRY.action("orders.replace_stop")
+def replace_stop(step: Step) -> None:
+    """The venue no longer holds our stop (payload `client_id`: the one found missing). A new stop for
+    the open quantity, at the stop price in force, under a fresh client id; the lost one is forgotten
+    (a cancel is queued too, in case it only looked missing)."""
+    pos: Position = step.model
+    assert pos.side is not None
+    stops = [c for c in pos.open_orders if pos.order_roles.get(c) == "sl"]
+    after_tp = (pos.exit_reason or "").startswith("tp")
+    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty,
+           price=_stop_price(pos, after_tp), reduce_only=True)
+    for client_id in stops:
         pos.open_orders.remove(client_id)
         _queue_cancel(pos, step, client_id)
 

@@ -259,11 +259,14 @@ class TradingEngine:
             await self.apply(position, event, {}, now)
 
     async def sweep_orphans(self) -> int:
-        """Cancel every open order on the venue that no live position owns."""
+        """Cancel every open order of this bot (client ids carry the book's prefix) that no live
+        position owns. Orders someone else placed on the account are not ours to cancel."""
         owned = {cid for p in self.book.live.values() for cid in p.open_orders}
+        prefix = self.book.bot.get("order_prefix") or ""
+        ours = f"{prefix}-" if prefix else ""
         cancelled = 0
         for order in await self.venue.open_orders():
-            if order.client_id in owned:
+            if order.client_id in owned or not order.client_id.startswith(ours):
                 continue
             try:
                 await self.venue.cancel(order.symbol, order.client_id, order.type.is_conditional)

@@ -78,8 +78,8 @@ def seqs(out: str) -> list[int]:
 
 def bad_machine(tmp_path: Path) -> tuple[Path, int, str]:
     text = MACHINE_FILE.read_text(encoding="utf-8")
-    assert text.count("    to: partial_tp\n") == 1
-    bad = text.replace("    to: partial_tp\n", "    to: partial_tpp\n")
+    assert "    to: partial_tp\n" in text
+    bad = text.replace("    to: partial_tp\n", "    to: partial_tpp\n", 1)
     path = tmp_path / "bad_machine.yaml"
     path.write_text(bad, encoding="utf-8")
     line = next(i for i, s in enumerate(bad.splitlines(), start=1) if "partial_tpp" in s)
