@@ -15,7 +15,7 @@ from engine.clock import WallClock
 from engine.config.durations import parse_duration
 from engine.errors import UserError
 from engine.inspect.locate import state_folder
-from engine.inspect.transitions_log import LogFilter, describe_payload, follow, query
+from engine.inspect.transitions_log import LogFilter, describe_payload, event_name, follow, query
 from engine.positions.book import JOURNAL_FILE
 
 
@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Show the transition journal, oldest first.")
     p.add_argument("--position", metavar="ID", help="only this position (e.g. P17)")
     p.add_argument("--symbol", metavar="S", help="only this market (BTC/USDC:USDC, BTC/USDC or BTCUSDC)")
-    p.add_argument("--event", metavar="E", help="only this event (e.g. sl_filled)")
+    p.add_argument("--event", metavar="E", help="only this event (e.g. sl_filled) or command (pause, /pause)")
     p.add_argument("--since", metavar="T", help="ISO time (2025-03-01T12:00) or a duration back from now (30m)")
     p.add_argument("--tail", metavar="N", type=int, help="only the last N matching records")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new records (Ctrl+C stops)")
@@ -85,8 +85,9 @@ def _table_printer():  # noqa: ANN202 - returns a printer bound to one console
         for col in ("seq", "time (UTC)", "position", "symbol", "event", "from → to", "details"):
             table.add_column(col, no_wrap=col != "details")
         for r in records:
-            table.add_row(str(r["seq"]), r["time"][:19].replace("T", " "), r["position"], r["symbol"],
-                          r["event"], f"{r['from']} → {r['to']}", describe_payload(r))
+            edge = f"{r['from']} → {r['to']}" if "from" in r else "-"  # a command record moves no position
+            table.add_row(str(r["seq"]), r["time"][:19].replace("T", " "), r.get("position", "-"),
+                          r.get("symbol", "-"), event_name(r), edge, describe_payload(r))
         out.print(table)
 
     return emit

@@ -107,6 +107,8 @@ class RuntimeSection(_Section):
     machine: str = "machines/position.yaml"
     tick: Duration = timedelta(seconds=10)
     status_every: Duration = timedelta(seconds=60)
+    reconcile_every: Duration = timedelta(seconds=60)
+    """Testnet/live and paper on live data: full reconciliation with the venue this often."""
     close_on_shutdown: bool = True
     """Ctrl+C / SIGTERM: close open positions (true) or leave them protected by their stop-loss."""
     snapshot_fsync: Literal["always", "checkpoint"] = "checkpoint"
@@ -117,12 +119,27 @@ class NotificationsSection(_Section):
     urls_env: str = Field("ENGINE_APPRISE_URLS", pattern=ENV_NAME)
     """Environment variable holding apprise URLs (comma separated)."""
     min_interval: Duration = timedelta(seconds=5)
+    """At most one message per interval; events arriving meanwhile are sent as one summary."""
+    send_timeout: Duration = timedelta(seconds=10)
+    """A delivery that takes longer is abandoned (and logged); trading never waits for it."""
+    max_queue: int = Field(1000, ge=1, le=100_000)
+    """Events waiting for delivery beyond this are dropped, oldest first (and counted)."""
 
 
 class TelegramSection(_Section):
     enabled: bool = False
     token_env: str = Field("TELEGRAM_BOT_TOKEN", pattern=ENV_NAME)
     allowed_chat_ids: tuple[int, ...] = ()
+    allowed_user_ids: tuple[int, ...] = ()
+    """When set, the sender must also be one of these users (for group chats); empty: any member of an
+    allowed chat (in a private chat the user is the chat)."""
+    api_base_url: str = Field("https://api.telegram.org/bot", pattern=r"^https?://\S+$")
+    """Bot API endpoint; the token is appended (or put where `{token}` is). A local Bot API server or a
+    test double on 127.0.0.1 goes here; under ENGINE_OFFLINE only 127.0.0.1 / localhost is contacted."""
+    confirm_timeout: Duration = timedelta(seconds=30)
+    """How long the confirmation buttons of /panic and /close stay valid."""
+    poll_timeout: Duration = timedelta(seconds=10)
+    """Long-poll timeout of getUpdates."""
 
     @model_validator(mode="after")
     def _allow_list(self) -> Self:

@@ -1,4 +1,9 @@
-"""Query the transition journal: filter, tail and follow, without ever writing to it."""
+"""Query the transition journal: filter, tail and follow, without ever writing to it.
+
+The journal holds transition records and command records (`kind: "command"`: who paused, resumed,
+panicked…). Commands have no position or symbol: a position or symbol filter leaves them out, and
+`--event` matches them by `pause` or `/pause`.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.store.journal import read_records
+from engine.store.journal import is_command, read_records
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class LogFilter:
             return False
         if self.symbol and not _same_symbol(record.get("symbol", ""), self.symbol):
             return False
-        if self.event and record.get("event") != self.event:
+        if self.event and event_name(record) not in (self.event, f"/{self.event}"):
             return False
         if self.since and datetime.fromisoformat(record["time"]) < self.since:
             return False
@@ -83,8 +88,20 @@ def follow(
         sleep(poll)
 
 
+def event_name(record: dict[str, Any]) -> str:
+    """The event of a transition record; `/pause` for a command record."""
+    if is_command(record):
+        return f"/{record.get('command', '?')}"
+    return str(record.get("event", ""))
+
+
 def describe_payload(record: dict[str, Any]) -> str:
     """A short human summary of what a record carried and asked for."""
+    if is_command(record):
+        parts = [f"by {record.get('by', '?')}"]
+        values = {**(record.get("args") or {}), **(record.get("bot") or {})}
+        parts += [f"{k}={v}" for k, v in values.items()]
+        return "; ".join(parts)
     payload = record.get("payload") or {}
     parts = []
     plan = payload.get("plan")

@@ -7,6 +7,10 @@ Durability protocol (DESIGN.md), per transition:
   3. a closed position is appended to the history; the snapshot is updated and atomically replaced;
   4. only then does the caller get the outcome and may execute the queued intents.
 A crash before 2 leaves no trace; after 2 the start-up rolls the snapshot forward from the journal.
+
+User commands (pause, resume, panic, close, profile switch) are journaled too, as records of kind
+"command" sharing the seq counter (`record_command`); replay and roll-forward skip them except for the
+bot-level values they carry.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from engine.machine.runtime import CompiledMachine, Outcome
 from engine.positions.model import Position
 from engine.store.history import History
-from engine.store.journal import Journal
+from engine.store.journal import COMMAND, Journal, is_command, transitions
 from engine.store.snapshot import FsyncPolicy, Snapshot
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 JOURNAL_FILE = "journal.jsonl"
 SNAPSHOT_FILE = "snapshot.json"
 HISTORY_FILE = "history.jsonl"
+BOOK_KEYS = frozenset({"seq", "next_position", "order_prefix"})  # bot keys only the book writes
 
 
 class RecoveryError(Exception):
@@ -109,7 +114,7 @@ class PositionBook:
             report.torn_tail = self.journal.torn.describe(self.journal.path)
             log.warning(report.torn_tail)
         self.bot = self.snapshot.bot or {"seq": 0, "next_position": 1, "order_prefix": secrets.token_hex(2)}
-        report.snapshot_seq = int(self.bot.get("seq", 0))
+        report.snapshot_seq = self.snapshot.seq
         report.journal_seq = self.journal.last_seq
         if report.snapshot_seq > report.journal_seq:
             raise RecoveryError(
@@ -129,6 +134,8 @@ class PositionBook:
             self._roll_forward(record)
             report.rolled_forward += 1
         if report.rolled_forward:
+            self.bot["seq"] = report.journal_seq
+            self.snapshot.set_seq(report.journal_seq)
             self.snapshot.flush(sync=True)
         report.live = len(self.live)
         return report
@@ -136,7 +143,7 @@ class PositionBook:
     def _check_tail(self, report: ResumeReport) -> None:
         if report.snapshot_seq != report.journal_seq or report.journal_seq == 0:
             return
-        last = self.journal.last_record()
+        last = self.journal.last_transition()
         if last is None:
             return
         position = self.live.get(last["position"])
@@ -147,6 +154,10 @@ class PositionBook:
             )
 
     def _roll_forward(self, record: dict[str, Any]) -> None:
+        if is_command(record):
+            self.bot.update(record.get("bot") or {})
+            self._persist_bot(int(record["seq"]))
+            return
         position = self.live.get(record["position"])
         if position is None:
             position = Position(record["position"], record["symbol"], order_prefix=record.get("order_prefix", ""))
@@ -186,6 +197,45 @@ class PositionBook:
         self._persist(position, seq)
         return outcome
 
+    def record_command(
+        self,
+        command: str,
+        by: str,
+        args: dict[str, Any] | None = None,
+        *,
+        now: datetime,
+        bot: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Journal a user command (`pause`, `resume`, `panic`, `close`, `profile`…) and who sent it
+        (`telegram:123456`, `cli:alice`), fsync'd before returning, even in a non-durable book.
+
+        `bot` holds bot-level values the command sets (`{"paused": True}`): they are written in the
+        same record, so a crash after the journal line cannot lose them (roll-forward re-applies
+        them). Commands share the journal's seq counter and never change a position; the caller
+        acts on the command (fires `panic`, `close`… through `apply`) after this returns.
+        Returns the record as written. Raises ValueError on an empty command or sender, or when
+        `bot` names a key the book owns (seq, next_position, order_prefix); nothing is written then.
+        """
+        if not command or not by:
+            raise ValueError(f"a command record needs a command and a sender, got {command!r} by {by!r}")
+        if bot and (owned := sorted(set(bot) & BOOK_KEYS)):
+            raise ValueError(f"command {command!r} may not set the book's own keys {owned}")
+        seq = self.journal.last_seq + 1
+        record: dict[str, Any] = {
+            "seq": seq,
+            "time": now.isoformat(),
+            "kind": COMMAND,
+            "command": command,
+            "by": by,
+            "args": dict(args or {}),
+        }
+        if bot:
+            record["bot"] = dict(bot)
+        self.journal.append(record, force_sync=True)
+        self.bot.update(bot or {})
+        self._persist_bot(seq)  # the journal line is the commit point; the snapshot follows its policy
+        return record
+
     def discard(self, position: Position) -> None:
         """Forget a position that never had a transition; its number is reused if it was the last."""
         self.machine.detach(position)
@@ -201,8 +251,12 @@ class PositionBook:
         else:
             self.snapshot.put_position(position.number, position.to_dict())
             self.live[position.id] = position
+        self._persist_bot(seq)
+
+    def _persist_bot(self, seq: int) -> None:
         self.bot["seq"] = seq
-        self.snapshot.set_bot(self.bot)
+        self.snapshot.set_bot(self.bot)  # a no-op unless a bot value changed (a new position's number…)
+        self.snapshot.set_seq(seq)
         if self.durable:
             self.snapshot.flush()
 
@@ -226,13 +280,14 @@ class PositionBook:
 
 
 def replay_journal(machine: CompiledMachine, records: Iterable[dict[str, Any]]) -> dict[str, Position]:
-    """Rebuild every position from journal records alone (no snapshot, no venue).
+    """Rebuild every position from journal records alone (no snapshot, no venue); command records
+    are skipped.
 
     Returns all positions by id, closed ones included. Raises RecoveryError on a record that does
     not replay to the state it recorded.
     """
     positions: dict[str, Position] = {}
-    for record in records:
+    for record in transitions(records):
         position = positions.get(record["position"])
         if position is None:
             position = Position(record["position"], record["symbol"], order_prefix=record.get("order_prefix", ""))

@@ -82,6 +82,15 @@ class LiveSignals:
         signal = self.strategy.on_candle(symbol, frame)
         return signal if signal.side.value != "none" else None
 
+    def reset(self) -> None:
+        """Forget every window (after a hole in the data: indicators must not bridge it)."""
+        self._rows.clear()
+
+    def last_row(self, symbol: str) -> tuple[int, float, float, float, float, float] | None:
+        """The newest candle in the symbol's window, as (open_ms, open, high, low, close, volume)."""
+        rows = self._rows.get(symbol)
+        return rows[-1] if rows else None
+
     @property
     def strategy_warmup(self) -> int:
         return self.strategy.params.warmup_candles + 2

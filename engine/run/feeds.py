@@ -91,3 +91,13 @@ class FileFeed:
 
     def last_open_ms(self) -> int | None:
         return max(int(f.index[-1]) for f in self.frames.values())
+
+    def next_open_ms(self, at_ms: int) -> int | None:
+        """The first candle opening at or after `at_ms` in any file, None past the end."""
+        found = []
+        for frame in self.frames.values():
+            index = frame.index.to_numpy(np.int64)
+            i = int(np.searchsorted(index, at_ms))
+            if i < len(index):
+                found.append(int(index[i]))
+        return min(found) if found else None

@@ -35,6 +35,7 @@ from engine.venue.sim.venue import SimVenue
 log = logging.getLogger("engine.paper")
 VENUE_FILE = "venue.json"
 WARMUP = 150
+GAP_RESET = 12  # candles missing in a row after which indicators must not bridge the hole
 
 
 class PersistentSimVenue(SimVenue):
@@ -85,6 +86,7 @@ class PaperOptions:
     speed: float = 1.0
     candles: int | None = None  # stop after this many candle steps (demos, tests)
     seed: int | None = None
+    start_ms: int | None = None  # --from: first candle to trade in a file replay
 
 
 def choose_symbols(markets: dict[str, Market], loaded: LoadedProfile) -> list[str]:
@@ -95,7 +97,7 @@ def choose_symbols(markets: dict[str, Market], loaded: LoadedProfile) -> list[st
     return list(selected.symbols)
 
 
-def _venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
+def venue_for(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
     path = state_dir / VENUE_FILE
     profile = loaded.profile
     if path.is_file():
@@ -125,7 +127,7 @@ async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> i
     symbols = choose_symbols(markets, loaded)
     if not symbols:
         raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
-    venue = _venue(loaded, markets, state_dir)
+    venue = venue_for(loaded, markets, state_dir)
     session = open_session(loaded, markets, venue=venue)
     try:
         return await _trade(session, venue, symbols, options, out, market_note)
@@ -139,12 +141,20 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     profile = loaded.profile
     step = timeframe_ms(profile.venue.timeframe)
     paper = dict(book.bot.get("paper") or {})
+    source = "file" if options.data_dir is not None else "synthetic"
+    check_source(loaded, paper, source)
+    paper["source"] = source
     if options.data_dir is not None:
-        feed: PaperFeed = FileFeed(options.data_dir, symbols, timeframe=profile.venue.timeframe, start_ms=None)
+        load_from = None if options.start_ms is None else options.start_ms - WARMUP * step
+        feed: PaperFeed = FileFeed(options.data_dir, symbols, timeframe=profile.venue.timeframe, start_ms=load_from)
         symbols = [s for s in symbols if s in feed.frames]  # type: ignore[attr-defined]
         if not symbols:
-            raise UserError(f"--data {options.data_dir}: no candles for the profile's markets")
-        cursor = int(paper.get("cursor_ms") or (feed.first_open_ms() + (WARMUP - 1) * step))
+            raise UserError(f"--data {options.data_dir}: no candles for the profile's markets"
+                            + ("" if options.start_ms is None else f" from {from_ms(options.start_ms):%Y-%m-%d}"))
+        first = feed.first_open_ms() + (WARMUP - 1) * step
+        if options.start_ms is not None:
+            first = max(first, options.start_ms - step)
+        cursor = int(paper.get("cursor_ms") or first)
     else:
         seed = int(paper.get("seed") or options.seed or secrets.randbelow(2**31))
         now_ms = to_ms(datetime.now(UTC)) // step * step
@@ -165,7 +175,7 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     await engine.resume(clock.now())
     driver = CandleDriver(engine, venue, clock, profile.venue.timeframe, signals)
     stop = asyncio.Event()
-    _install_signal_handlers(stop)
+    install_signal_handlers(stop)
     started = time.monotonic()
     last_status: datetime | None = None
     steps = 0
@@ -176,7 +186,20 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
         if last_open is not None and open_ms > last_open:
             out.print("end of the candle files reached")
             break
-        await driver.step(open_ms, feed.rows(open_ms))
+        rows = feed.rows(open_ms)
+        if not rows and isinstance(feed, FileFeed):
+            resume_at = feed.next_open_ms(open_ms)
+            if resume_at is None:
+                out.print("end of the candle files reached")
+                break
+            # The files have a hole (e.g. 2023 → 2025): jump it instead of stepping through it empty.
+            if resume_at - open_ms >= GAP_RESET * step:
+                out.print(f"no candles from {from_ms(open_ms):%Y-%m-%d %H:%M} to "
+                          f"{from_ms(resume_at):%Y-%m-%d %H:%M}: skipping the gap (the strategy warms up again)")
+                signals.reset()
+            cursor = resume_at - step
+            continue
+        await driver.step(open_ms, rows)
         await engine.sweep_orphans()  # orders no live position owns (left by a crash or a race)
         cursor = open_ms
         book.set_bot_value("paper", {**paper, "cursor_ms": cursor})
@@ -195,7 +218,16 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     return 0
 
 
-def _install_signal_handlers(stop: asyncio.Event) -> None:
+def check_source(loaded: LoadedProfile, paper: dict[str, Any], source: str) -> None:
+    """A state folder keeps the market it started on: positions opened on one market (synthetic,
+    files, live data) make no sense on another."""
+    was = paper.get("source") or ("synthetic" if paper.get("seed") else None)
+    if was is not None and was != source:
+        raise UserError(f"{loaded.state_dir}: this paper state trades the {was} market, not the {source} one; "
+                        f"run it as before, or move the folder away to start afresh on the {source} market")
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:

@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from engine.store.fsio import TornTail, cut_torn_tail, read_tail
 
-__all__ = ["Journal", "TornTail", "read_records"]
+__all__ = ["COMMAND", "Journal", "TornTail", "is_command", "read_records", "transitions"]
+
+# The `kind` of a command record (pause, resume, panic, close, profile switch: who asked for what).
+# Transition records carry no `kind` (the format predates commands), so "no kind" means transition.
+COMMAND = "command"
+
+
+def is_command(record: dict[str, Any]) -> bool:
+    """True for a command record, False for a transition record."""
+    return record.get("kind") == COMMAND
+
+
+def transitions(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Only the transition records (what replaying positions needs), in order."""
+    return (r for r in records if r.get("kind") != COMMAND)
 
 
 class Journal:
@@ -57,12 +71,17 @@ class Journal:
     def fileno(self) -> int:
         return self._fh.fileno()
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: dict[str, Any], *, force_sync: bool = False) -> None:
+        """Write and sync one record; `force_sync` syncs even when this journal skips fsyncs."""
         self.write(record)
-        self.sync()
+        if force_sync and not self.sync_writes:
+            os.fsync(self._fh.fileno())
+        else:
+            self.sync()
 
     # --- reading ----------------------------------------------------------------------------
     def last_record(self) -> dict[str, Any] | None:
+        """The last complete record of any kind (its seq is the journal's)."""
         tail = read_tail(self.path)
         for line in reversed(tail.splitlines()):
             if line.strip():
@@ -70,6 +89,19 @@ class Journal:
                     return json.loads(line)
                 except json.JSONDecodeError:
                     return None
+        return None
+
+    def last_transition(self) -> dict[str, Any] | None:
+        """The last transition record within the tail window (commands skipped); None if there is none."""
+        for line in reversed(read_tail(self.path).splitlines()):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                return None  # the torn or cut first line of the window: nothing older to see
+            if isinstance(record, dict) and not is_command(record):
+                return record
         return None
 
     def records(self, after_seq: int = 0) -> Iterator[dict[str, Any]]:

@@ -168,7 +168,13 @@ class TradingEngine:
         if market is None or signal.symbol in self.gate.busy:
             return None
         balance = await self.venue.balance(market.settle)
-        self.risk.record_balance(balance.total, now)
+        # The daily loss limit is on the whole account: every margin asset the bot trades in, summed
+        # (USDC and USDT both count at par), so the base does not flip with the signal's wallet.
+        equity = balance.total
+        for asset in self.profile.venue.quote_assets:
+            if asset != market.settle:
+                equity += (await self.venue.balance(asset)).total
+        self.risk.record_balance(equity, now)
         plan = plan_entry(side=signal.side.value, price=Decimal(str(signal.price)), market=market,
                           balance=balance.free, orders=self.profile.orders,
                           sl_pct=signal.sl_pct, tp_pcts=signal.tp_pcts)

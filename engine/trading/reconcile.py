@@ -87,6 +87,19 @@ class Reconciler:
             (log.warning if "PROBLEM" in line or "incomplete" in line else log.info)("%s", line)
         return report
 
+    async def sync_fills(self, now: datetime) -> None:
+        """The cheap per-tick part: for each protected position, look up the stops and take-profits
+        that left the venue's open list since the last look (one open-orders read per symbol held)."""
+        engine = self.engine
+        for position in [p for p in engine.book.live.values() if p.state in PROTECTED]:
+            try:
+                open_ids = {o.client_id for o in await engine.venue.open_orders(position.symbol)}
+            except VenueError as exc:
+                log.warning("%s: open orders not read: %s", position.symbol, exc)
+                continue
+            if any(c not in open_ids for c in position.open_orders):
+                await engine.recover_fills(position, now)
+
     # --- one position ----------------------------------------------------------------------------
     async def _position(self, position: Position, open_orders: list[OrderState],
                         held: dict[str, VenuePosition], now: datetime, report: ReconcileReport) -> None:

@@ -21,20 +21,20 @@ from engine.venue.types import Execution
 from tests.e2e.support import deep_merge, journal, make_profile
 
 STEP = timedelta(minutes=5)
-PRICES = {"BTC/USDC:USDC": 60000.0, "ETH/USDC:USDC": 3000.0, "SOL/USDC:USDC": 150.0, "BNB/USDC:USDC": 600.0,
+PRICES = {"ETH/USDT:USDT": 3000.0, "SOL/USDT:USDT": 150.0, "BTC/USDC:USDC": 60000.0, "ETH/USDC:USDC": 3000.0, "SOL/USDC:USDC": 150.0, "BNB/USDC:USDC": 600.0,
           "LINK/USDC:USDC": 15.0, "XRP/USDC:USDC": 0.6}
 
 
 class Bot:
-    def __init__(self, root: Path, name: str = "e2e", **sections: Any) -> None:
+    def __init__(self, root: Path, name: str = "e2e", quotes: tuple[str, ...] = ("USDC",), **sections: Any) -> None:
         # positions live until a test closes them, unless it asks for a max hold
-        sections = deep_merge({"risk": {"max_hold": "4h"}}, sections)
+        sections = deep_merge({"risk": {"max_hold": "4h"}, "venue": {"quote_assets": list(quotes)}}, sections)
         self.profile_path = make_profile(root, name, **sections)
         self.loaded = load_profile(self.profile_path)
         profile = self.loaded.profile
-        self.markets = builtin_markets(("USDC",))
-        self.venue = SimVenue(sim_engine(self.markets, {"USDC": Decimal(profile.venue.starting_balance)},
-                                         profile.venue.slippage_bps, profile.orders.leverage))
+        self.markets = builtin_markets(quotes)
+        funded = {q: Decimal(profile.venue.starting_balance) for q in quotes}
+        self.venue = SimVenue(sim_engine(self.markets, funded, profile.venue.slippage_bps, profile.orders.leverage))
         self.state_dir = self.loaded.state_dir
         self.last: dict[str, float] = {}
         self.session = self._open()

@@ -17,14 +17,27 @@ def _no_traceback(err: str) -> None:
     assert len(err.strip().splitlines()) == 1
 
 
-def test_run_refuses_a_live_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refuses_a_live_profile_without_confirmation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     profile = make_profile(tmp_path, "golive", mode="live")
-    assert main(["run", str(profile), "--candles", "3"]) == 2
+    assert main(["run", str(profile), "--ticks", "3"]) == 2
     err = capsys.readouterr().err
     _no_traceback(err)
     assert str(profile) in err
-    assert "mode 'live'" in err and "use mode: paper" in err
+    assert "real money" in err and "--confirm-live" in err
     assert not (tmp_path / "state").exists(), "nothing may start for a refused profile"
+
+
+def test_run_refuses_testnet_without_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BINANCE_API_KEY", raising=False)
+    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
+    monkeypatch.chdir(tmp_path)  # no .env here
+    profile = make_profile(tmp_path, "demo", mode="testnet")
+    assert main(["run", str(profile), "--venue-url", "http://127.0.0.1:9", "--ticks", "1"]) == 2
+    err = capsys.readouterr().err
+    _no_traceback(err)
+    assert "BINANCE_API_KEY" in err
+    assert not (tmp_path / "state").exists()
 
 
 @pytest.mark.parametrize(

@@ -165,3 +165,15 @@ def test_manual_pause_refuses_entries_while_open_positions_stay_managed(
     bot.risk.resume("operator", T0 + 3 * STEP)
     assert_entered(bot, ETH, T0 + 3 * STEP + M)
     bot.close()
+
+
+def test_daily_loss_base_is_the_whole_account_across_margin_assets(tmp_path: Path) -> None:
+    """With USDC and USDT wallets the day's base is their sum, whichever wallet a signal trades in:
+    it must not flip between wallets (which would halve or double the limit)."""
+    bot = Bot(tmp_path, quotes=("USDC", "USDT"))
+    start = bot.loaded.profile.venue.starting_balance
+    assert bot.signal(ETH, T0) is not None
+    assert bot.risk.state.day_start_balance == 2 * start
+    assert bot.signal("SOL/USDT:USDT", T0 + M) is not None
+    assert bot.risk.state.day_start_balance == 2 * start
+    assert abs(bot.risk.state.last_balance - 2 * start) < start / 100  # fees and spread only

@@ -1,0 +1,21 @@
+"""Remote control of a running bot, independent of the channel: live answers and journaled changes."""
+
+from engine.control.confirmations import ConfirmationError, Confirmations, Pending
+from engine.control.control import BotControl, CommandResult, PerformanceView, PositionView, SignalView, StatusView
+from engine.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
+
+__all__ = [
+    "SWITCHED_SECTIONS",
+    "BotControl",
+    "CommandResult",
+    "ConfirmationError",
+    "Confirmations",
+    "Pending",
+    "PerformanceView",
+    "PositionView",
+    "SignalView",
+    "StatusView",
+    "available_profiles",
+    "current_aggression",
+    "switch_profile",
+]

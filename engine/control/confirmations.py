@@ -1,0 +1,72 @@
+"""One-time confirmation tokens for dangerous commands (/panic, /close ID).
+
+A token is created when the command is asked for and consumed by the confirming button press; it
+expires `ttl` seconds after creation, measured with an injected clock (monotonic seconds by default;
+tests move a fake one), never with the market clock that paper trading accelerates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    token: str
+    action: str  # "panic" | "close"
+    by: str
+    created_at: float
+    expires_at: float
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+class ConfirmationError(Exception):
+    """The token is unknown, already used, or expired; `reason` says which."""
+
+    def __init__(self, reason: str, pending: Pending | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.pending = pending
+
+
+class Confirmations:
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if ttl <= 0:
+            raise ValueError(f"a confirmation must stay valid for some time, got ttl={ttl}")
+        self.ttl = ttl
+        self.clock = clock
+        self._pending: dict[str, Pending] = {}
+
+    def create(self, action: str, by: str, **args: Any) -> Pending:
+        now = self.clock()
+        token = secrets.token_hex(4)  # fits easily in Telegram's 64-byte callback data
+        pending = Pending(token, action, by, now, now + self.ttl, dict(args))
+        self._pending[token] = pending
+        return pending
+
+    def take(self, token: str) -> Pending:
+        """Consume a token. Raises ConfirmationError("expired" | "unknown")."""
+        pending = self._pending.pop(token, None)
+        if pending is None:
+            raise ConfirmationError("unknown")
+        if self.clock() >= pending.expires_at:
+            raise ConfirmationError("expired", pending)
+        return pending
+
+    def cancel(self, token: str) -> Pending | None:
+        return self._pending.pop(token, None)
+
+    def expire(self) -> list[Pending]:
+        """Forget expired tokens (a later press answers "unknown or expired"); returns them."""
+        now = self.clock()
+        gone = [p for p in self._pending.values() if now >= p.expires_at]
+        for pending in gone:
+            del self._pending[pending.token]
+        return gone
+
+    def __len__(self) -> int:
+        return len(self._pending)

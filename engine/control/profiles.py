@@ -1,0 +1,80 @@
+"""Switching the trading profile at runtime (/aggression NAME).
+
+The switch takes the trading sections (`SWITCHED_SECTIONS`) of another profile from the same folder
+and writes them into the running profile's runtime overrides (`<state_dir>/overrides.json`), which
+`load_profile` merges over the profile at every start: the switch survives a restart, while the name,
+state folder, venue, runtime, Telegram and notification settings stay those of the running profile
+(a different venue or universe needs a restart with the other profile).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from engine.config.loading import OVERRIDES_FILE, LoadedProfile, load_profile, read_overrides
+from engine.errors import UserError
+from engine.store.fsio import fsync_dir
+
+SWITCHED_SECTIONS = ("strategy", "orders", "risk")
+PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def available_profiles(loaded: LoadedProfile) -> list[str]:
+    """Profile names (file stems) beside the running profile."""
+    return sorted(p.stem for p in loaded.path.parent.glob("*.yaml") if PROFILE_NAME.match(p.stem))
+
+
+def current_aggression(loaded: LoadedProfile) -> str | None:
+    """The profile whose trading sections the running profile now has, or None when none matches
+    (the running profile's own file counts too)."""
+    mine = loaded.profile.model_dump(mode="json")
+    for name in [loaded.path.stem, *available_profiles(loaded)]:
+        try:
+            other = load_profile(loaded.path.parent / f"{name}.yaml", with_overrides=False).profile
+        except UserError:
+            continue
+        theirs = other.model_dump(mode="json")
+        if all(mine[s] == theirs[s] for s in SWITCHED_SECTIONS):
+            return name
+    return None
+
+
+def switch_profile(loaded: LoadedProfile, name: str) -> LoadedProfile:
+    """Persist `name`'s trading sections as runtime overrides of the running profile and return the
+    profile reloaded with them. Raises UserError for an unknown or invalid profile; on any failure
+    the overrides file is left as it was."""
+    if not PROFILE_NAME.match(name):
+        raise UserError(f"{name!r} is not a profile name")
+    path = loaded.path.parent / f"{name}.yaml"
+    if not path.is_file():
+        raise UserError(f"no profile {name!r}; available: {', '.join(available_profiles(loaded))}")
+    target = load_profile(path, with_overrides=False).profile.model_dump(mode="json")
+    state_dir = loaded.state_dir
+    overrides = read_overrides(state_dir)
+    for section in SWITCHED_SECTIONS:
+        overrides[section] = target[section]
+    previous = (state_dir / OVERRIDES_FILE).read_bytes() if (state_dir / OVERRIDES_FILE).is_file() else None
+    _write_atomically(state_dir / OVERRIDES_FILE, overrides)
+    try:
+        return load_profile(loaded.path, state_root=state_dir.parent)
+    except Exception:
+        if previous is None:
+            (state_dir / OVERRIDES_FILE).unlink(missing_ok=True)
+        else:
+            (state_dir / OVERRIDES_FILE).write_bytes(previous)
+        raise
+
+
+def _write_atomically(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

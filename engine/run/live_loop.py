@@ -1,0 +1,165 @@
+"""The wall-clock trading loop shared by paper trading on live public data and by testnet/live trading.
+
+    every `runtime.tick`:  new closed candles (poller) → settle (paper: feed the simulated venue;
+    live: read the fills of our resting orders) → deadlines → strategy → entries
+    every `runtime.reconcile_every`: full reconciliation with the venue
+
+Start-up follows DESIGN.md's protocol: warm the strategy, finish each live position's last outbox
+(orders looked up by client id before anything is resent), reconcile, and only then allow entries.
+A reconciliation that cannot complete keeps entries blocked until one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from engine.clock import Clock
+from engine.run.driver import LiveSignals
+from engine.run.poller import CandlePoller
+from engine.run.session import Session
+from engine.strategy.signal import Signal
+from engine.trading.reconcile import Reconciler
+from engine.venue.errors import VenueError
+from engine.venue.types import Candle
+
+log = logging.getLogger("engine.live")
+WARMUP = 150
+
+Settle = Callable[[dict[str, list[Candle]], datetime], Awaitable[None]]
+
+
+@dataclass
+class LoopStats:
+    ticks: int = 0
+    tick_ms: list[float] = field(default_factory=list)  # wall time of each tick (bench/live_loop.py)
+    reconciliations: int = 0
+    last_reconcile: list[str] = field(default_factory=list)
+
+
+class LiveLoop:
+    def __init__(self, session: Session, poller: CandlePoller, *, clock: Clock, settle: Settle | None,
+                 out: Any, services: Any = None) -> None:
+        self.session = session
+        self.engine = session.engine
+        self.poller = poller
+        self.clock = clock
+        self.settle = settle
+        self.out = out
+        self.services = services
+        profile = session.loaded.profile
+        self.tick_every = profile.runtime.tick.total_seconds()
+        self.reconcile_every = profile.runtime.reconcile_every
+        self.signals = LiveSignals(profile.strategy, window=WARMUP)
+        self.reconciler = Reconciler(self.engine)
+        self.entries_ok = False
+        self.stats = LoopStats()
+        self._seen: dict[str, int] = {}  # symbol -> newest candle the strategy has seen
+        self._last_reconcile: datetime | None = None
+
+    # --- start-up ------------------------------------------------------------------------------
+    async def warm(self) -> None:
+        """The strategy's window for every symbol, fetched concurrently."""
+        symbols = self.poller.symbols
+        histories = await asyncio.gather(*(self.poller.history(s, WARMUP) for s in symbols),
+                                         return_exceptions=True)
+        for symbol, history in zip(symbols, histories, strict=True):
+            if isinstance(history, BaseException):
+                if not isinstance(history, VenueError):
+                    raise history
+                log.warning("%s: no warm-up candles: %s", symbol, history)
+                continue
+            if history:
+                self.signals.warm(symbol, _frame(history))
+                self._seen[symbol] = history[-1].open_ms
+
+    async def start(self) -> None:
+        now = self.clock.now()
+        await self.engine.resume(now)
+        await self.reconcile(now)
+
+    async def reconcile(self, now: datetime) -> None:
+        report = await self.reconciler.run(now)
+        self._last_reconcile = now
+        self.stats.reconciliations += 1
+        self.stats.last_reconcile = report.lines()
+        if report.complete != self.entries_ok:
+            state = "allowed" if report.complete else "BLOCKED (reconciliation incomplete)"
+            self.out.print(f"entries {state}")
+        self.entries_ok = report.complete
+        for line in report.lines():
+            self.out.print(f"[yellow]{line}[/]")
+        if self.services is not None and (report.problems or not report.complete):
+            self.services.notify("reconcile", lines=report.lines())
+
+    # --- one tick ------------------------------------------------------------------------------
+    async def tick(self) -> None:
+        started = time.perf_counter()
+        now = self.clock.now()
+        new = await self.poller.poll()
+        if self.settle is None:  # a real venue: the fills of our resting orders are read from it
+            await self.reconciler.sync_fills(now)
+        else:  # paper: the simulated venue fills on the candles it is fed
+            await self.settle(new, now)
+        await self.engine.on_timeouts(now)
+        for signal in self._signals(new):
+            if self.entries_ok:
+                await self.engine.on_signal(signal, now)
+        if self._last_reconcile is None or now - self._last_reconcile >= self.reconcile_every:
+            await self.reconcile(now)
+        self.stats.ticks += 1
+        self.stats.tick_ms.append((time.perf_counter() - started) * 1000)
+
+    def _signals(self, new: dict[str, list[Candle]]) -> list[Signal]:
+        """Every new candle goes through the strategy in order; only a signal on a symbol's newest
+        candle is acted on (one from an older candle, seen late after a gap, is stale)."""
+        out = []
+        for symbol, candles in new.items():
+            fresh = [c for c in candles if c.open_ms > self._seen.get(symbol, -1)]
+            signal = None
+            for candle in fresh:
+                signal = self.signals.on_candle(symbol, candle.open_ms,
+                                                (candle.open, candle.high, candle.low, candle.close, candle.volume))
+            if fresh:
+                self._seen[symbol] = fresh[-1].open_ms
+            if signal is not None:
+                out.append(signal)
+        return out
+
+    # --- the loop ------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event, *, ticks: int | None = None,
+                  on_tick: Callable[[datetime], Awaitable[None]] | None = None) -> None:
+        while not stop.is_set():
+            began = time.monotonic()
+            try:
+                await self.tick()
+            except VenueError as exc:
+                # The venue failing for a tick is not the bot failing: positions keep their stops
+                # on the venue, and the next tick (and reconciliation) picks up from the truth.
+                log.warning("tick failed: %s", exc)
+                self.out.print(f"[red]tick failed: {exc}[/]")
+            if on_tick is not None:
+                await on_tick(self.clock.now())
+            if ticks is not None and self.stats.ticks >= ticks:
+                return
+            wait = max(0.0, self.tick_every - (time.monotonic() - began))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+
+
+def _frame(candles: list[Candle]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [(c.open_ms, c.open, c.high, c.low, c.close, c.volume) for c in candles],
+        columns=["open_time_ms", "open", "high", "low", "close", "volume"],
+    ).set_index("open_time_ms")
+    frame.index = frame.index.astype("int64")
+    return frame

@@ -1,0 +1,127 @@
+"""Paper trading on Binance's live public market data: real candles through ccxt (no keys), orders
+against the simulated venue, on the wall clock.
+
+The simulated venue is fed every closed candle in order (its stops and take-profits trigger on them);
+after a restart the candles missed while down are fetched and fed first, so the venue's fills are
+those the market would have given. The state folder remembers that it trades live data; it never
+switches silently to another market under open positions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+from typing import Any
+
+from engine.clock import WallClock
+from engine.config.loading import LoadedProfile
+from engine.errors import UserError
+from engine.market.feed import BinancePublicCandleSource
+from engine.run.live_loop import LiveLoop
+from engine.run.paper import PersistentSimVenue, choose_symbols, install_signal_handlers, print_status, shutdown
+from engine.run.paper import venue_for as paper_venue
+from engine.run.poller import CandlePoller
+from engine.run.session import open_session
+from engine.venue.errors import VenueUnavailable
+from engine.venue.markets import Market, parse_exchange_info
+from engine.venue.types import Candle
+
+log = logging.getLogger("engine.paper")
+SOURCE = "binance"
+
+
+class PublicDataUnavailable(Exception):
+    """Binance's public endpoints could not be reached at start."""
+
+
+def public_fetch(source: BinancePublicCandleSource):  # noqa: ANN201 - returns the poller's Fetch
+    import ccxt
+
+    async def fetch(symbol: str, timeframe: str, since: int | None, limit: int | None) -> list[Candle]:
+        try:
+            rows = await source.exchange.fetch_ohlcv(symbol, timeframe, since, limit)
+        except (ccxt.NetworkError, ccxt.ExchangeError) as exc:
+            raise VenueUnavailable(f"public candles for {symbol}: {type(exc).__name__}: {exc}") from exc
+        return [Candle(int(r[0]), float(r[1]), float(r[2]), float(r[3]), float(r[4]), float(r[5])) for r in rows]
+
+    return fetch
+
+
+async def open_public(base_url: str | None) -> tuple[BinancePublicCandleSource, dict[str, Market]]:
+    """The public source and Binance's own markets; PublicDataUnavailable when unreachable."""
+    import ccxt
+
+    source = BinancePublicCandleSource(base_url, allow_loopback=True)
+    try:
+        markets = parse_exchange_info(await source.exchange_info())
+        await source.exchange.load_markets()
+    except (ccxt.NetworkError, ccxt.ExchangeError, OSError) as exc:
+        await source.close()
+        raise PublicDataUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    return source, markets
+
+
+async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
+                           out: Any, *, ticks: int | None = None) -> int:
+    profile = loaded.profile
+    symbols = [s for s in choose_symbols(markets, loaded) if s in source.exchange.markets]
+    if not symbols:
+        raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
+    loaded.state_dir.mkdir(parents=True, exist_ok=True)
+    venue = paper_venue(loaded, markets, loaded.state_dir)
+    session = open_session(loaded, markets, venue=venue)
+    clock = WallClock()
+    try:
+        session.book.set_bot_value("paper", {**(session.book.bot.get("paper") or {}), "source": SOURCE})
+        poller = CandlePoller(public_fetch(source), symbols, profile.venue.timeframe)
+        loop = LiveLoop(session, poller, clock=clock, settle=_feeder(venue, session), out=out)
+        out.rule(f"paper trading on live Binance data · profile {profile.name}")
+        out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
+        for line in session.resume.lines():
+            out.print(line)
+        await loop.warm()
+        await _prime(venue, poller, loop)
+        await loop.start()
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        started = asyncio.get_running_loop().time()
+        last_status: list[datetime | None] = [None]
+
+        async def status(now: datetime) -> None:
+            if last_status[0] is None or now - last_status[0] >= profile.runtime.status_every:
+                await print_status(out, session, now, started)
+                last_status[0] = now
+
+        await loop.run(stop, ticks=ticks, on_tick=status)
+        await shutdown(session, clock.now(), out)
+        return 0
+    finally:
+        session.book.close()
+        await source.close()
+
+
+async def _prime(venue: PersistentSimVenue, poller: CandlePoller, loop: LiveLoop) -> None:
+    """A fresh venue gets each symbol's last closed candle (its prices); a resumed one continues from
+    the last candle it was fed, so the candles missed while down are fed by the first poll."""
+    for symbol in poller.symbols:
+        fed = venue.fed.get(symbol)
+        if fed is not None:
+            poller.resume_from(symbol, fed)
+            continue
+        row = loop.signals.last_row(symbol)
+        if row is not None:
+            venue.on_candle(symbol, *row)
+
+
+def _feeder(venue: PersistentSimVenue, session):  # noqa: ANN001, ANN202
+    engine = session.engine
+
+    async def settle(new: dict[str, list[Candle]], now: datetime) -> None:
+        for symbol, candles in new.items():
+            for c in candles:
+                executions = venue.on_candle(symbol, c.open_ms, c.open, c.high, c.low, c.close, c.volume)
+                if executions:
+                    await engine.on_executions(executions, now)
+
+    return settle

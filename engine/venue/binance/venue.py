@@ -1,0 +1,635 @@
+"""`BinanceVenue`: the `Venue` interface on Binance USD-M through ccxt (testnet = demo trading, live, or a
+local base URL). See `engine.venue.base` for the promises every venue keeps; this module adds:
+
+- `account_modes()` (hedge / multi-assets), `health()` (clock, markets, account, modes: run at start),
+  `server_time_ms()`, `resync_clock()` and `fetch_my_trades()` for reconciliation;
+- exact wire values: quantities and trigger prices are checked against the market's filters (the same
+  checks and Binance errors as the simulator) and against what ccxt would send, so the request carries
+  exactly the caller's Decimal — a mismatch is refused, never rounded;
+- conditional orders on the Algo Order API (`clientAlgoId`, `trigger=True`), reduce-only, triggered
+  on the last price (see WORKING_TYPE);
+- fees of fills come from `/fapi/v1/userTrades` of the order (the order payload has none); when that
+  lookup fails the state carries fee 0 and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ccxt.base.errors import BaseError
+
+from engine.errors import UserError
+from engine.venue.base import Venue
+from engine.venue.binance import convert
+from engine.venue.binance.cache import TtlCache
+from engine.venue.binance.client import Mode, build_exchange, check_allowed, endpoint
+from engine.venue.binance.convert import AccountTrade, wire
+from engine.venue.binance.credentials import Credentials, load_credentials
+from engine.venue.binance.retry import Requester, RetryPolicy, Sleep
+from engine.venue.errors import (
+    InvalidLeverage,
+    InvalidSymbol,
+    MarginModeUnchanged,
+    OrderNotFound,
+    PrecisionTooHigh,
+    VenueError,
+    VenueUnavailable,
+)
+from engine.venue.filters import check_price, check_quantity
+from engine.venue.markets import Market, parse_exchange_info
+from engine.venue.symbols import to_unified
+from engine.venue.types import (
+    Balance,
+    Candle,
+    MarginMode,
+    OrderState,
+    OrderStatus,
+    OrderType,
+    Position,
+    Side,
+    Ticker,
+    timeframe_ms,
+)
+
+if TYPE_CHECKING:
+    from engine.config.profile import Profile
+
+log = logging.getLogger("engine.venue.binance")
+T = TypeVar("T")
+
+DEFAULT_OHLCV_LIMIT = 500  # Binance's default
+KLINES_PAGE = 1000  # the most one klines request returns here (the fake answers -1130 above)
+# Stops and take-profits trigger on the last (contract) price, not the mark price: the simulated venue,
+# the backtests and the strategy's levels all work on last-price candles, and Binance's -2021 check
+# compares with the same price, so what was tested is what triggers live. The cost is exposure to
+# last-price wicks, which a scalper's tight stops would meet on the mark price a moment later anyway.
+WORKING_TYPE = "CONTRACT_PRICE"
+_MARKETS_KEY = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountModes:
+    hedge: bool  # dual-side positions (the engine trades one-way mode)
+    multi_assets: bool  # USDC and USDT share margin
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """What `health()` found. `ok` when nothing stands in the way of trading."""
+
+    mode: str
+    endpoint: str
+    server_time_ms: int | None
+    clock_offset_ms: int | None  # local clock minus Binance's, now used to sign requests
+    round_trip_ms: float | None  # of the server-time request
+    markets: int
+    account_readable: bool
+    modes: AccountModes | None
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass(frozen=True, slots=True)
+class BinanceSettings:
+    timeout_ms: int = 10_000  # per HTTP request
+    enable_rate_limit: bool = True  # ccxt's client-side throttle (off in tests against the fake)
+    recv_window_ms: int = 10_000
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    markets_ttl_s: float = 3600.0
+    ticker_ttl_s: float = 1.0
+    cache_candles: bool = True  # latest candles kept until the forming one could have closed
+    look_up_fees: bool = True  # userTrades of each filled order, for its fee
+
+
+class BinanceVenue(Venue):
+    """A Venue on Binance USD-M. Build it with `from_profile` (keys from the environment) or from
+    `Credentials`. No request is made before the first call; `close()` releases the HTTP session.
+
+    Raises OfflineRefused (a UserError) at construction when ENGINE_OFFLINE=1 and the target is not a
+    loopback base URL, ValueError for a bad mode or URL."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        mode: Mode = "testnet",
+        base_url: str | None = None,
+        settings: BinanceSettings | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.mode = mode
+        self.endpoint = endpoint(mode, base_url)
+        self.settings = settings or BinanceSettings()
+        self._credential_names = (credentials.key_env, credentials.secret_env)
+        self.exchange = build_exchange(
+            credentials,
+            mode=mode,
+            base_url=base_url,
+            timeout_ms=self.settings.timeout_ms,
+            enable_rate_limit=self.settings.enable_rate_limit,
+            recv_window_ms=self.settings.recv_window_ms,
+        )
+        self._requests = Requester(self.settings.retry, resync=self._resync_for_retry, sleep=sleep, rng=rng)
+        self._monotonic = monotonic
+        self._markets: TtlCache[str, dict[str, Market]] = TtlCache(monotonic)
+        self._tickers: TtlCache[str, Ticker] = TtlCache(monotonic)
+        self._candles: TtlCache[tuple[str, str], tuple[int, list[Candle]]] = TtlCache(monotonic)
+        self._symbol_by_id: dict[str, str] = {}
+        self._ccxt_symbol: dict[str, str] = {}
+        self._leverage: dict[str, int] = {}
+        self._resync_lock = asyncio.Lock()
+        self._closed = False
+
+    @classmethod
+    def from_profile(
+        cls,
+        profile: Profile,
+        *,
+        mode: Mode | None = None,
+        base_url: str | None = None,
+        env_file: Path | None = Path(".env"),
+        environ: dict[str, str] | None = None,
+        **options: Any,
+    ) -> BinanceVenue:
+        """The venue a profile names: `mode` defaults to the profile's (testnet or live), the keys come
+        from the variables `venue.api_key_env` / `venue.api_secret_env` (environment, else `env_file`).
+        Raises UserError for a paper profile without `mode`, missing keys, or offline refusal."""
+        chosen = mode or profile.mode
+        if chosen not in ("testnet", "live"):
+            raise UserError(
+                f"profile {profile.name!r} is in {profile.mode!r} mode; the Binance venue needs testnet or live"
+            )
+        check_allowed(chosen, base_url)  # before touching any secret
+        credentials = load_credentials(
+            profile.venue.api_key_env, profile.venue.api_secret_env, env_file=env_file, environ=environ
+        )
+        return cls(credentials, mode=chosen, base_url=base_url, **options)
+
+    def __repr__(self) -> str:
+        key_env, secret_env = self._credential_names
+        state = ", closed" if self._closed else ""
+        return (
+            f"BinanceVenue(mode={self.mode!r}, endpoint={self.endpoint!r}, "
+            f"credentials=${key_env}/${secret_env}{state})"
+        )
+
+    # ---- plumbing --------------------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise VenueUnavailable("the Binance venue is closed")
+
+    async def _read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        self._ensure_open()
+        return await self._requests.read(what, call)
+
+    async def _order(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        self._ensure_open()
+        return await self._requests.order(what, call)
+
+    def _server_now_ms(self) -> int:
+        return int(self.exchange.milliseconds() - (self.exchange.options.get("timeDifference") or 0))
+
+    async def server_time_ms(self) -> int:
+        """Binance's clock (GET /fapi/v1/time)."""
+        return int(await self._read("server time", self.exchange.fetch_time))
+
+    async def resync_clock(self) -> int:
+        """Measure Binance's clock and sign every later request with it; returns the offset (local minus
+        server, ms). Raises VenueUnavailable when the server time cannot be read."""
+        self._ensure_open()
+        async with self._resync_lock:
+            before = self.exchange.milliseconds()
+            server = await self._requests.read("server time", self.exchange.fetch_time)
+            after = self.exchange.milliseconds()
+            offset = int((before + after) // 2 - int(server))
+            self.exchange.options["timeDifference"] = offset
+            log.info("clock resynced: local - Binance = %d ms (round trip %d ms)", offset, after - before)
+            return offset
+
+    async def _resync_for_retry(self) -> None:
+        await self.resync_clock()
+
+    # ---- markets ---------------------------------------------------------------------------------------
+
+    async def _load_markets(self) -> dict[str, Market]:
+        self._ensure_open()
+        cached = self._markets.get(_MARKETS_KEY)
+        if cached is not None:
+            return cached
+        stale = self._markets.stale(_MARKETS_KEY)
+        try:
+            await self._requests.read("load markets", lambda: self.exchange.load_markets(reload=stale is not None))
+        except VenueError as exc:
+            if stale is None:
+                raise
+            log.warning("could not refresh markets (%s); keeping the ones loaded before", exc)
+            return stale
+        # The filters are parsed from the raw exchangeInfo entries ccxt keeps, by the simulator's parser.
+        ccxt_markets = list(self.exchange.markets.values())
+        markets = parse_exchange_info({"symbols": [m["info"] for m in ccxt_markets]})
+        ccxt_by_id = {m["id"]: m["symbol"] for m in ccxt_markets}
+        self._symbol_by_id = {m.id: s for s, m in markets.items()}
+        self._ccxt_symbol = {s: ccxt_by_id[m.id] for s, m in markets.items() if m.id in ccxt_by_id}
+        self._markets.put(_MARKETS_KEY, markets, self.settings.markets_ttl_s)
+        return markets
+
+    async def markets(self) -> dict[str, Market]:
+        return dict(await self._load_markets())
+
+    async def _market(self, symbol: str) -> Market:
+        market = (await self._load_markets()).get(symbol)
+        if market is None:
+            raise InvalidSymbol(f"Invalid symbol. {symbol!r} is not a Binance USD-M market")
+        return market
+
+    def _ccxt(self, symbol: str) -> str:
+        return self._ccxt_symbol.get(symbol, symbol)
+
+    def _symbol(self, venue_id: str) -> str:
+        known = self._symbol_by_id.get(venue_id)
+        if known is not None:
+            return known
+        try:
+            return to_unified(venue_id)
+        except ValueError:
+            return venue_id
+
+    # ---- market data -----------------------------------------------------------------------------------
+
+    async def fetch_ohlcv(
+        self, symbol: str, timeframe: str, since_ms: int | None = None, limit: int | None = None
+    ) -> list[Candle]:
+        """See Venue.fetch_ohlcv. The latest candles are cached per (symbol, timeframe) until the forming
+        candle could have closed (so its own OHLC may lag within that window)."""
+        tf_ms = timeframe_ms(timeframe)
+        await self._market(symbol)
+        limit = DEFAULT_OHLCV_LIMIT if limit is None else limit
+        if limit <= 0:
+            return []
+        key = (symbol, timeframe)
+        if since_ms is None and self.settings.cache_candles:
+            cached = self._candles.get(key)
+            if cached is not None and cached[0] >= limit:
+                return cached[1][-limit:]
+        if since_ms is None and limit <= KLINES_PAGE:
+            candles = await self._klines(symbol, timeframe, None, limit)
+        else:
+            start = since_ms
+            if start is None:
+                start = (self._server_now_ms() // tf_ms - (limit - 1)) * tf_ms
+            candles = await self._paged_klines(symbol, timeframe, start, limit, tf_ms)
+        if since_ms is None and self.settings.cache_candles and candles:
+            closes_in_s = (candles[-1].open_ms + tf_ms - self._server_now_ms()) / 1000
+            self._candles.put(key, (limit, candles), closes_in_s)
+        return candles
+
+    async def _klines(self, symbol: str, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
+        ccxt_symbol = self._ccxt(symbol)
+        rows = await self._read(
+            f"klines {symbol} {timeframe}",
+            lambda: self.exchange.fetch_ohlcv(ccxt_symbol, timeframe, since_ms, limit),
+        )
+        return [convert.candle(row) for row in rows]
+
+    async def _paged_klines(self, symbol: str, timeframe: str, start: int, limit: int, tf_ms: int) -> list[Candle]:
+        out: list[Candle] = []
+        since = start
+        while len(out) < limit:
+            page = await self._klines(symbol, timeframe, since, min(KLINES_PAGE, limit - len(out)))
+            page = [c for c in page if c.open_ms >= since]
+            if not page:
+                break
+            out.extend(page)
+            since = page[-1].open_ms + tf_ms
+        return out[:limit]
+
+    async def ticker(self, symbol: str) -> Ticker:
+        """Last price from the 24h ticker (bid/ask None: that payload has none), cached briefly."""
+        await self._market(symbol)
+        cached = self._tickers.get(symbol)
+        if cached is not None:
+            return cached
+        ccxt_symbol = self._ccxt(symbol)
+        raw = await self._read(f"ticker {symbol}", lambda: self.exchange.fetch_ticker(ccxt_symbol))
+        result = convert.ticker(raw["info"], symbol)
+        self._tickers.put(symbol, result, self.settings.ticker_ttl_s)
+        return result
+
+    # ---- account ---------------------------------------------------------------------------------------
+
+    async def balance(self, asset: str) -> Balance:
+        """From GET /fapi/v3/account (free = Binance's availableBalance, used = initialMargin)."""
+        account = await self._read("account", self.exchange.fapiPrivateV3GetAccount)
+        return convert.balance(account, asset)
+
+    async def positions(self) -> list[Position]:
+        """Every non-zero row of GET /fapi/v3/positionRisk (see convert.position for leverage/mode)."""
+        await self._load_markets()
+        rows = await self._read("positions", self.exchange.fapiPrivateV3GetPositionRisk)
+        out = []
+        for row in rows:
+            symbol = self._symbol(str(row.get("symbol", "")))
+            found = convert.position(row, symbol, known_leverage=self._leverage.get(symbol))
+            if found is not None:
+                out.append(found)
+        return out
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        """See Venue.set_leverage; setting the current value again is accepted by Binance (a no-op)."""
+        await self._market(symbol)
+        if isinstance(leverage, bool) or not isinstance(leverage, int) or not 1 <= leverage <= 125:
+            raise InvalidLeverage(f"Leverage {leverage} is not valid")
+        ccxt_symbol = self._ccxt(symbol)
+        # Idempotent, so a 5xx or timeout is retried like a read.
+        await self._read(f"set leverage {symbol} {leverage}", lambda: self.exchange.set_leverage(leverage, ccxt_symbol))
+        self._leverage[symbol] = leverage
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        """See Venue.set_margin_mode; -4046 "No need to change margin type." is the no-op it promises."""
+        await self._market(symbol)
+        mode = MarginMode(mode)
+        ccxt_symbol = self._ccxt(symbol)
+        try:
+            await self._read(
+                f"set margin mode {symbol} {mode.value}", lambda: self.exchange.set_margin_mode(mode.value, ccxt_symbol)
+            )
+        except MarginModeUnchanged:
+            pass
+
+    async def account_modes(self) -> AccountModes:
+        """Position mode (GET /fapi/v1/positionSide/dual) and multi-assets mode (GET /fapi/v1/multiAssetsMargin)."""
+        dual = await self._read("position mode", self.exchange.fapiPrivateGetPositionSideDual)
+        multi = await self._read("multi-assets mode", self.exchange.fapiPrivateGetMultiAssetsMargin)
+        return AccountModes(
+            hedge=convert.flag(dual.get("dualSidePosition")), multi_assets=convert.flag(multi.get("multiAssetsMargin"))
+        )
+
+    async def fetch_my_trades(
+        self, symbol: str, since_ms: int | None = None, limit: int | None = None
+    ) -> list[AccountTrade]:
+        """The account's fills on `symbol` (GET /fapi/v1/userTrades), oldest first."""
+        await self._market(symbol)
+        ccxt_symbol = self._ccxt(symbol)
+        trades = await self._read(
+            f"trades {symbol}", lambda: self.exchange.fetch_my_trades(ccxt_symbol, since_ms, limit)
+        )
+        return [convert.account_trade(t["info"], symbol) for t in trades]
+
+    async def health(self) -> HealthReport:
+        """Check what trading needs, without raising for what is found wrong (it lands in `problems`):
+        the clock (and resync it), markets, a readable account, one-way position mode. Raises
+        VenueUnavailable only when the venue is closed."""
+        self._ensure_open()
+        problems: list[str] = []
+        notes: list[str] = []
+        offset = server_ms = rtt = None
+        try:
+            started = self._monotonic()
+            offset = await self.resync_clock()
+            rtt = (self._monotonic() - started) * 1000
+            server_ms = self._server_now_ms()
+        except VenueError as exc:
+            problems.append(f"server time unreadable: {exc}")
+        count = 0
+        try:
+            count = len(await self._load_markets())
+            if count == 0:
+                problems.append("exchangeInfo lists no markets")
+        except VenueError as exc:
+            problems.append(f"markets unreadable: {exc}")
+        readable = False
+        try:
+            await self._read("account", self.exchange.fapiPrivateV3GetAccount)
+            readable = True
+        except VenueError as exc:
+            problems.append(f"account unreadable (API key, permissions or IP whitelist?): {exc}")
+        modes = None
+        try:
+            modes = await self.account_modes()
+        except VenueError as exc:
+            problems.append(f"account modes unreadable: {exc}")
+        if modes is not None and modes.hedge:
+            problems.append("hedge mode (dual-side positions) is on; the engine trades one-way mode")
+        if modes is not None and modes.multi_assets:
+            notes.append("multi-assets mode is on: USDC and USDT share margin, so each shows the same free balance")
+        return HealthReport(
+            mode=self.mode,
+            endpoint=self.endpoint,
+            server_time_ms=server_ms,
+            clock_offset_ms=offset,
+            round_trip_ms=rtt,
+            markets=count,
+            account_readable=readable,
+            modes=modes,
+            problems=tuple(problems),
+            notes=tuple(notes),
+        )
+
+    # ---- orders ----------------------------------------------------------------------------------------
+
+    def _exact_amount(self, symbol: str, qty: Decimal) -> str:
+        text = wire(qty)
+        try:
+            sent = self.exchange.amount_to_precision(self._ccxt(symbol), text)
+        except (BaseError, AssertionError, ArithmeticError) as exc:
+            raise PrecisionTooHigh(f"quantity {text} cannot be sent exactly: {exc}") from exc
+        if Decimal(sent) != qty:
+            raise PrecisionTooHigh(f"ccxt would send quantity {sent} instead of {text}")
+        return text
+
+    def _exact_price(self, symbol: str, price: Decimal) -> str:
+        text = wire(price)
+        try:
+            sent = self.exchange.price_to_precision(self._ccxt(symbol), text)
+        except (BaseError, AssertionError, ArithmeticError) as exc:
+            raise PrecisionTooHigh(f"price {text} cannot be sent exactly: {exc}") from exc
+        if Decimal(sent) != price:
+            raise PrecisionTooHigh(f"ccxt would send price {sent} instead of {text}")
+        return text
+
+    async def place_market(
+        self, symbol: str, side: Side, qty: Decimal, client_id: str, reduce_only: bool = False
+    ) -> OrderState:
+        """See Venue.place_market. POST /fapi/v1/order (MARKET, newOrderRespType=RESULT); the answer is
+        the final state: FILLED, or EXPIRED with a partial `filled`, reported as Binance gave it."""
+        market = await self._market(symbol)
+        error = check_quantity(market, qty, market_order=True)
+        if error is not None:
+            raise error
+        amount = self._exact_amount(symbol, qty)
+        params: dict[str, Any] = {"newClientOrderId": client_id}
+        if reduce_only:
+            params["reduceOnly"] = True
+        ccxt_symbol = self._ccxt(symbol)
+        order = await self._order(
+            f"market {side.value} {amount} {symbol} {client_id}",
+            lambda: self.exchange.create_order(ccxt_symbol, "market", side.value, amount, None, params),
+        )
+        state = convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle)
+        log.info("%s market %s %s %s: %s filled %s at %s", client_id, side.value, amount, symbol, state.status.value,
+                 state.filled, state.average_price)
+        return await self._with_fee(state, market)
+
+    async def place_stop_market(
+        self, symbol: str, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> OrderState:
+        return await self._place_conditional(symbol, OrderType.STOP_MARKET, side, qty, trigger_price, client_id)
+
+    async def place_take_profit_market(
+        self, symbol: str, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> OrderState:
+        return await self._place_conditional(symbol, OrderType.TAKE_PROFIT_MARKET, side, qty, trigger_price, client_id)
+
+    async def _place_conditional(
+        self, symbol: str, type_: OrderType, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
+    ) -> OrderState:
+        """POST /fapi/v1/algoOrder: algoType CONDITIONAL, reduce-only, clientAlgoId = client_id."""
+        market = await self._market(symbol)
+        error = check_quantity(market, qty, market_order=True) or check_price(market, trigger_price)
+        if error is not None:
+            raise error
+        amount = self._exact_amount(symbol, qty)
+        trigger = self._exact_price(symbol, trigger_price)
+        params = {"stopPrice": trigger, "reduceOnly": True, "workingType": WORKING_TYPE, "clientOrderId": client_id}
+        ccxt_symbol = self._ccxt(symbol)
+        order = await self._order(
+            f"{type_.value} {side.value} {amount} {symbol} @ {trigger} {client_id}",
+            lambda: self.exchange.create_order(ccxt_symbol, type_.name, side.value, amount, None, params),
+        )
+        state = convert.algo_order_state(order["info"], symbol=symbol, fee_asset=market.settle)
+        log.info("%s %s %s %s %s @ %s: %s", client_id, type_.value, side.value, amount, symbol, trigger,
+                 state.status.value)
+        return state
+
+    async def cancel(self, symbol: str, client_id: str, conditional: bool) -> OrderState:
+        """See Venue.cancel. A conditional order is looked up first (the algo cancel answer carries no
+        order details): an order that is not open raises OrderNotFound without a cancel being sent."""
+        market = await self._market(symbol)
+        ccxt_symbol = self._ccxt(symbol)
+        if not conditional:
+            order = await self._order(
+                f"cancel {symbol} {client_id}",
+                lambda: self.exchange.cancel_order(None, ccxt_symbol, {"clientOrderId": client_id}),
+            )
+            return convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle)
+        current = await self._fetch_conditional(market, client_id, resolve_fill=False)
+        if current is None or not current.is_open:
+            raise OrderNotFound("Unknown order sent.", code=-2011)
+        order = await self._order(
+            f"cancel conditional {symbol} {client_id}",
+            lambda: self.exchange.cancel_order(None, ccxt_symbol, {"clientOrderId": client_id, "trigger": True}),
+        )
+        info = order.get("info") or {}
+        if info.get("algoStatus") and info.get("side"):
+            return convert.algo_order_state(info, symbol=symbol, fee_asset=market.settle)
+        return replace(current, status=OrderStatus.CANCELED, updated_ms=self._server_now_ms())
+
+    async def fetch_order(self, symbol: str, client_id: str, conditional: bool) -> OrderState | None:
+        """See Venue.fetch_order. A triggered conditional order is completed from the order it became
+        (`actualOrderId`): FILLED with its fill and fee, EXPIRED, or TRIGGERED while that is unknown."""
+        market = await self._market(symbol)
+        if conditional:
+            return await self._fetch_conditional(market, client_id, resolve_fill=True)
+        ccxt_symbol = self._ccxt(symbol)
+        try:
+            order = await self._read(
+                f"order {symbol} {client_id}",
+                lambda: self.exchange.fetch_order(None, ccxt_symbol, {"clientOrderId": client_id}),
+            )
+        except OrderNotFound:
+            return None
+        state = convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle)
+        return await self._with_fee(state, market)
+
+    async def _fetch_conditional(self, market: Market, client_id: str, *, resolve_fill: bool) -> OrderState | None:
+        ccxt_symbol = self._ccxt(market.symbol)
+        try:
+            order = await self._read(
+                f"conditional order {market.symbol} {client_id}",
+                lambda: self.exchange.fetch_order(None, ccxt_symbol, {"clientOrderId": client_id, "trigger": True}),
+            )
+        except OrderNotFound:
+            return None
+        info = order["info"]
+        state = convert.algo_order_state(info, symbol=market.symbol, fee_asset=market.settle)
+        actual_id = convert.actual_order_id(info)
+        if not resolve_fill or state.status is not OrderStatus.TRIGGERED or actual_id is None:
+            return state
+        try:
+            actual = await self._read(
+                f"triggered order {market.symbol} {actual_id}",
+                lambda: self.exchange.fetch_order(actual_id, ccxt_symbol),
+            )
+        except OrderNotFound:
+            return state  # triggered; its order is not visible yet
+        filled = convert.dec(actual["info"].get("executedQty"))
+        fee, fee_asset = await self._fee(market, actual_id) if filled > 0 else (Decimal(0), market.settle)
+        return convert.with_fill(state, actual["info"], fee, fee_asset)
+
+    async def _fee(self, market: Market, order_id: str) -> tuple[Decimal, str]:
+        """Fee of one order from its userTrades; (0, settle) with a warning when they cannot be read."""
+        try:
+            trades = await self._read(
+                f"fees of order {order_id}",
+                lambda: self.exchange.fapiPrivateGetUserTrades({"symbol": market.id, "orderId": order_id}),
+            )
+        except VenueError as exc:
+            log.warning("fee of order %s on %s unknown (%s); reporting 0", order_id, market.symbol, exc)
+            return Decimal(0), market.settle
+        return convert.total_fee(trades, market.settle)
+
+    async def _with_fee(self, state: OrderState, market: Market) -> OrderState:
+        if not self.settings.look_up_fees or state.filled <= 0:
+            return state
+        fee, fee_asset = await self._fee(market, state.venue_id)
+        return replace(state, fee=fee, fee_asset=fee_asset)
+
+    async def open_orders(self, symbol: str | None = None) -> list[OrderState]:
+        """See Venue.open_orders: GET /fapi/v1/openOrders and /fapi/v1/openAlgoOrders (gotcha 12), for one
+        symbol or all. Plain orders of types the engine never places (LIMIT, ...) are skipped with a
+        warning: this venue cannot describe them."""
+        if symbol is not None:
+            await self._market(symbol)
+        else:
+            await self._load_markets()
+        ccxt_symbol = self._ccxt(symbol) if symbol is not None else None
+        where = symbol or "all symbols"
+        plain = await self._read(f"open orders {where}", lambda: self.exchange.fetch_open_orders(ccxt_symbol))
+        algo = await self._read(
+            f"open conditional orders {where}",
+            lambda: self.exchange.fetch_open_orders(ccxt_symbol, None, None, {"trigger": True}),
+        )
+        markets = await self._load_markets()
+        out: list[OrderState] = []
+        for orders, parse in ((plain, convert.order_state), (algo, convert.algo_order_state)):
+            for order in orders:
+                info = order["info"]
+                sym = self._symbol(str(info.get("symbol", "")))
+                settle = markets[sym].settle if sym in markets else sym.rpartition(":")[2]
+                try:
+                    out.append(parse(info, symbol=sym, fee_asset=settle))
+                except ValueError as exc:
+                    client_id = info.get("clientOrderId") or info.get("clientAlgoId")
+                    log.warning("open order %s on %s skipped: %s", client_id, sym, exc)
+        return out
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self.exchange.close()
