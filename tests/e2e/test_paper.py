@@ -234,3 +234,46 @@ def test_synthetic_market_is_the_offline_default_and_resumes_with_its_seed(tmp_p
         asyncio.run(assert_venue_matches_book(saved_venue(profile, state, None), book))
     finally:
         book.close()
+
+
+def _run(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(args)
+    return rc, out.getvalue(), err.getvalue()
+
+
+def _cursor(profile: Path) -> int:
+    book = open_book(profile, state_dir_of(profile))
+    try:
+        return int(book.bot["paper"]["cursor_ms"])
+    finally:
+        book.close()
+
+
+def test_from_starts_the_replay_at_that_day(tmp_path: Path, shared_data: Path) -> None:
+    profile = make_profile(tmp_path, "from", **PAPER)
+    rc, out, err = _run(["run", str(profile), "--data", str(shared_data), "--from", "2025-03-01",
+                         "--speed", "1e9", "--candles", "4"])
+    assert rc == 0, err
+    day = 1740787200000  # 2025-03-01T00:00Z
+    assert _cursor(profile) == day + 3 * STEP_MS, "four candles traded from 00:00 on the day given"
+
+
+def test_a_hole_in_the_files_is_jumped_not_stepped_through(tmp_path: Path, shared_data: Path) -> None:
+    """The shared files hold 2023-07/08 and 2025-01 → 08: a replay crossing the hole goes straight
+    from the last 2023 candle to the first 2025 one, and says so."""
+    profile = make_profile(tmp_path, "gap", **{**PAPER, "universe": {"max_symbols": 1, "whitelist": ["BTCUSDC"]}})
+    rc, out, err = _run(["run", str(profile), "--data", str(shared_data), "--from", "2023-08-17",
+                         "--speed", "1e9", "--candles", "400"])
+    assert rc == 0, err
+    assert "skipping the gap" in out
+    assert _cursor(profile) > 1735603200000, "the replay reached the 2025 segment (after 2024-12-31)"
+
+
+def test_a_state_folder_keeps_its_market(tmp_path: Path, shared_data: Path) -> None:
+    profile = make_profile(tmp_path, "keep", **PAPER)
+    assert _run(["run", str(profile), "--data", str(shared_data), "--speed", "1e9", "--candles", "2"])[0] == 0
+    rc, _, err = _run(["--offline", "run", str(profile), "--speed", "1e9", "--candles", "2"])
+    assert rc == 2
+    assert "file market, not the synthetic one" in err and "Traceback" not in err
