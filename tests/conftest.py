@@ -10,6 +10,7 @@ import pytest
 from engine.offline import force_offline
 
 force_offline()
+pytest_plugins = ["tests.fakes.binance.fixture"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA_ENV = "ENGINE_SHARED_DATA"

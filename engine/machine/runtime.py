@@ -96,6 +96,8 @@ class CompiledMachine:
                 before=[self._actions(t)],
             )
         self._tags = {name: frozenset(s.tags) for name, s in spec.states.items()}
+        # the machine's own trigger per event: what `model.trigger(event)` looks up on every call
+        self._triggers = {name: event.trigger for name, event in self._machine.events.items()}
         self._attached: set[int] = set()
 
     # --- models ---------------------------------------------------------------------------
@@ -158,7 +160,7 @@ class CompiledMachine:
         model.begin_step()
         step = Step(model=model, event=event, payload=payload or {}, now=now, env=env, seq=seq, replay_to=replay_to)
         try:
-            applied = model.trigger(event, step=step)  # type: ignore[attr-defined]
+            applied = self._triggers[event](model, step=step)
         except MachineError as exc:
             model.rollback(before)
             raise InvalidTransition(model.id, source, event, str(exc)) from None

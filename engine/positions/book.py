@@ -3,10 +3,13 @@ transition, and restored exactly at start-up.
 
 Durability protocol (DESIGN.md), per transition:
   1. the machine applies the event in memory (actions queue intents; no I/O);
-  2. the journal line is written and fsync'd — the commit point;
-  3. a closed position is appended to the history; the snapshot is updated and atomically replaced;
-  4. only then does the caller get the outcome and may execute the queued intents.
-A crash before 2 leaves no trace; after 2 the start-up rolls the snapshot forward from the journal.
+  2. the snapshot document (or, for a closed position, its history line) is updated and encoded in
+     memory — nothing is written yet, so the encoding work is done before the commit's wait;
+  3. the journal line is written and fsync'd — the commit point;
+  4. the history line is appended and the snapshot slot written in place (crash-atomic);
+  5. only then does the caller get the outcome and may execute the queued intents.
+A crash before 3 leaves no trace; after 3 the start-up rolls the snapshot forward from the journal.
+If 2–4 fail (a failed fsync), the book stops: it writes no more snapshots and refuses transitions.
 
 User commands (pause, resume, panic, close, profile switch) are journaled too, as records of kind
 "command" sharing the seq counter (`record_command`); replay and roll-forward skip them except for the
@@ -21,13 +24,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.machine.runtime import CompiledMachine, Outcome
-from engine.positions.model import Position
-from engine.store.history import History
+from engine.positions.model import Position, iso
+from engine.store.history import History, PendingLine
 from engine.store.journal import COMMAND, Journal, is_command, transitions
-from engine.store.snapshot import FsyncPolicy, Snapshot
+from engine.store.snapshot import FsyncPolicy, PreparedSlot, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,17 @@ BOOK_KEYS = frozenset({"seq", "next_position", "order_prefix"})  # bot keys only
 
 class RecoveryError(Exception):
     """The snapshot and the journal disagree in a way that cannot be repaired automatically."""
+
+
+class BookFailed(RuntimeError):
+    """A transition or command could not be made durable; the book accepts nothing more."""
+
+
+class Staged(NamedTuple):
+    """What a transition still has to write once the journal has committed it."""
+
+    closed: PendingLine | None  # the history line of a position that closed
+    slot: PreparedSlot | None  # the snapshot slot (None when the book is not durable)
 
 
 @dataclass
@@ -60,22 +74,38 @@ class ResumeReport:
 
 
 def record_for(
-    position: Position, outcome: Outcome, payload: dict[str, Any], now: datetime, seq: int
+    position: Position,
+    outcome: Outcome,
+    payload: dict[str, Any],
+    now: datetime,
+    seq: int,
+    *,
+    first: bool | None = None,
+    document: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The journal record of one applied transition."""
+    """The journal record of one applied transition.
+
+    `first` (default: the position has no seq yet) adds what replay needs to create the position;
+    `document` is the position's `to_dict()` after the transition, when the caller already has it
+    (its intents and deadline are reused rather than serialised again)."""
+    if document is None:
+        deadline = None if position.deadline_at is None else iso(position.deadline_at)
+        intents = [i.to_dict() for i in position.intents]
+    else:
+        deadline, intents = document["deadline_at"], document["intents"]
     record: dict[str, Any] = {
         "seq": seq,
-        "time": now.isoformat(),
+        "time": iso(now),
         "position": position.id,
         "symbol": position.symbol,
         "event": outcome.event,
         "from": outcome.source,
         "to": outcome.dest,
         "payload": payload,
-        "deadline_at": None if position.deadline_at is None else position.deadline_at.isoformat(),
-        "intents": [i.to_dict() for i in position.intents],
+        "deadline_at": deadline,
+        "intents": intents,
     }
-    if position.last_seq == 0:
+    if position.last_seq == 0 if first is None else first:
         record["order_prefix"] = position.order_prefix  # what replay needs to create the position
     return record
 
@@ -100,6 +130,7 @@ class PositionBook:
         self.history = History(state_dir / HISTORY_FILE)
         self.live: dict[str, Position] = {}
         self.bot: dict[str, Any] = {}
+        self.failed: str | None = None  # why the book stopped accepting transitions (see _fail)
 
     # --- start-up ---------------------------------------------------------------------------
     def open(self) -> ResumeReport:
@@ -180,8 +211,10 @@ class PositionBook:
     ) -> Outcome:
         """Apply `event` and make the result durable before returning (see module docstring).
 
-        Raises InvalidTransition / ActionFailed from the machine with the position unchanged.
+        Raises InvalidTransition / ActionFailed from the machine with the position unchanged, and
+        BookFailed once an earlier transition failed to become durable.
         """
+        self._check_usable()
         payload = payload or {}
         seq = self.journal.last_seq + 1
         if position.last_seq == 0:
@@ -191,10 +224,17 @@ class PositionBook:
             if position.last_seq == 0:
                 self.discard(position)  # refused before it ever existed
             return outcome
-        record = record_for(position, outcome, payload, now, seq)
+        first = position.last_seq == 0
         position.last_seq = seq
-        self.journal.append(record)
-        self._persist(position, seq)
+        document = position.to_dict()  # serialised once: journal record, snapshot or history
+        record = record_for(position, outcome, payload, now, seq, first=first, document=document)
+        try:
+            staged = self._stage(position, seq, document)  # encoded in memory, nothing written yet
+            self.journal.append(record)  # the commit point
+            self._publish(staged)  # only now may the snapshot and the history show the transition
+        except BaseException as exc:
+            self._fail(f"seq {seq} ({position.id} {event}) failed while being made durable: {exc!r}")
+            raise
         return outcome
 
     def record_command(
@@ -223,7 +263,7 @@ class PositionBook:
         seq = self.journal.last_seq + 1
         record: dict[str, Any] = {
             "seq": seq,
-            "time": now.isoformat(),
+            "time": iso(now),
             "kind": COMMAND,
             "command": command,
             "by": by,
@@ -231,7 +271,12 @@ class PositionBook:
         }
         if bot:
             record["bot"] = dict(bot)
-        self.journal.append(record, force_sync=True)
+        self._check_usable()
+        try:
+            self.journal.append(record, force_sync=True)
+        except BaseException as exc:
+            self._fail(f"seq {seq} (command {command} by {by}) failed while being made durable: {exc!r}")
+            raise
         self.bot.update(bot or {})
         self._persist_bot(seq)  # the journal line is the commit point; the snapshot follows its policy
         return record
@@ -243,15 +288,44 @@ class PositionBook:
             self.bot["next_position"] = position.number
 
     def _persist(self, position: Position, seq: int) -> None:
+        """Make transition `seq` (already durable in the journal: roll-forward) visible in the
+        history or the snapshot."""
+        self._publish(self._stage(position, seq, position.to_dict()))
+
+    def _stage(self, position: Position, seq: int, document: dict[str, Any]) -> Staged:
+        """Apply transition `seq` to the in-memory snapshot and encode what is to be written once it
+        is committed: the history line of a closed position and the snapshot slot. Writes nothing, so
+        the expensive part of a durable transition happens before the journal's fsync and only
+        writes happen after it (neither file may show a transition the journal has not committed)."""
+        closed = None
         if self.machine.has_tag(position.state, "terminal"):
-            self.history.append(position.to_dict())
+            closed = self.history.prepare(document)
             self.snapshot.drop_position(position.number)
             self.live.pop(position.id, None)
             self.machine.detach(position)
         else:
-            self.snapshot.put_position(position.number, position.to_dict())
+            self.snapshot.put_position(position.number, document)
             self.live[position.id] = position
-        self._persist_bot(seq)
+        self.bot["seq"] = seq
+        self.snapshot.set_bot(self.bot)  # a no-op unless a bot value changed (a new position's number…)
+        self.snapshot.set_seq(seq)
+        return Staged(closed, self.snapshot.prepare() if self.durable else None)
+
+    def _publish(self, staged: Staged) -> None:
+        self.history.write(staged.closed)
+        self.snapshot.write_prepared(staged.slot)
+
+    def _fail(self, why: str) -> None:
+        """After a failed commit the in-memory state may be ahead of the journal (a failed fsync may
+        even have lost the line): stop writing the snapshot and refuse further transitions, so the
+        next start recovers from what the journal holds."""
+        self.failed = why
+        self.snapshot.abandon()
+        log.error("position book stopped: %s", why)
+
+    def _check_usable(self) -> None:
+        if self.failed:
+            raise BookFailed(f"the position book stopped after {self.failed}; restart to recover from the journal")
 
     def _persist_bot(self, seq: int) -> None:
         self.bot["seq"] = seq

@@ -6,7 +6,7 @@ prices are `Decimal` in memory and strings on disk, so a resumed position is bit
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -43,6 +43,9 @@ _KIND_CODE = {
     IntentKind.CANCEL: "X",
 }
 
+# `member.value` of the enums above, as a plain lookup (the property is slow on a hot path).
+_VALUE: dict[StrEnum, str] = {member: member.value for enum in (Side, IntentKind) for member in enum}
+
 PLACING_KINDS = frozenset({IntentKind.ENTRY, IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT, IntentKind.CLOSE})
 
 
@@ -68,7 +71,7 @@ class Intent:
     def to_dict(self) -> dict[str, Any]:
         return {
             "client_id": self.client_id,
-            "kind": self.kind.value,
+            "kind": _VALUE[self.kind],
             "symbol": self.symbol,
             "side": self.side,
             "qty": str(self.qty),
@@ -124,16 +127,16 @@ class Position:
     last_seq: int = 0
 
     def checkpoint(self) -> dict[str, Any]:
-        """A cheap copy of every field, enough to undo one transition. Lists are copied because
-        actions append to them (and to `order_roles`); everything else is replaced, never mutated, by actions."""
-        return {name: (v.copy() if isinstance(v, (list, dict)) else v) for name, v in self._fields()}
+        """A cheap copy of every attribute, enough to undo one transition. The list and dict fields
+        are copied because actions append to them (`intents`, `open_orders`, `order_roles`);
+        everything else is replaced, never mutated, by actions."""
+        saved = self.__dict__.copy()
+        for name in _CONTAINER_FIELDS:
+            saved[name] = saved[name].copy()
+        return saved
 
     def rollback(self, checkpoint: dict[str, Any]) -> None:
-        for name, value in checkpoint.items():
-            setattr(self, name, value)
-
-    def _fields(self) -> list[tuple[str, Any]]:
-        return [(name, getattr(self, name)) for name in _FIELD_NAMES]
+        self.__dict__.update(checkpoint)
 
     def begin_step(self) -> None:
         """Start a transition: the outbox holds only what this transition asks for."""
@@ -152,23 +155,25 @@ class Position:
         return [i for i in self.intents if kind is None or i.kind is kind]
 
     def to_dict(self) -> dict[str, Any]:
+        # Serialised on every transition (journal, snapshot): written out rather than looped over
+        # the fields, with memoised timestamps (`iso`).
         return {
             "id": self.id,
             "symbol": self.symbol,
             "order_prefix": self.order_prefix,
             "state": self.state,
-            "side": None if self.side is None else self.side.value,
+            "side": None if self.side is None else _VALUE[self.side],
             "plan": self.plan,
             "qty": str(self.qty),
-            "entry_price": _s(self.entry_price),
+            "entry_price": None if self.entry_price is None else str(self.entry_price),
             "realised_pnl": str(self.realised_pnl),
             "fees": str(self.fees),
-            "created_at": _t(self.created_at),
-            "opened_at": _t(self.opened_at),
-            "closed_at": _t(self.closed_at),
-            "state_entered_at": _t(self.state_entered_at),
+            "created_at": None if self.created_at is None else iso(self.created_at),
+            "opened_at": None if self.opened_at is None else iso(self.opened_at),
+            "closed_at": None if self.closed_at is None else iso(self.closed_at),
+            "state_entered_at": None if self.state_entered_at is None else iso(self.state_entered_at),
             "deadline_event": self.deadline_event,
-            "deadline_at": _t(self.deadline_at),
+            "deadline_at": None if self.deadline_at is None else iso(self.deadline_at),
             "exit_reason": self.exit_reason,
             "intents": [i.to_dict() for i in self.intents],
             "open_orders": list(self.open_orders),
@@ -205,20 +210,30 @@ class Position:
         )
 
 
-def _s(v: Decimal | None) -> str | None:
-    return None if v is None else str(v)
-
-
 def _d(v: str | None) -> Decimal | None:
     return None if v is None else Decimal(v)
 
 
-def _t(v: datetime | None) -> str | None:
-    return None if v is None else v.isoformat()
+_ISO: dict[tuple[datetime, Any], str] = {}
+
+
+def iso(v: datetime) -> str:
+    """`v.isoformat()`, memoised: a position's timestamps are serialised on every transition
+    (journal, snapshot) but rarely change. Keyed with the tzinfo because datetimes in different
+    zones compare equal when they name the same instant."""
+    key = (v, v.tzinfo)
+    text = _ISO.get(key)
+    if text is None:
+        if len(_ISO) >= 4096:
+            _ISO.clear()
+        text = _ISO[key] = v.isoformat()
+    return text
 
 
 def _dt(v: str | None) -> datetime | None:
     return None if v is None else datetime.fromisoformat(v)
 
 
-_FIELD_NAMES = tuple(Position.__dataclass_fields__)
+_CONTAINER_FIELDS = tuple(
+    f.name for f in fields(Position) if f.default_factory in (list, dict)  # type: ignore[comparison-overlap]
+)

@@ -97,7 +97,7 @@ class LiveLoop:
         for line in report.lines():
             self.out.print(f"[yellow]{line}[/]")
         if self.services is not None and (report.problems or not report.complete):
-            self.services.notify("reconcile", lines=report.lines())
+            self.services.notify("reconciliation", problem="; ".join(report.problems) or "incomplete")
 
     # --- one tick ------------------------------------------------------------------------------
     async def tick(self) -> None:
@@ -136,10 +136,15 @@ class LiveLoop:
     # --- the loop ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event, *, ticks: int | None = None,
                   on_tick: Callable[[datetime], Awaitable[None]] | None = None) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and (ticks is None or self.stats.ticks < ticks):
             began = time.monotonic()
             try:
-                await self.tick()
+                if self.services is None:
+                    await self.tick()
+                else:
+                    async with self.services.engine_lock:  # Telegram commands wait for the tick
+                        await self.tick()
+                    self.services.tick(self.clock.now())
             except VenueError as exc:
                 # The venue failing for a tick is not the bot failing: positions keep their stops
                 # on the venue, and the next tick (and reconciliation) picks up from the truth.
@@ -163,3 +168,38 @@ def _frame(candles: list[Candle]) -> pd.DataFrame:
     ).set_index("open_time_ms")
     frame.index = frame.index.astype("int64")
     return frame
+
+
+async def trade_until_stopped(loop: LiveLoop, *, ticks: int | None = None, note: str = "",
+                              prime: Callable[[], Awaitable[None]] | None = None) -> None:
+    """Warm up, (prime), start with the services running, trade until Ctrl+C / SIGTERM or `ticks`,
+    then shut down as the profile says. The "ready" line marks the end of start-up reconciliation."""
+    from engine.run.attach import running_services
+    from engine.run.paper import install_signal_handlers, print_status, shutdown
+
+    session, out, clock = loop.session, loop.out, loop.clock
+    profile = session.loaded.profile
+    await loop.warm()
+    if prime is not None:
+        await prime()
+    async with running_services(session, clock, loop.signals, note=note) as services:
+        loop.services = services
+        async with services.engine_lock:
+            await loop.start()
+        out.print("ready: reconciled with the venue" if loop.entries_ok else "[red]not ready: entries blocked[/]")
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        started = time.monotonic()
+        last_status: list[datetime | None] = [None]
+
+        async def status(now: datetime) -> None:
+            if last_status[0] is None or now - last_status[0] >= profile.runtime.status_every:
+                try:
+                    await print_status(out, session, now, started, services)
+                except VenueError as exc:
+                    out.print(f"[yellow]status unavailable: {exc}[/]")
+                last_status[0] = now
+
+        await loop.run(stop, ticks=ticks, on_tick=status)
+        async with services.engine_lock:
+            await shutdown(session, clock.now(), out)

@@ -25,6 +25,7 @@ from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.candles import timeframe_ms
 from engine.market.universe import SymbolManager, UniverseRules
+from engine.run.attach import running_services
 from engine.run.driver import CandleDriver, LiveSignals
 from engine.run.feeds import FileFeed, PaperFeed, SyntheticFeed
 from engine.run.markets import markets_for
@@ -180,41 +181,45 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     last_status: datetime | None = None
     steps = 0
     delay = step / 1000 / max(options.speed, 1e-9)
-    while not stop.is_set():
-        open_ms = cursor + step
-        last_open = feed.last_open_ms()
-        if last_open is not None and open_ms > last_open:
-            out.print("end of the candle files reached")
-            break
-        rows = feed.rows(open_ms)
-        if not rows and isinstance(feed, FileFeed):
-            resume_at = feed.next_open_ms(open_ms)
-            if resume_at is None:
+    async with running_services(session, clock, signals, note=feed.name) as services:
+        while not stop.is_set():
+            open_ms = cursor + step
+            last_open = feed.last_open_ms()
+            if last_open is not None and open_ms > last_open:
                 out.print("end of the candle files reached")
                 break
-            # The files have a hole (e.g. 2023 → 2025): jump it instead of stepping through it empty.
-            if resume_at - open_ms >= GAP_RESET * step:
-                out.print(f"no candles from {from_ms(open_ms):%Y-%m-%d %H:%M} to "
-                          f"{from_ms(resume_at):%Y-%m-%d %H:%M}: skipping the gap (the strategy warms up again)")
-                signals.reset()
-            cursor = resume_at - step
-            continue
-        await driver.step(open_ms, rows)
-        await engine.sweep_orphans()  # orders no live position owns (left by a crash or a race)
-        cursor = open_ms
-        book.set_bot_value("paper", {**paper, "cursor_ms": cursor})
-        steps += 1
-        # Status follows market time, so an accelerated replay reports as often per candle as live.
-        if last_status is None or clock.now() - last_status >= profile.runtime.status_every:
-            await print_status(out, session, clock.now(), started)
-            last_status = clock.now()
-        if options.candles is not None and steps >= options.candles:
-            break
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            pass
-    await shutdown(session, clock.now(), out)
+            rows = feed.rows(open_ms)
+            if not rows and isinstance(feed, FileFeed):
+                resume_at = feed.next_open_ms(open_ms)
+                if resume_at is None:
+                    out.print("end of the candle files reached")
+                    break
+                # The files have a hole (e.g. 2023 → 2025): jump it instead of stepping through it empty.
+                if resume_at - open_ms >= GAP_RESET * step:
+                    out.print(f"no candles from {from_ms(open_ms):%Y-%m-%d %H:%M} to "
+                              f"{from_ms(resume_at):%Y-%m-%d %H:%M}: skipping the gap (the strategy warms up again)")
+                    signals.reset()
+                cursor = resume_at - step
+                continue
+            async with services.engine_lock:  # a Telegram command never lands in the middle of a step
+                await driver.step(open_ms, rows)
+                await engine.sweep_orphans()  # orders no live position owns (left by a crash or a race)
+            cursor = open_ms
+            book.set_bot_value("paper", {**paper, "cursor_ms": cursor})
+            services.tick(clock.now())
+            steps += 1
+            # Status follows market time, so an accelerated replay reports as often per candle as live.
+            if last_status is None or clock.now() - last_status >= profile.runtime.status_every:
+                await print_status(out, session, clock.now(), started, services)
+                last_status = clock.now()
+            if options.candles is not None and steps >= options.candles:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+        async with services.engine_lock:
+            await shutdown(session, clock.now(), out)
     return 0
 
 
@@ -262,7 +267,7 @@ def banner(out: Any, session: Session, feed: PaperFeed, symbols: list[str], mark
         out.print(line)
 
 
-async def print_status(out: Any, session: Session, now: datetime, started: float) -> None:
+async def print_status(out: Any, session: Session, now: datetime, started: float, services: Any = None) -> None:
     profile = session.loaded.profile
     balances = []
     for quote in profile.venue.quote_assets:
@@ -271,7 +276,10 @@ async def print_status(out: Any, session: Session, now: datetime, started: float
     unrealised = sum((p.unrealized_pnl for p in await session.venue.positions()), Decimal(0))
     risk = session.risk.status(now)
     uptime = int(time.monotonic() - started)
+    trades = session.engine.counters.closed
+    if services is not None:  # today's trades from the statistics store (they survive restarts)
+        trades = services.stats.summary(now).today.trades
     out.print(f"{now:%Y-%m-%d %H:%M} · balance {' · '.join(balances)} · open {len(session.book.live)} "
               f"(uPnL {unrealised:+.2f}) · today {Decimal(str(risk.get('day_pnl') or 0)):+.2f} · "
-              f"trades {session.engine.counters.closed} · up {uptime // 60}m{uptime % 60:02d}s"
+              f"trades today {trades} · up {uptime // 60}m{uptime % 60:02d}s"
               f"{' · PAUSED' if risk.get('paused') else ''}{' · HALTED' if risk.get('halted') else ''}")

@@ -9,7 +9,6 @@ switches silently to another market under open positions.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -18,8 +17,8 @@ from engine.clock import WallClock
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.feed import BinancePublicCandleSource
-from engine.run.live_loop import LiveLoop
-from engine.run.paper import PersistentSimVenue, choose_symbols, install_signal_handlers, print_status, shutdown
+from engine.run.live_loop import LiveLoop, trade_until_stopped
+from engine.run.paper import PersistentSimVenue, choose_symbols
 from engine.run.paper import venue_for as paper_venue
 from engine.run.poller import CandlePoller
 from engine.run.session import open_session
@@ -80,21 +79,8 @@ async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSou
         out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
         for line in session.resume.lines():
             out.print(line)
-        await loop.warm()
-        await _prime(venue, poller, loop)
-        await loop.start()
-        stop = asyncio.Event()
-        install_signal_handlers(stop)
-        started = asyncio.get_running_loop().time()
-        last_status: list[datetime | None] = [None]
-
-        async def status(now: datetime) -> None:
-            if last_status[0] is None or now - last_status[0] >= profile.runtime.status_every:
-                await print_status(out, session, now, started)
-                last_status[0] = now
-
-        await loop.run(stop, ticks=ticks, on_tick=status)
-        await shutdown(session, clock.now(), out)
+        await trade_until_stopped(loop, ticks=ticks, note=f"paper on {source.name}",
+                                  prime=lambda: _prime(venue, poller, loop))
         return 0
     finally:
         session.book.close()

@@ -6,6 +6,18 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+# One encoder for every line and slot we write: compact, UTF-8 as is. Built once because
+# `json.dumps(..., separators=...)` constructs an encoder per call, and without the circular-reference
+# check (our records are trees built by to_dict; a cycle still fails, with RecursionError).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+
+
+def to_json(value: Any) -> bytes:
+    """`value` as compact UTF-8 JSON, identical to json.dumps(value, separators=(",", ":"),
+    ensure_ascii=False).encode()."""
+    return _ENCODER.encode(value).encode()
 
 
 def fsync_dir(path: Path) -> None:

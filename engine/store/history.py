@@ -6,9 +6,14 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from engine.store.fsio import TornTail, cut_torn_tail, read_tail
+from engine.store.fsio import TornTail, cut_torn_tail, read_tail, to_json
+
+
+class PendingLine(NamedTuple):
+    key: tuple[str, int]  # (position id, seq of its closing transition)
+    line: bytes
 
 
 class History:
@@ -27,11 +32,22 @@ class History:
     def append(self, position: dict[str, Any], sync: bool = False) -> None:
         """Append a closed position. Idempotent for the last one written: a closing transition
         that is rolled forward after a crash is not recorded twice."""
+        self.write(self.prepare(position), sync)
+
+    def prepare(self, position: dict[str, Any]) -> PendingLine | None:
+        """The line `write` will append for a closed position; None when it is already recorded.
+        Encoding is separate from writing so the book can encode before the journal's fsync and
+        write after it."""
         key = (position["id"], int(position["last_seq"]))
         if key in self._recent:
+            return None
+        return PendingLine(key, to_json(position) + b"\n")
+
+    def write(self, pending: PendingLine | None, sync: bool = False) -> None:
+        if pending is None or pending.key in self._recent:
             return
-        self._fh.write(json.dumps(position, separators=(",", ":"), ensure_ascii=False).encode() + b"\n")
-        self._recent.add(key)
+        self._fh.write(pending.line)
+        self._recent.add(pending.key)
         if sync:
             os.fsync(self._fh.fileno())
 

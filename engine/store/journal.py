@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.store.fsio import TornTail, cut_torn_tail, read_tail
+from engine.store.fsio import TornTail, cut_torn_tail, read_tail, to_json
 
 __all__ = ["COMMAND", "Journal", "TornTail", "is_command", "read_records", "transitions"]
 
@@ -60,7 +60,7 @@ class Journal:
         seq = int(record["seq"])
         if seq != self.last_seq + 1:
             raise ValueError(f"journal seq must be {self.last_seq + 1}, got {seq}")
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        line = to_json(record) + b"\n"
         self._fh.write(line)
         self.last_seq = seq
 

@@ -38,6 +38,8 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
+from engine.store.fsio import to_json
+
 FsyncPolicy = Literal["always", "checkpoint"]
 SLOTS = ("a", "b")
 BOT_DOC = "1"  # the bot document's id in the `bot` table
@@ -54,8 +56,20 @@ def slot_paths(path: Path) -> tuple[Path, Path]:
     return tuple(path.with_name(f"{path.stem}-{slot}{path.suffix}") for slot in SLOTS)  # type: ignore[return-value]
 
 
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+_dumps = to_json
+
+
+_KEYS: dict[str, bytes] = {}
+
+
+def _key(name: str) -> bytes:
+    """`"name":` as JSON (TinyDB's table names and document ids: a handful, so cached)."""
+    encoded = _KEYS.get(name)
+    if encoded is None:
+        if len(_KEYS) >= 4096:
+            _KEYS.clear()
+        encoded = _KEYS[name] = _dumps(str(name)) + b":"
+    return encoded
 
 
 def _checksum(generation: int, seq: int, payload: bytes) -> int:
@@ -63,9 +77,8 @@ def _checksum(generation: int, seq: int, payload: bytes) -> int:
 
 
 def _frame(generation: int, seq: int, payload: bytes) -> bytes:
-    header = b'{"gen":%d,"seq":%d,"bytes":%d,"crc32":%d}' % (
-        generation, seq, len(payload), _checksum(generation, seq, payload))
-    return header + b"\n" + payload + b"\n"
+    return b'{"gen":%d,"seq":%d,"bytes":%d,"crc32":%d}\n%s\n' % (
+        generation, seq, len(payload), _checksum(generation, seq, payload), payload)
 
 
 def encode_slot(generation: int, data: dict[str, Any], seq: int = 0) -> bytes:
@@ -112,6 +125,12 @@ def read_slots(path: Path) -> Slot | None:
     return best
 
 
+class PreparedSlot(NamedTuple):
+    index: int  # which slot file
+    blob: bytes  # header line + payload
+    sync: bool  # fdatasync after writing (the fsync policy's decision)
+
+
 class DoubleBufferedStorage(Storage):
     """TinyDB storage that keeps the data in memory and writes it crash-atomically on `flush()`.
 
@@ -133,8 +152,10 @@ class DoubleBufferedStorage(Storage):
         self._fds: dict[int, int] = {}
         # (table, doc id) that the next writes change; None: any document may have changed.
         self.scope: tuple[str, str] | None = None
-        self._encoded: dict[tuple[str, str], bytes] = {}  # '"<id>":{…}' of each document last encoded
-        self._stale: set[tuple[str, str]] | None = None  # to re-encode at the next flush; None: all
+        # per table: its encoding ('"name":{…}') and that of each document ('"id":{…}'), as last flushed
+        self._encoded: dict[str, tuple[bytes, dict[str, bytes]]] = {}
+        self._stale: dict[str, set[str]] | None = None  # table → ids to re-encode at the next flush; None: all
+        self._abandoned = False
 
     def read(self) -> dict[str, Any] | None:
         return self._data
@@ -145,7 +166,7 @@ class DoubleBufferedStorage(Storage):
         if self.scope is None:
             self._stale = None
         elif self._stale is not None:
-            self._stale.add(self.scope)
+            self._stale.setdefault(self.scope[0], set()).add(self.scope[1])
 
     def set_seq(self, seq: int) -> None:
         """Record the journal seq the data reflects (written in the next slot's header)."""
@@ -155,40 +176,57 @@ class DoubleBufferedStorage(Storage):
 
     def payload(self) -> bytes:
         """The data as compact JSON, byte for byte `json.dumps(data)`, re-encoding only the
-        documents changed since the last call."""
+        documents changed since the last call (and reusing a table no document of which changed)."""
         stale, previous = self._stale, self._encoded
-        encoded: dict[tuple[str, str], bytes] = {}
-        tables = []
+        encoded: dict[str, tuple[bytes, dict[str, bytes]]] = {}
         for name, table in (self._data or {}).items():
-            docs = []
+            cached = None if stale is None else previous.get(name)
+            changed = stale.get(name) if stale is not None else None
+            if cached is not None and not changed:
+                encoded[name] = cached
+                continue
+            reuse = cached[1] if cached is not None else {}
+            fragments = {}
             for doc_id, doc in table.items():
-                key = (name, doc_id)
-                fragment = None if stale is None or key in stale else previous.get(key)
-                if fragment is None:
-                    fragment = _dumps(str(doc_id)) + b":" + _dumps(doc)
-                encoded[key] = fragment
-                docs.append(fragment)
-            tables.append(_dumps(name) + b":{" + b",".join(docs) + b"}")
-        self._encoded, self._stale = encoded, set()
-        return b"{" + b",".join(tables) + b"}"
+                fragment = None if changed is None or doc_id in changed else reuse.get(doc_id)
+                fragments[doc_id] = fragment or _key(doc_id) + _dumps(doc)
+            encoded[name] = (_key(name) + b"{" + b",".join(fragments.values()) + b"}", fragments)
+        self._encoded, self._stale = encoded, {}
+        return b"{" + b",".join(blob for blob, _ in encoded.values()) + b"}"
 
-    def flush(self, sync: bool | None = None) -> None:
-        """Write the current data into the older slot (never the one holding the newest state)."""
-        if not self._dirty:
-            return
+    def prepare(self, sync: bool | None = None) -> PreparedSlot | None:
+        """Encode the current data for the older slot (never the one holding the newest state)
+        without writing it; None when nothing changed. `write_prepared` writes it. Preparing
+        before the journal's fsync and writing after it keeps the snapshot behind the journal
+        while doing the encoding work before the commit."""
+        if not self._dirty or self._abandoned:
+            return None
         self._generation += 1
         self._unsynced += 1
         if sync is None:
             sync = self.fsync_policy == "always" or self._unsynced >= self.checkpoint_every
-        blob = _frame(self._generation, self.seq, self.payload())
-        fd = self._fd(self._generation % 2)
-        # One pwrite in place: no rename, no truncation. Bytes left past the end by an older, longer
-        # generation are ignored because the header gives the payload length.
-        os.pwrite(fd, blob, 0)
         if sync:
-            os.fdatasync(fd)
             self._unsynced = 0
         self._dirty = False
+        return PreparedSlot(self._generation % 2, _frame(self._generation, self.seq, self.payload()), sync)
+
+    def write_prepared(self, prepared: PreparedSlot | None) -> None:
+        if prepared is None or self._abandoned:
+            return
+        fd = self._fd(prepared.index)
+        # One pwrite in place: no rename, no truncation. Bytes left past the end by an older, longer
+        # generation are ignored because the header gives the payload length.
+        os.pwrite(fd, prepared.blob, 0)
+        if prepared.sync:
+            os.fdatasync(fd)
+
+    def flush(self, sync: bool | None = None) -> None:
+        """Write the current data into the older slot now (see `prepare`)."""
+        self.write_prepared(self.prepare(sync))
+
+    def abandon(self) -> None:
+        """Never write again: the in-memory data may be ahead of what the journal committed."""
+        self._abandoned = True
 
     def _fd(self, index: int) -> int:
         if index not in self._fds:
@@ -199,7 +237,8 @@ class DoubleBufferedStorage(Storage):
         if self._dirty:
             self.flush(sync=True)
         for fd in self._fds.values():
-            os.fdatasync(fd)
+            if not self._abandoned:
+                os.fdatasync(fd)
             os.close(fd)
         self._fds.clear()
 
@@ -241,11 +280,10 @@ class Snapshot:
             self.bot_table.upsert(Document(doc, doc_id=int(BOT_DOC)))
         finally:
             self.storage.scope = None
-        self._bot_written = self._bot_document()
+        self._bot_written = _copy(doc)
 
     def _bot_document(self) -> dict[str, Any]:
-        # a deep copy: nested values edited in place by a caller must still compare as a change
-        doc = copy.deepcopy(dict(self.bot_table.get(doc_id=int(BOT_DOC)) or {}))
+        doc = _copy(dict(self.bot_table.get(doc_id=int(BOT_DOC)) or {}))
         doc.pop("seq", None)  # kept there by snapshots written before the seq moved into the header
         return doc
 
@@ -253,25 +291,52 @@ class Snapshot:
         return [dict(doc) for doc in self.positions.all()]
 
     def put_position(self, number: int, position: dict[str, Any]) -> None:
-        self.storage.scope = ("positions", str(number))
+        """Insert or replace live position `number` (one TinyDB operation when it exists)."""
+        key = str(number)
+        self.storage.scope = ("positions", key)
         try:
-            self.positions.upsert(Document(position, doc_id=number))
+            if key in ((self.storage.read() or {}).get("positions") or {}):
+                self.positions.update(position, doc_ids=[number])
+            else:
+                self.positions.insert(Document(position, doc_id=number))
         finally:
             self.storage.scope = None
 
     def drop_position(self, number: int) -> None:
-        if self.positions.contains(doc_id=number):
-            self.storage.scope = ("positions", str(number))
-            try:
-                self.positions.remove(doc_ids=[number])
-            finally:
-                self.storage.scope = None
+        """Remove live position `number`; a no-op when it is not there."""
+        self.storage.scope = ("positions", str(number))
+        try:
+            self.positions.remove(doc_ids=[number])
+        finally:
+            self.storage.scope = None
+
+    def prepare(self, sync: bool | None = None) -> PreparedSlot | None:
+        return self.storage.prepare(sync)
+
+    def write_prepared(self, prepared: PreparedSlot | None) -> None:
+        self.storage.write_prepared(prepared)
 
     def flush(self, sync: bool | None = None) -> None:
         self.storage.flush(sync)
 
+    def abandon(self) -> None:
+        self.storage.abandon()
+
     def close(self) -> None:
         self.db.close()
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON-shaped data (what a document holds), so that nested values a caller
+    edits in place still compare as a change; much cheaper than copy.deepcopy."""
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    return value if type(value) in _IMMUTABLE else copy.deepcopy(value)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
 def read_snapshot_file(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

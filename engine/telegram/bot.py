@@ -67,6 +67,36 @@ def telegram_allowed(base_url: str) -> str | None:
     return None
 
 
+class RedactToken(logging.Filter):
+    """Replaces the bot token in log records of httpx and python-telegram-bot (request URLs and
+    InvalidToken messages carry it)."""
+
+    LOGGERS = ("httpx", "telegram")
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token and self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), ()
+        return True
+
+    def loggers(self) -> list[logging.Logger]:
+        names = [n for n in logging.root.manager.loggerDict
+                 if any(n == p or n.startswith(p + ".") for p in self.LOGGERS)]
+        return [logging.getLogger(n) for n in sorted(set(names) | set(self.LOGGERS))]
+
+    def install(self) -> None:
+        for logger in self.loggers():
+            logger.addFilter(self)
+
+    def remove(self) -> None:
+        for logger in self.loggers():
+            logger.removeFilter(self)
+
+
 def sender(update: Update) -> str:
     """Who sent an update, as journaled: `telegram:<user id>`."""
     user = update.effective_user
@@ -86,6 +116,7 @@ class TelegramBot:
         self.failed: str | None = None  # why Telegram gave up for good
         self._task: asyncio.Task[None] | None = None
         self._requests: list[HTTPXRequest] = []
+        self._redact = RedactToken(token)
 
     # --- building ------------------------------------------------------------------------------
     def build(self) -> Application:
@@ -120,6 +151,7 @@ class TelegramBot:
             log.warning("Telegram stays off: %s", refusal)
             return
         if self._task is None:
+            self._redact.install()
             self._task = asyncio.get_running_loop().create_task(self._connect(), name="telegram-start")
 
     async def _connect(self) -> None:
@@ -135,13 +167,14 @@ class TelegramBot:
                     allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
                     error_callback=self._poll_error,
                 )
-            except InvalidToken as exc:
-                self.failed = f"the Bot API refused the token ({exc})"
+            except InvalidToken:
+                self.failed = "the Bot API refused the token (HTTP 401/404)"
                 log.error("Telegram stays off: %s", self.failed)
                 await self._teardown(app)
                 return
             except (TelegramError, OSError) as exc:
-                log.warning("Telegram not reachable (%s: %s); retrying in %.0fs", type(exc).__name__, exc, delay)
+                log.warning("Telegram not reachable (%s: %s); retrying in %.0fs", type(exc).__name__,
+                            self._scrub(str(exc)), delay)
                 await self._teardown(app)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
@@ -156,8 +189,11 @@ class TelegramBot:
                 log.info("could not set the command menu: %s", exc)
             return
 
+    def _scrub(self, text: str) -> str:
+        return text.replace(self.token, "<token>") if self.token else text
+
     def _poll_error(self, exc: TelegramError) -> None:
-        log.warning("Telegram polling: %s: %s (retrying)", type(exc).__name__, exc)
+        log.warning("Telegram polling: %s: %s (retrying)", type(exc).__name__, self._scrub(str(exc)))
 
     async def stop(self) -> None:
         """Stop polling and close connections, at most STOP_TIMEOUT seconds; never raises."""
@@ -175,6 +211,7 @@ class TelegramBot:
                 log.warning("Telegram did not stop within %.0fs; left behind", STOP_TIMEOUT)
             self.app = None
         self.ready.clear()
+        self._redact.remove()
 
     async def _teardown(self, app: Application) -> None:
         try:
@@ -296,7 +333,7 @@ class TelegramBot:
         await self._reply(update, "unknown command; /help lists them")
 
     async def _error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram handler failed: %s", context.error, exc_info=context.error)
+        log.error("telegram handler failed: %s", self._scrub(str(context.error)), exc_info=context.error)
         if isinstance(update, Update) and update.effective_message is not None:
             try:
                 await update.effective_message.reply_text(f"⚠ failed: {type(context.error).__name__}")

@@ -50,8 +50,14 @@ def short_symbol(symbol: str) -> str:
     return symbol.split("/", 1)[0]
 
 
-def clip(text: str) -> str:
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 2] + "\n…"
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """At most `limit` characters, cut between lines (tags never span lines here, so HTML stays valid)."""
+    if len(text) <= limit:
+        return text
+    lines = text.splitlines()
+    while lines and len("\n".join(lines)) > limit - 2:
+        lines.pop()
+    return "\n".join(lines) + "\n…"
 
 
 def hhmm(moment: datetime | str | None) -> str:
@@ -152,7 +158,8 @@ def performance_text(view: PerformanceView) -> str:
 
 def config_text(data: Mapping[str, Any]) -> str:
     body = yaml.safe_dump(dict(data), sort_keys=False, width=60, allow_unicode=True).rstrip()
-    return clip(f"<b>CONFIG</b> (merged, secrets redacted)\n<pre>{esc(body)}</pre>")
+    # clipped inside the <pre> so the block stays closed
+    return f"<b>CONFIG</b> (merged, secrets redacted)\n<pre>{clip(esc(body), MAX_TEXT - 80)}</pre>"
 
 
 def logs_text(records: Sequence[Mapping[str, Any]]) -> str:

@@ -294,12 +294,18 @@ class TradingEngine:
             await self.recover_fills(position, now)
         await self.sweep_orphans()
 
-    async def recover_fills(self, position: Position, now: datetime) -> None:
-        """Stops and take-profits that filled while we were not looking (a crash between the venue's
-        fill and our event) are read back from the venue by client id and applied as events."""
+    async def recover_fills(self, position: Position, now: datetime, *, known_open: set[str] | None = None) -> None:
+        """Stops and take-profits that filled while we were not looking (between two polls of a real
+        venue, or a crash between the venue's fill and our event) are read back by client id.
+
+        Every fill found is applied first, in the order the venue filled them, and only then are the
+        resulting orders sent, net (as `on_executions` does): a stop resized after the first of two
+        fills would otherwise be sent for a position the venue has already closed. Orders listed in
+        `known_open` are still resting and are not looked up."""
+        fills: list[tuple[int, str, dict[str, Any]]] = []
         for client_id in list(position.open_orders):
             role = position.order_roles.get(client_id, "")
-            if not role.startswith(("sl", "tp")) or client_id not in position.open_orders:
+            if not role.startswith(("sl", "tp")) or (known_open is not None and client_id in known_open):
                 continue
             try:
                 order = await self.venue.fetch_order(position.symbol, client_id, True)
@@ -308,14 +314,22 @@ class TradingEngine:
                 continue
             if order is None or order.filled <= 0:
                 continue
-            payload = {"client_id": client_id, "qty": str(order.filled),
-                       "price": str(order.average_price or order.trigger_price or 0), "fee": str(order.fee)}
-            if role == "sl":
-                await self.apply(position, "sl_filled", payload, now)
-            else:
-                await self.apply(position, "tp_filled", {**payload, "step": int(role[2:])}, now)
+            payload: dict[str, Any] = {"client_id": client_id, "qty": str(order.filled),
+                                       "price": str(order.average_price or order.trigger_price or 0),
+                                       "fee": str(order.fee)}
+            event = "sl_filled" if role == "sl" else "tp_filled"
+            if event == "tp_filled":
+                payload["step"] = int(role[2:])
+            fills.append((order.triggered_ms or order.updated_ms, event, payload))
+        intents: list[Intent] = []
+        for _, event, payload in sorted(fills, key=lambda f: f[0]):
             if position.id not in self.book.live:
-                return
+                break
+            outcome = await self.apply(position, event, payload, now, run=False)
+            if outcome is not None and outcome.applied:
+                intents.extend(position.intents)
+        if intents:
+            await self._run_net(position, intents, now)
 
     async def close_all(self, now: datetime, reason: str = "close_requested") -> None:
         """Close every open or partially closed position with a reduce-only market order."""

@@ -98,7 +98,7 @@ class Reconciler:
                 log.warning("%s: open orders not read: %s", position.symbol, exc)
                 continue
             if any(c not in open_ids for c in position.open_orders):
-                await engine.recover_fills(position, now)
+                await engine.recover_fills(position, now, known_open=open_ids)
 
     # --- one position ----------------------------------------------------------------------------
     async def _position(self, position: Position, open_orders: list[OrderState],
@@ -107,7 +107,7 @@ class Reconciler:
         open_ids = {o.client_id for o in open_orders}
         if position.state in PROTECTED and any(c not in open_ids for c in position.open_orders):
             seq = position.last_seq
-            await engine.recover_fills(position, now)
+            await engine.recover_fills(position, now, known_open=open_ids)
             if position.last_seq != seq:
                 report.fixes.append(f"{position.id} {position.symbol}: applied a missed fill ({position.state})")
             if position.id not in engine.book.live:

@@ -67,15 +67,15 @@ def arm(point: str, nth: int) -> None:
 
         snapshot.os.pwrite = die_in_pwrite  # type: ignore[attr-defined]
     elif point == "history_mid":
-        original_append = history.History.append
+        original_write = history.History.write
 
-        def torn_append(self, position, sync=False):  # type: ignore[no-untyped-def]
-            if hit():
-                self._fh.write(b'{"id":"' + position["id"].encode())
+        def torn_write_line(self, pending, sync=False):  # type: ignore[no-untyped-def]
+            if pending is not None and hit():
+                self._fh.write(pending.line[: len(pending.line) // 2])
                 os._exit(EXIT_CODE)
-            original_append(self, position, sync)
+            original_write(self, pending, sync)
 
-        history.History.append = torn_append  # type: ignore[method-assign]
+        history.History.write = torn_write_line  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")
 

@@ -189,9 +189,9 @@ def test_snapshot_contradicting_journal_tail_is_detected(tmp_path) -> None:
     for event, payload in PATHS["open"]:
         book.apply(p, event, payload, now=T0, env=Env())
     book.close()
-    generation, data = read_slots(tmp_path / SNAPSHOT_FILE)
+    generation, seq, data = read_slots(tmp_path / SNAPSHOT_FILE)
     data["positions"]["1"]["state"] = "closing"
-    slot_paths(tmp_path / SNAPSHOT_FILE)[(generation + 1) % 2].write_bytes(encode_slot(generation + 1, data))
+    slot_paths(tmp_path / SNAPSHOT_FILE)[(generation + 1) % 2].write_bytes(encode_slot(generation + 1, data, seq))
     with pytest.raises(RecoveryError, match="journal's last record"):
         PositionBook(machine(), tmp_path).open()
 
@@ -215,7 +215,7 @@ def test_a_torn_snapshot_slot_falls_back_to_the_other_and_rolls_forward(tmp_path
         book.apply(p, event, payload, now=T0, env=Env())
     expected = p.to_dict()
     book.close()
-    generation, _ = read_slots(tmp_path / SNAPSHOT_FILE)
+    generation = read_slots(tmp_path / SNAPSHOT_FILE).generation
     newest = slot_paths(tmp_path / SNAPSHOT_FILE)[generation % 2]
     newest.write_bytes(newest.read_bytes()[:40])  # torn in the middle of its write
     again = PositionBook(machine(), tmp_path)

@@ -395,7 +395,7 @@ def test_bad_values_name_file_line_key_and_expected(
             "  allowed_chats: []\n",
             "allowed_chats",
             "telegram.allowed_chats",
-            "allowed_chat_ids, enabled, token_env",
+            "allowed_chat_ids, allowed_user_ids, api_base_url, confirm_timeout, enabled, poll_timeout, token_env",
         ),
     ],
     ids=["risk", "nested-flow", "top-level", "strategy", "telegram"],

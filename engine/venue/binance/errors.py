@@ -46,7 +46,7 @@ BUSY_CODE = -1008  # "Server is currently overloaded": refused before processing
 
 class FailureKind(Enum):
     RATE_LIMITED = "rate_limited"  # 429, 418 (ban), -1003
-    TIMESTAMP = "timestamp"  # -1021: resync the clock, then one retry
+    TIMESTAMP = "timestamp"  # -1021: resync the clock, then one retry; then VenueUnavailable
     UNKNOWN_OUTCOME = "unknown_outcome"  # 5xx, timeout, connection lost after sending
     UNREACHABLE = "unreachable"  # nothing was processed: connect failed, server busy
     REJECTED = "rejected"  # the venue (or ccxt, before sending) refused the request
@@ -77,10 +77,10 @@ class Failure:
             return RateLimited(self.message, retry_after=self.retry_after)
         if kind is FailureKind.UNKNOWN_OUTCOME:
             return StatusUnknown(self.message) if order else VenueUnavailable(self.message)
-        if kind is FailureKind.UNREACHABLE:
+        if kind in (FailureKind.UNREACHABLE, FailureKind.TIMESTAMP):
+            # -1021 still there after a resync: Binance refused to look at the request (nothing was
+            # done), and the cause is the clock or the network, not the order.
             return VenueUnavailable(self.message)
-        if kind is FailureKind.TIMESTAMP:
-            return RequestRejected(self.message, code=TIMESTAMP_CODE)
         return self._rejection(order)
 
     def _rejection(self, order: bool) -> VenueError:

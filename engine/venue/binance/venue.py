@@ -73,6 +73,7 @@ KLINES_PAGE = 1000  # the most one klines request returns here (the fake answers
 # last-price wicks, which a scalper's tight stops would meet on the mark price a moment later anyway.
 WORKING_TYPE = "CONTRACT_PRICE"
 _MARKETS_KEY = "all"
+MARKETS_RETRY_S = 60.0  # how long stale markets are served after a failed refresh before trying again
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +132,7 @@ class BinanceVenue(Venue):
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.mode = mode
-        self.endpoint = endpoint(mode, base_url)
         self.settings = settings or BinanceSettings()
-        self._credential_names = (credentials.key_env, credentials.secret_env)
         self.exchange = build_exchange(
             credentials,
             mode=mode,
@@ -143,6 +141,9 @@ class BinanceVenue(Venue):
             enable_rate_limit=self.settings.enable_rate_limit,
             recv_window_ms=self.settings.recv_window_ms,
         )
+        self.mode = mode
+        self.endpoint = endpoint(mode, base_url)
+        self._credential_names = (credentials.key_env, credentials.secret_env)
         self._requests = Requester(self.settings.retry, resync=self._resync_for_retry, sleep=sleep, rng=rng)
         self._monotonic = monotonic
         self._markets: TtlCache[str, dict[str, Market]] = TtlCache(monotonic)
@@ -237,7 +238,8 @@ class BinanceVenue(Venue):
         except VenueError as exc:
             if stale is None:
                 raise
-            log.warning("could not refresh markets (%s); keeping the ones loaded before", exc)
+            log.warning("could not refresh markets (%s); keeping the ones loaded before for a minute", exc)
+            self._markets.put(_MARKETS_KEY, stale, MARKETS_RETRY_S)
             return stale
         # The filters are parsed from the raw exchangeInfo entries ccxt keeps, by the simulator's parser.
         ccxt_markets = list(self.exchange.markets.values())
@@ -286,29 +288,30 @@ class BinanceVenue(Venue):
             cached = self._candles.get(key)
             if cached is not None and cached[0] >= limit:
                 return cached[1][-limit:]
-        if since_ms is None and limit <= KLINES_PAGE:
-            candles = await self._klines(symbol, timeframe, None, limit)
+        if since_ms is None:
+            candles = await self._latest_klines(symbol, timeframe, limit)
         else:
-            start = since_ms
-            if start is None:
-                start = (self._server_now_ms() // tf_ms - (limit - 1)) * tf_ms
-            candles = await self._paged_klines(symbol, timeframe, start, limit, tf_ms)
+            candles = await self._klines_from(symbol, timeframe, since_ms, limit, tf_ms)
         if since_ms is None and self.settings.cache_candles and candles:
             closes_in_s = (candles[-1].open_ms + tf_ms - self._server_now_ms()) / 1000
             self._candles.put(key, (limit, candles), closes_in_s)
         return candles
 
-    async def _klines(self, symbol: str, timeframe: str, since_ms: int | None, limit: int) -> list[Candle]:
+    async def _klines(
+        self, symbol: str, timeframe: str, since_ms: int | None, limit: int, until_ms: int | None = None
+    ) -> list[Candle]:
         ccxt_symbol = self._ccxt(symbol)
+        params = {} if until_ms is None else {"until": until_ms}
         rows = await self._read(
             f"klines {symbol} {timeframe}",
-            lambda: self.exchange.fetch_ohlcv(ccxt_symbol, timeframe, since_ms, limit),
+            lambda: self.exchange.fetch_ohlcv(ccxt_symbol, timeframe, since_ms, limit, params),
         )
         return [convert.candle(row) for row in rows]
 
-    async def _paged_klines(self, symbol: str, timeframe: str, start: int, limit: int, tf_ms: int) -> list[Candle]:
+    async def _klines_from(self, symbol: str, timeframe: str, since_ms: int, limit: int, tf_ms: int) -> list[Candle]:
+        """The first `limit` candles opening at or after `since_ms`, paging forward."""
         out: list[Candle] = []
-        since = start
+        since = since_ms
         while len(out) < limit:
             page = await self._klines(symbol, timeframe, since, min(KLINES_PAGE, limit - len(out)))
             page = [c for c in page if c.open_ms >= since]
@@ -317,6 +320,18 @@ class BinanceVenue(Venue):
             out.extend(page)
             since = page[-1].open_ms + tf_ms
         return out[:limit]
+
+    async def _latest_klines(self, symbol: str, timeframe: str, limit: int) -> list[Candle]:
+        """The latest `limit` candles, paging backward with endTime (no dependence on our clock)."""
+        out = await self._klines(symbol, timeframe, None, min(KLINES_PAGE, limit))
+        while out and len(out) < limit:
+            first = out[0].open_ms
+            page = await self._klines(symbol, timeframe, None, min(KLINES_PAGE, limit - len(out)), until_ms=first - 1)
+            page = [c for c in page if c.open_ms < first]
+            if not page:
+                break
+            out[:0] = page
+        return out[-limit:]
 
     async def ticker(self, symbol: str) -> Ticker:
         """Last price from the 24h ticker (bid/ask None: that payload has none), cached briefly."""
@@ -481,9 +496,20 @@ class BinanceVenue(Venue):
             lambda: self.exchange.create_order(ccxt_symbol, "market", side.value, amount, None, params),
         )
         state = convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle)
-        log.info("%s market %s %s %s: %s filled %s at %s", client_id, side.value, amount, symbol, state.status.value,
-                 state.filled, state.average_price)
-        return await self._with_fee(state, market)
+        if state.is_open:
+            # RESULT normally answers the final state; if Binance answered before the match finished,
+            # ask once more rather than report a market order as working.
+            try:
+                state = await self.fetch_order(symbol, client_id, conditional=False) or state
+            except VenueError as exc:
+                log.warning("%s: market order answered %s and could not be re-read (%s)", client_id,
+                            state.status.value, exc)
+                return state
+        else:
+            state = await self._with_fee(state, market)
+        log.info("%s market %s %s %s: %s, filled %s at %s", client_id, side.value, amount, symbol,
+                 state.status.value, state.filled, state.average_price)
+        return state
 
     async def place_stop_market(
         self, symbol: str, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str

@@ -72,7 +72,7 @@ class CandleWalker:
     ) -> None:
         if end == start:
             return
-        falling = end < start
+        falling = bool(end < start)  # a numpy bool would never be `is` True/False below
         while book.busy:
             if falling and book.fall_max < end or not falling and book.rise_min > end:
                 return

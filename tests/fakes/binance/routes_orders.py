@@ -1,0 +1,241 @@
+"""Signed trading endpoints: normal orders (`/fapi/v1/order` and friends), algo (conditional) orders
+(`/fapi/v1/algoOrder` and friends) and trade history, with Binance's parameter rules and error codes."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from engine.venue.types import Side
+from tests.fakes.binance import shapes
+from tests.fakes.binance.errors import (
+    bad_request,
+    mandatory,
+    not_required,
+    order_does_not_exist,
+    unknown_order,
+    unsupported,
+)
+from tests.fakes.binance.orders import AlgoRecord, OrderRecord
+from tests.fakes.binance.params import Params
+from tests.fakes.binance.routes_account import time_window
+
+if TYPE_CHECKING:
+    from engine.venue.markets import Market
+    from tests.fakes.binance.fake import FakeBinance
+
+ORDER_TYPES = ("LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
+SIMULATED_ALGO_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+WORKING_TYPES = ("MARK_PRICE", "CONTRACT_PRICE")
+USE_ALGO_ENDPOINT = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
+_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+
+
+def _side(p: Params) -> Side:
+    side = p.get("side")
+    if side is None:
+        raise mandatory("side")
+    if side not in ("BUY", "SELL"):
+        raise bad_request(-1117, "Invalid side.")
+    return Side.BUY if side == "BUY" else Side.SELL
+
+
+def _one_way(fake: FakeBinance, p: Params) -> None:
+    """Hedge mode needs positionSide LONG/SHORT (which the engine cannot simulate); one-way mode BOTH."""
+    position_side = p.get("positionSide", "BOTH")
+    if fake.settings.hedge_mode:
+        if position_side == "BOTH":
+            raise bad_request(-4061, "Order's position side does not match user's setting.")
+        raise unsupported("hedge-mode (positionSide LONG/SHORT) orders")
+    if position_side != "BOTH":
+        raise bad_request(-4061, "Order's position side does not match user's setting.")
+
+
+def _client_id(p: Params, name: str) -> str | None:
+    client_id = p.get(name)
+    if client_id is not None and not _CLIENT_ID.match(client_id):
+        raise bad_request(-4015, "Client order id is not valid.")
+    return client_id
+
+
+# ---- normal orders -----------------------------------------------------------------------------------
+
+
+def new_order(fake: FakeBinance, p: Params) -> Any:
+    market = fake.market_param(p)
+    side = _side(p)
+    order_type = p.get("type")
+    if order_type is None:
+        raise mandatory("type")
+    if order_type in CONDITIONAL_TYPES:
+        raise bad_request(-4120, USE_ALGO_ENDPOINT)
+    if order_type not in ORDER_TYPES:
+        raise bad_request(-1116, "Invalid orderType.")
+    if order_type != "MARKET":
+        raise unsupported(f"{order_type} orders (only MARKET orders and STOP_MARKET/TAKE_PROFIT_MARKET algo orders)")
+    _one_way(fake, p)
+    quantity = p.decimal("quantity")
+    if quantity is None:
+        raise mandatory("quantity")
+    response_type = p.get("newOrderRespType", "ACK")
+    if response_type not in ("ACK", "RESULT"):
+        raise bad_request(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
+    client_id = _client_id(p, "newClientOrderId")
+    partial = fake.faults.take("partial_fill", "POST", "/fapi/v1/order")
+    record = fake.desk.place_market(market, side, quantity, client_id, p.boolean("reduceOnly"),
+                                    partial.ratio if partial is not None else None)
+    return shapes.order_json(record, ack=response_type == "ACK")
+
+
+def _lookup(fake: FakeBinance, p: Params) -> tuple[Market, OrderRecord | None]:
+    market = fake.market_param(p)
+    order_id, client_id = p.integer("orderId"), p.get("origClientOrderId")
+    if order_id is None and client_id is None:
+        raise bad_request(-1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!")
+    return market, fake.desk.order(market, order_id, client_id)
+
+
+def query_order(fake: FakeBinance, p: Params) -> Any:
+    _, record = _lookup(fake, p)
+    if record is None:
+        raise order_does_not_exist()
+    return shapes.order_json(record, query=True)
+
+
+def cancel_order(fake: FakeBinance, p: Params) -> Any:
+    _lookup(fake, p)
+    raise unknown_order()  # MARKET orders never rest: whatever it is, it is not open (Binance: -2011)
+
+
+def query_open_order(fake: FakeBinance, p: Params) -> Any:
+    _lookup(fake, p)
+    raise order_does_not_exist()  # filled or canceled orders are "not exist" here, as on Binance
+
+
+def open_orders(fake: FakeBinance, p: Params) -> Any:
+    fake.optional_market(p)
+    return []
+
+
+def cancel_all_orders(fake: FakeBinance, p: Params) -> Any:
+    fake.market_param(p)
+    return shapes.CANCEL_ALL
+
+
+def all_orders(fake: FakeBinance, p: Params) -> Any:
+    market = fake.market_param(p)
+    from_id = p.integer("orderId")
+    start, end = p.integer("startTime"), p.integer("endTime")
+    limit = p.limit(500, 1000)
+    rows = [
+        o for o in fake.desk.orders_of(market)
+        if (from_id is None or o.order_id >= from_id) and (start is None or o.time_ms >= start)
+        and (end is None or o.time_ms <= end)
+    ]
+    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    return [shapes.order_json(o, query=True) for o in rows]
+
+
+def user_trades(fake: FakeBinance, p: Params) -> Any:
+    market = fake.market_param(p)
+    limit = p.limit(500, 1000)
+    from_id = p.integer("fromId")
+    if from_id is not None:
+        rows = [t for t in fake.desk.trades if t.market.id == market.id and t.trade_id >= from_id][:limit]
+    else:
+        start, end = time_window(p, fake.market_time_ms)
+        rows = [t for t in fake.desk.trades if t.market.id == market.id and start <= t.time_ms <= end]
+        rows = rows[:limit] if "startTime" in p else rows[-limit:]
+    return [shapes.trade_json(t) for t in rows]
+
+
+# ---- algo orders ---------------------------------------------------------------------------------------
+
+
+def new_algo_order(fake: FakeBinance, p: Params) -> Any:
+    algo_type = p.get("algoType")
+    if algo_type is None:
+        raise mandatory("algoType")
+    if algo_type != "CONDITIONAL":
+        raise bad_request(-1130, "Data sent for parameter 'algoType' is not valid.")
+    market = fake.market_param(p)
+    side = _side(p)
+    order_type = p.get("type")
+    if order_type is None:
+        raise mandatory("type")
+    if order_type not in CONDITIONAL_TYPES:
+        raise bad_request(-1116, "Invalid orderType.")
+    if order_type not in SIMULATED_ALGO_TYPES:
+        raise unsupported(f"{order_type} algo orders (only STOP_MARKET and TAKE_PROFIT_MARKET)")
+    _one_way(fake, p)
+    trigger = p.decimal("triggerPrice")
+    if trigger is None:
+        raise mandatory("triggerPrice")
+    close_position, reduce_only = p.boolean("closePosition"), p.boolean("reduceOnly")
+    quantity = p.decimal("quantity")
+    if close_position and quantity is not None:
+        raise not_required("quantity")
+    if close_position and reduce_only:
+        raise not_required("reduceOnly")
+    if not close_position and quantity is None:
+        raise mandatory("quantity")
+    if not close_position and not reduce_only:
+        position = fake.engine.book(market.symbol).qty
+        if position == 0 or (position > 0) == (side is Side.BUY):
+            raise unsupported("conditional orders that open or add to a position (send reduceOnly=true)")
+    working_type = p.get("workingType", "CONTRACT_PRICE")
+    if working_type not in WORKING_TYPES:
+        raise bad_request(-1130, "Data sent for parameter 'workingType' is not valid.")
+    record = fake.desk.place_algo(
+        market, side, order_type, quantity, trigger, _client_id(p, "clientAlgoId"), close_position=close_position,
+        reduce_only=reduce_only, working_type=working_type, price_protect=p.boolean("priceProtect"),
+    )
+    return shapes.algo_json(record, query=False)
+
+
+def _algo_lookup(fake: FakeBinance, p: Params) -> AlgoRecord | None:
+    market = fake.optional_market(p)
+    algo_id, client_id = p.integer("algoId"), p.get("clientAlgoId")
+    if algo_id is None and client_id is None:
+        raise bad_request(-1102, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!")
+    return fake.desk.algo(algo_id, client_id, market)
+
+
+def query_algo_order(fake: FakeBinance, p: Params) -> Any:
+    record = _algo_lookup(fake, p)
+    if record is None:
+        raise order_does_not_exist()
+    return shapes.algo_json(record)
+
+
+def cancel_algo_order(fake: FakeBinance, p: Params) -> Any:
+    record = _algo_lookup(fake, p)
+    if record is None or record.status != "NEW":
+        raise unknown_order()
+    return shapes.algo_cancel_json(fake.desk.cancel_algo(record))
+
+
+def open_algo_orders(fake: FakeBinance, p: Params) -> Any:
+    return [shapes.algo_json(a) for a in fake.desk.open_algos(fake.optional_market(p))]
+
+
+def cancel_all_algo_orders(fake: FakeBinance, p: Params) -> Any:
+    market = fake.market_param(p)
+    for record in fake.desk.open_algos(market):
+        fake.desk.cancel_algo(record)
+    return shapes.CANCEL_ALL
+
+
+def all_algo_orders(fake: FakeBinance, p: Params) -> Any:
+    market = fake.market_param(p)
+    from_id = p.integer("algoId")
+    start, end = p.integer("startTime"), p.integer("endTime")
+    limit = p.limit(500, 1000)
+    rows = [
+        a for a in fake.desk.algos_of(market)
+        if (from_id is None or a.algo_id >= from_id) and (start is None or a.create_ms >= start)
+        and (end is None or a.create_ms <= end)
+    ]
+    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    return [shapes.algo_json(a) for a in rows]
