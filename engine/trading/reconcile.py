@@ -23,6 +23,7 @@ finding is confirmed by a second, targeted read before acting on it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -91,13 +92,18 @@ class Reconciler:
         """The cheap per-tick part: for each protected position, look up the stops and take-profits
         that left the venue's open list since the last look (one open-orders read per symbol held)."""
         engine = self.engine
-        for position in [p for p in engine.book.live.values() if p.state in PROTECTED]:
-            try:
-                open_ids = {o.client_id for o in await engine.venue.open_orders(position.symbol)}
-            except VenueError as exc:
-                log.warning("%s: open orders not read: %s", position.symbol, exc)
+        held = [p for p in engine.book.live.values() if p.state in PROTECTED]
+        # The reads go out together (one round trip for all symbols); the fills they reveal are then
+        # applied one position at a time, as everything that changes a position is.
+        answers = await asyncio.gather(*(engine.venue.open_orders(p.symbol) for p in held), return_exceptions=True)
+        for position, answer in zip(held, answers, strict=True):
+            if isinstance(answer, VenueError):
+                log.warning("%s: open orders not read: %s", position.symbol, answer)
                 continue
-            if any(c not in open_ids for c in position.open_orders):
+            if isinstance(answer, BaseException):
+                raise answer
+            open_ids = {o.client_id for o in answer}
+            if position.id in engine.book.live and any(c not in open_ids for c in position.open_orders):
                 await engine.recover_fills(position, now, known_open=open_ids)
 
     # --- one position ----------------------------------------------------------------------------

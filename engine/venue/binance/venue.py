@@ -635,10 +635,12 @@ class BinanceVenue(Venue):
             await self._load_markets()
         ccxt_symbol = self._ccxt(symbol) if symbol is not None else None
         where = symbol or "all symbols"
-        plain = await self._read(f"open orders {where}", lambda: self.exchange.fetch_open_orders(ccxt_symbol))
-        algo = await self._read(
-            f"open conditional orders {where}",
-            lambda: self.exchange.fetch_open_orders(ccxt_symbol, None, None, {"trigger": True}),
+        plain, algo = await asyncio.gather(  # two independent lists: one round trip, not two
+            self._read(f"open orders {where}", lambda: self.exchange.fetch_open_orders(ccxt_symbol)),
+            self._read(
+                f"open conditional orders {where}",
+                lambda: self.exchange.fetch_open_orders(ccxt_symbol, None, None, {"trigger": True}),
+            ),
         )
         markets = await self._load_markets()
         out: list[OrderState] = []
