@@ -21,7 +21,8 @@ from engine.venue.types import Execution
 from tests.e2e.support import deep_merge, journal, make_profile
 
 STEP = timedelta(minutes=5)
-PRICES = {"ETH/USDT:USDT": 3000.0, "SOL/USDT:USDT": 150.0, "BTC/USDC:USDC": 60000.0, "ETH/USDC:USDC": 3000.0, "SOL/USDC:USDC": 150.0, "BNB/USDC:USDC": 600.0,
+PRICES = {"ETH/USDT:USDT": 3000.0, "SOL/USDT:USDT": 150.0,
+          "BTC/USDC:USDC": 60000.0, "ETH/USDC:USDC": 3000.0, "SOL/USDC:USDC": 150.0, "BNB/USDC:USDC": 600.0,
           "LINK/USDC:USDC": 15.0, "XRP/USDC:USDC": 0.6}
 
 
