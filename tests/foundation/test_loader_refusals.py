@@ -136,7 +136,8 @@ def test_real_position_machine_loads_cleanly() -> None:
 
 def test_real_machine_with_a_bad_edit_is_refused_at_the_edited_line(tmp_path: Path) -> None:
     text = MACHINE_FILE.read_text(encoding="utf-8")
-    bad = edit(text, "    from: [open, partial_tp]\n    to: partial_tp\n", "    from: [open, partial_tp]\n    to: partial_tpp\n")
+    anchor = "    from: [open, partial_tp]\n    to: partial_tp"
+    bad = edit(text, anchor + "\n", anchor + "p\n")
     path = write(tmp_path, bad, "position.yaml")
     errors = refusals(path)
     index = next(
