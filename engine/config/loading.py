@@ -53,7 +53,7 @@ def load_profile(path: Path, *, with_overrides: bool = True, state_root: Path | 
     data, locator = _load_chain(path, [])
     overrides: dict[str, Any] = {}
     if with_overrides and isinstance(data.get("name"), str):
-        base = Path(state_root) if state_root else path.resolve().parent.parent / "state"
+        base = Path(state_root) if state_root else _state_root(data, path)
         overrides_path = base / data["name"] / OVERRIDES_FILE
         overrides = read_overrides(base / data["name"])
         data = deep_merge(data, overrides)
@@ -62,6 +62,15 @@ def load_profile(path: Path, *, with_overrides: bool = True, state_root: Path | 
             locator.lines[key] = 0  # JSON has no lines worth naming; the key path says where
     profile = validate_model(Profile, data, locator)
     return LoadedProfile(profile, path, locator, data, overrides)
+
+
+def _state_root(data: dict[str, Any], path: Path) -> Path:
+    """Where the profile's state folders live, as `LoadedProfile.state_dir` will say once validated
+    (the overrides are read before validation, so from the raw `runtime.state_dir`)."""
+    runtime = data.get("runtime")
+    raw = runtime.get("state_dir", "state") if isinstance(runtime, dict) else "state"
+    base = Path(raw) if isinstance(raw, str) else Path("state")
+    return base if base.is_absolute() else path.resolve().parent.parent / base
 
 
 def _load_chain(path: Path, seen: list[Path]) -> tuple[dict[str, Any], Locator]:

@@ -730,7 +730,8 @@ def test_validate_says_when_a_secret_is_not_set(
 
 def test_validate_shows_merged_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     profile = minimal_profile(tmp_path)
-    write_overrides(tmp_path / "state", "mini", {"risk": {"max_positions": 2}})
+    # overrides live in the profile's own state folder (runtime.state_dir), where the bot writes them
+    write_overrides(tmp_path / "run", "mini", {"risk": {"max_positions": 2}})
     assert main(["validate", str(profile)]) == 0
     out = capsys.readouterr().out
     assert 'runtime overrides merged: {"risk": {"max_positions": 2}}' in out
