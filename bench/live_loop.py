@@ -1,8 +1,8 @@
 """Wall time of one live-loop tick: 35 symbols against the fake Binance over HTTP with 30 ms latency.
 
 The bot is the real one (BinanceVenue → ccxt → HTTP → fake fapi server on 127.0.0.1, the LiveLoop with
-its poller, fill sync, strategy and periodic reconciliation); the fake runs in its own thread and event
-loop, on the real candles of the shared data folder when they cover 35 symbols, else its synthetic
+its poller, fill sync, strategy and periodic reconciliation); the fake runs in its own process (as the
+exchange does), on the real candles of the shared data folder when they cover 35 symbols, else its synthetic
 market, with its market clock accelerated so candles close during the run. Every request waits the
 injected latency, as a far-away exchange would.
 
@@ -19,10 +19,10 @@ import argparse
 import asyncio
 import csv
 import gzip
+import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,6 @@ from engine.run.live_loop import LiveLoop  # noqa: E402
 from engine.run.poller import CandlePoller  # noqa: E402
 from engine.run.session import open_session  # noqa: E402
 from engine.venue.binance import BinanceSettings, BinanceVenue, Credentials  # noqa: E402
-from tests.fakes.binance import FakeBinance, Fault  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 START = "2023-07-20"
@@ -98,29 +97,31 @@ def write_profile(root: Path, symbols: list[str]) -> Path:
     return path
 
 
-def serve(fake: FakeBinance, started: threading.Event, stop: threading.Event, box: dict) -> None:
-    async def main() -> None:
-        box["url"] = await fake.start()
-        started.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.05)
-        await fake.stop()
-
-    asyncio.run(main())
+async def start_fake(symbols: list[str], data: Path | None, args: argparse.Namespace):  # noqa: ANN201
+    """The fake in its own process, as the exchange is: its work never competes with the bot's."""
+    cmd = [sys.executable, "-m", "tests.fakes.binance", "--port", "0", "--speed", str(args.speed),
+           "--symbols", ",".join(symbols), "--latency-ms", str(args.latency_ms), "--balance", "USDT=100000"]
+    if data is not None:
+        cmd += ["--data", str(data), "--start", START]
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO, stdout=asyncio.subprocess.PIPE,
+                                                env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout is not None
+    url = ""
+    while not url:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
+        if not line:
+            raise RuntimeError("the fake server did not start")
+        if "base URL:" in line:
+            url = line.split("base URL:", 1)[1].strip()
+    return proc, url
 
 
 async def bench(args: argparse.Namespace) -> None:
     symbols, data = covered_symbols(args.symbols)
-    fake = FakeBinance(symbols=symbols, data_dir=data, start=START if data else None, speed=args.speed,
-                       balances={"USDT": "100000"})
-    fake.inject(Fault.latency(args.latency_ms / 1000))
-    started, stop, box = threading.Event(), threading.Event(), {}
-    thread = threading.Thread(target=serve, args=(fake, started, stop, box), daemon=True)
-    thread.start()
-    started.wait(30)
+    proc, url = await start_fake(symbols, data, args)
     with tempfile.TemporaryDirectory() as tmp:
         loaded = load_profile(write_profile(Path(tmp), symbols))
-        venue = BinanceVenue(Credentials(fake.api_key, fake.secret), mode="testnet", base_url=box["url"],
+        venue = BinanceVenue(Credentials("test-key", "test-secret"), mode="testnet", base_url=url,
                              settings=BinanceSettings(enable_rate_limit=False, cache_candles=False))
         try:
             markets = await venue.markets()
@@ -138,8 +139,8 @@ async def bench(args: argparse.Namespace) -> None:
             session.book.close()
         finally:
             await venue.close()
-            stop.set()
-            thread.join(10)
+            proc.terminate()
+            await proc.wait()
     walls = loop.stats.tick_ms
     loop_ms, engine_ms = statistics.median(walls), statistics.median(cpu)
     p90 = statistics.quantiles(walls, n=10)[-1]
@@ -159,8 +160,6 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=600.0, help="fake market ms per wall ms")
     parser.add_argument("--pause-ms", type=float, default=100.0, help="wall time between ticks")
     args = parser.parse_args()
-    import os
-
     os.environ.setdefault("ENGINE_OFFLINE", "1")  # only 127.0.0.1 is ever contacted
     asyncio.run(bench(args))
 

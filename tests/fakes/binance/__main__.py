@@ -22,6 +22,7 @@ import signal
 from pathlib import Path
 
 from tests.fakes.binance.fake import DEFAULT_BALANCES, FakeBinance
+from tests.fakes.binance.faults import Fault
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -36,6 +37,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key", default="test-key")
     parser.add_argument("--secret", default="test-secret")
     parser.add_argument("--balance", action="append", default=[], metavar="ASSET=AMOUNT")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay every request (a far-away exchange)")
     return parser.parse_args(argv)
 
 
@@ -56,6 +58,8 @@ async def _serve(args: argparse.Namespace) -> None:
         secret=args.secret,
         seed=args.seed,
     )
+    if args.latency_ms > 0:
+        fake.inject(Fault.latency(args.latency_ms / 1000))
     url = await fake.start(port=args.port)
     print(f"fake Binance USD-M at {url}  ({fake.data_source}, speed {args.speed}x, {len(fake.markets)} symbols)")
     print(f"  base URL: {url}\n  api key:  {fake.api_key}\n  secret:   {fake.secret}")
