@@ -1,7 +1,7 @@
 """Cost of one durable transition versus a bare fsync'd append, as closed history grows.
 
 For 10, 1 000 and 10 000 closed positions already in the state folder, measures the median wall
-time of `PositionBook.apply` (machine + journal fsync + snapshot replace + history append when a
+time of `PositionBook.apply` (machine + journal fsync + snapshot slot write + history append when a
 position closes) and, interleaved on the same disk, the median of appending one line to a file and
 fsync'ing it. Their ratio must not grow with history (target <= 1.5).
 
