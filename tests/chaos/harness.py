@@ -24,10 +24,8 @@ import signal
 import statistics
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ import yaml
 from engine.config.loading import load_machine_for, load_profile
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
 from engine.store.journal import read_records, transitions
+from tests.chaos.invariants import venue_violations
 from tests.fakes.binance import FakeBinance
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,33 +149,9 @@ def count_violations(fake: FakeBinance, profile: Path, result: ChaosResult) -> N
         history = {h["id"]: h for h in map(json.loads, filter(bytes.strip, lines))}
     finally:
         book.close()
-    algos = fake.open_algo_orders()
-    owned = {cid for p in live.values() for cid in p.open_orders}
-    for row in fake.positions():
-        amount = Decimal(row["positionAmt"])
-        if amount == 0:
-            continue
-        exit_side = "SELL" if amount > 0 else "BUY"
-        stops = [a for a in algos if a["symbol"] == row["symbol"] and a["orderType"] == "STOP_MARKET"
-                 and a["side"] == exit_side and a["reduceOnly"]]
-        if len(stops) == 0:
-            result.naked += 1
-            result.findings.append(f"naked: {row['symbol']} {amount} without a stop")
-        elif len(stops) > 1:
-            result.duplicates += 1
-            result.findings.append(f"{row['symbol']}: {len(stops)} stops {[a['clientAlgoId'] for a in stops]}")
-    for order in [*fake.open_orders(), *algos]:
-        cid = order.get("clientAlgoId") or order.get("clientOrderId") or ""
-        if cid.startswith(prefix) and cid not in owned:
-            result.orphans += 1
-            result.findings.append(f"orphan: {cid} on {order['symbol']}")
-    used = Counter(o.client_order_id for o in fake.desk.orders.values()
-                   if o.orig_type == "MARKET" and o.client_order_id.startswith(prefix))
-    used.update(a.client_algo_id for a in fake.desk.algos.values() if a.client_algo_id.startswith(prefix))
-    for cid, n in used.items():
-        if n > 1:
-            result.duplicates += 1
-            result.findings.append(f"duplicate: client id {cid} used by {n} orders")
+    for kind, text in venue_violations(fake, live.values(), prefix):
+        setattr(result, kind, getattr(result, kind) + 1)
+        result.findings.append(f"{kind}: {text}")
     replayed = replay_journal(machine, list(transitions(records)))
     want_live = {pid: p.to_dict() for pid, p in replayed.items() if p.state != "closed"}
     want_closed = {pid: p.to_dict() for pid, p in replayed.items() if p.state == "closed"}

@@ -5,7 +5,6 @@ no client id used by two orders."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,6 +18,7 @@ from engine.strategy.signal import Side, Signal
 from engine.trading.reconcile import Reconciler
 from engine.venue.binance import BinanceSettings, BinanceVenue, Credentials
 from engine.venue.binance.retry import RetryPolicy
+from tests.chaos.invariants import venue_violations
 from tests.e2e.support import make_profile
 from tests.fakes.binance import FakeBinance, Fault
 from tests.fakes.binance.fixture import shared_candles
@@ -63,26 +63,8 @@ async def _settle(session: Session) -> None:
     await Reconciler(session.engine).run(later)
 
 
-def _violations(fake: FakeBinance, session: Session) -> list[str]:
-    found = []
-    algos = fake.open_algo_orders()
-    for row in fake.positions():
-        amount = Decimal(row["positionAmt"])
-        exit_side = "SELL" if amount > 0 else "BUY"
-        stops = [a for a in algos if a["symbol"] == row["symbol"] and a["orderType"] == "STOP_MARKET"
-                 and a["side"] == exit_side and a["reduceOnly"]]
-        if len(stops) != 1:
-            found.append(f"{row['symbol']} {amount}: {len(stops)} stops")
-    owned = {c for p in session.book.live.values() for c in p.open_orders}
-    prefix = f"{session.book.bot['order_prefix']}-"
-    for order in [*fake.open_orders(), *algos]:
-        cid = order.get("clientAlgoId") or order.get("clientOrderId") or ""
-        if cid.startswith(prefix) and cid not in owned:
-            found.append(f"orphan {cid}")
-    used = Counter(o.client_order_id for o in fake.desk.orders.values() if o.orig_type == "MARKET")
-    used.update(a.client_algo_id for a in fake.desk.algos.values())
-    found += [f"duplicate {c}" for c, n in used.items() if n > 1 and c.startswith(prefix)]
-    return found
+def _violations(fake: FakeBinance, session: Session) -> list[tuple[str, str]]:
+    return venue_violations(fake, session.book.live.values(), f"{session.book.bot['order_prefix']}-")
 
 
 FAULTS = {
