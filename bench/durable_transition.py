@@ -78,6 +78,7 @@ def measure(closed: int, samples: int, fsync: str) -> tuple[float, float]:
         book.open()
         now = fill_history(book, closed, T0)
         book.close()
+        os.sync()  # the fill's writeback must not land in the middle of the measurement
         book = PositionBook(machine(), folder / "bot", fsync=fsync)  # type: ignore[arg-type]
         book.open()
         bare = open(folder / "bare.log", "ab", buffering=0)  # noqa: SIM115
@@ -108,7 +109,7 @@ def measure(closed: int, samples: int, fsync: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=600)
+    parser.add_argument("--samples", type=int, default=1500)
     parser.add_argument("--fsync", choices=("checkpoint", "always"), default="checkpoint",
                         help="snapshot fsync policy (the journal is always fsync'd)")
     args = parser.parse_args()

@@ -15,7 +15,7 @@ from typing import Any
 NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """Everything a guard or action may look at while one event is being applied.
 

@@ -3,13 +3,14 @@ transition, and restored exactly at start-up.
 
 Durability protocol (DESIGN.md), per transition:
   1. the machine applies the event in memory (actions queue intents; no I/O);
-  2. the snapshot document (or, for a closed position, its history line) is updated and encoded in
-     memory — nothing is written yet, so the encoding work is done before the commit's wait;
-  3. the journal line is written and fsync'd — the commit point;
-  4. the history line is appended and the snapshot slot written in place (crash-atomic);
-  5. only then does the caller get the outcome and may execute the queued intents.
-A crash before 3 leaves no trace; after 3 the start-up rolls the snapshot forward from the journal.
-If 2–4 fail (a failed fsync), the book stops: it writes no more snapshots and refuses transitions.
+  2. the journal line is written and fsync'd — the commit point; while the fsync waits on the disk,
+     a helper thread updates the snapshot document (or, for a closed position, its history line)
+     and encodes it in memory, writing nothing (`engine.store.overlap`);
+  3. the history line is appended and the snapshot slot written in place (crash-atomic);
+  4. only then does the caller get the outcome and may execute the queued intents.
+A crash before the fsync returns leaves at most a journal line the start-up may cut or roll forward
+from; after it, the start-up rolls the snapshot forward from the journal. If 2–3 fail (a failed
+fsync), the book stops: it writes no more snapshots and refuses transitions.
 
 User commands (pause, resume, panic, close, profile switch) are journaled too, as records of kind
 "command" sharing the seq counter (`record_command`); replay and roll-forward skip them except for the
@@ -30,6 +31,7 @@ from engine.machine.runtime import CompiledMachine, Outcome
 from engine.positions.model import Position, iso
 from engine.store.history import History, PendingLine
 from engine.store.journal import COMMAND, Journal, is_command, transitions
+from engine.store.overlap import FsyncOverlap
 from engine.store.snapshot import FsyncPolicy, PreparedSlot, Snapshot
 
 log = logging.getLogger(__name__)
@@ -81,18 +83,11 @@ def record_for(
     seq: int,
     *,
     first: bool | None = None,
-    document: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The journal record of one applied transition.
-
-    `first` (default: the position has no seq yet) adds what replay needs to create the position;
-    `document` is the position's `to_dict()` after the transition, when the caller already has it
-    (its intents and deadline are reused rather than serialised again)."""
-    if document is None:
-        deadline = None if position.deadline_at is None else iso(position.deadline_at)
-        intents = [i.to_dict() for i in position.intents]
-    else:
-        deadline, intents = document["deadline_at"], document["intents"]
+    """The journal record of one applied transition. `first` (default: the position has no seq
+    yet) adds what replay needs to create the position."""
+    deadline = None if position.deadline_at is None else iso(position.deadline_at)
+    intents = [i.to_dict() for i in position.intents]
     record: dict[str, Any] = {
         "seq": seq,
         "time": iso(now),
@@ -128,6 +123,7 @@ class PositionBook:
         self.journal = Journal(state_dir / JOURNAL_FILE, sync=durable)
         self.snapshot = Snapshot(state_dir / SNAPSHOT_FILE, fsync=fsync, checkpoint_every=checkpoint_every)
         self.history = History(state_dir / HISTORY_FILE)
+        self._overlap = FsyncOverlap(f"book-commit-{state_dir.name}")
         self.live: dict[str, Position] = {}
         self.bot: dict[str, Any] = {}
         self.failed: str | None = None  # why the book stopped accepting transitions (see _fail)
@@ -226,11 +222,10 @@ class PositionBook:
             return outcome
         first = position.last_seq == 0
         position.last_seq = seq
-        document = position.to_dict()  # serialised once: journal record, snapshot or history
-        record = record_for(position, outcome, payload, now, seq, first=first, document=document)
+        record = record_for(position, outcome, payload, now, seq, first=first)
         try:
-            staged = self._stage(position, seq, document)  # encoded in memory, nothing written yet
-            self.journal.append(record)  # the commit point
+            self.journal.write(record)
+            staged = self._commit(position, seq)
             self._publish(staged)  # only now may the snapshot and the history show the transition
         except BaseException as exc:
             self._fail(f"seq {seq} ({position.id} {event}) failed while being made durable: {exc!r}")
@@ -287,6 +282,16 @@ class PositionBook:
         if position.last_seq == 0 and self.bot.get("next_position") == position.number + 1:
             self.bot["next_position"] = position.number
 
+    def _commit(self, position: Position, seq: int) -> Staged:
+        """Sync the journal line just written (the commit point) and, meanwhile, stage what the
+        snapshot and the history will show: see `engine.store.overlap`."""
+        def stage() -> Staged:
+            return self._stage(position, seq, position.to_dict())
+
+        if not self.journal.sync_writes:
+            return stage()
+        return self._overlap.during(self.journal.sync, stage)
+
     def _persist(self, position: Position, seq: int) -> None:
         """Make transition `seq` (already durable in the journal: roll-forward) visible in the
         history or the snapshot."""
@@ -294,9 +299,9 @@ class PositionBook:
 
     def _stage(self, position: Position, seq: int, document: dict[str, Any]) -> Staged:
         """Apply transition `seq` to the in-memory snapshot and encode what is to be written once it
-        is committed: the history line of a closed position and the snapshot slot. Writes nothing, so
-        the expensive part of a durable transition happens before the journal's fsync and only
-        writes happen after it (neither file may show a transition the journal has not committed)."""
+        is committed: the history line of a closed position and the snapshot slot. Writes nothing: it
+        runs while the journal's fsync waits, and the files are written only after that fsync
+        (neither may show a transition the journal has not committed)."""
         closed = None
         if self.machine.has_tag(position.state, "terminal"):
             closed = self.history.prepare(document)
@@ -348,6 +353,7 @@ class PositionBook:
             self.snapshot.flush(sync=True if sync else None)
 
     def close(self) -> None:
+        self._overlap.close()
         self.snapshot.close()
         self.journal.close()
         self.history.close()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.store.fsio import TornTail, cut_torn_tail, read_tail, to_json
+from engine.store.fsio import TornTail, cut_torn_tail, from_json, read_tail, to_json
 
 
 class PendingLine(NamedTuple):
@@ -59,7 +59,7 @@ class History:
         out = []
         for line in read_tail(self.path, 1 << 16).splitlines():
             try:
-                out.append(json.loads(line))
+                out.append(from_json(line))
             except json.JSONDecodeError:
                 continue  # the first line of the tail window is usually cut
         return out
@@ -69,7 +69,7 @@ class History:
             for raw in fh:
                 if raw.endswith(b"\n"):
                     try:
-                        yield json.loads(raw)
+                        yield from_json(raw)
                     except json.JSONDecodeError:
                         continue
 

@@ -17,7 +17,7 @@ position. The journal seq lives in the slot header, not in a TinyDB document, an
 is written only when one of its values changed. The storage keeps the JSON of every document it has
 encoded and re-encodes only the documents a `Snapshot` method says it is changing (`scope`); a
 TinyDB write made outside such a scope re-encodes everything. Either way the payload is exactly
-`json.dumps` of TinyDB's data at the moment of the flush.
+`to_json` of TinyDB's data at the moment of the flush.
 
 The journal, not the snapshot, is the commit point, so whether a slot is fsync'd after each write
 is a policy (`fsync`): "always" syncs every write; "checkpoint" syncs every `checkpoint_every`
@@ -28,7 +28,6 @@ start-up (see `engine.positions.book`).
 from __future__ import annotations
 
 import copy
-import json
 import os
 import zlib
 from pathlib import Path
@@ -38,7 +37,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 from tinydb.table import Document
 
-from engine.store.fsio import to_json
+from engine.store.fsio import from_json, to_json
 
 FsyncPolicy = Literal["always", "checkpoint"]
 SLOTS = ("a", "b")
@@ -92,7 +91,7 @@ def decode_slot(blob: bytes) -> Slot | None:
     if not sep:
         return None
     try:
-        header = json.loads(head)
+        header = from_json(head)
         size, generation = int(header["bytes"]), int(header["gen"])
         payload = rest[:size]
         if len(payload) != size:
@@ -101,12 +100,12 @@ def decode_slot(blob: bytes) -> Slot | None:
             seq = int(header["seq"])
             if _checksum(generation, seq, payload) != int(header["crc32"]):
                 return None
-            return Slot(generation, seq, json.loads(payload))
+            return Slot(generation, seq, from_json(payload))
         # Written before the seq moved into the header: the CRC covers the payload alone and the
         # seq is a field of the bot document.
         if zlib.crc32(payload) != int(header["crc32"]):
             return None
-        data = json.loads(payload)
+        data = from_json(payload)
         return Slot(generation, int(((data.get("bot") or {}).get(BOT_DOC) or {}).get("seq", 0)), data)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -175,7 +174,7 @@ class DoubleBufferedStorage(Storage):
             self._dirty = True
 
     def payload(self) -> bytes:
-        """The data as compact JSON, byte for byte `json.dumps(data)`, re-encoding only the
+        """The data as compact JSON, byte for byte `to_json(data)`, re-encoding only the
         documents changed since the last call (and reusing a table no document of which changed)."""
         stale, previous = self._stale, self._encoded
         encoded: dict[str, tuple[bytes, dict[str, bytes]]] = {}

@@ -39,7 +39,8 @@ def arm(point: str, nth: int) -> None:
                 import json
 
                 line = json.dumps(record).encode()
-                self._fh.write(line[: len(line) // 2])
+                self._grow(self._end + len(line))  # lands on the zero padding, as a real torn write would
+                os.pwrite(self._fd, line[: len(line) // 2], self._end)
                 os._exit(EXIT_CODE)
             original(self, record)
 
@@ -57,7 +58,7 @@ def arm(point: str, nth: int) -> None:
         real_pwrite = os.pwrite
 
         def die_in_pwrite(fd, data, offset):  # type: ignore[no-untyped-def]
-            if hit():
+            if "snapshot-" in os.readlink(f"/proc/self/fd/{fd}") and hit():  # the journal writes with pwrite too
                 if point == "snapshot_mid":
                     real_pwrite(fd, data[: len(data) // 2], offset)
                 else:

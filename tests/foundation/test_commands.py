@@ -172,8 +172,8 @@ def test_a_non_durable_book_still_fsyncs_commands(tmp_path: Path, monkeypatch: p
     import engine.store.journal as journal_module
 
     synced: list[int] = []
-    real = journal_module.os.fsync
-    monkeypatch.setattr(journal_module.os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    real = journal_module.os.fdatasync
+    monkeypatch.setattr(journal_module.os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
     book = PositionBook(machine(), tmp_path, durable=False)
     book.open()
     p = book.new_position("BTC/USDC:USDC")

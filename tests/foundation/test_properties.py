@@ -9,11 +9,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.machine.runtime import InvalidTransition
+from engine.machine.runtime import ActionFailed, CompiledMachine, InvalidTransition
 from engine.positions.book import PositionBook, replay_journal
-from engine.positions.model import PLACING_KINDS, IntentKind
+from engine.positions.model import PLACING_KINDS, IntentKind, Position
 from engine.store.journal import read_records
-from tests.foundation.support import T0, Env, definition, fill, machine, plan
+from tests.foundation.support import T0, TIMEOUTS, Env, Risk, definition, fill, machine, plan
 
 EVENTS = sorted(definition().spec.events)
 QTYS = ["0.001", "0.003", "0.004", "0.006", "0.010"]
@@ -90,3 +90,33 @@ def check_position(book: PositionBook, p) -> None:
         assert len(stops) == 1, f"{p.id} in {p.state} owns {len(stops)} stop-losses"
     entry_intents = [i for i in p.intents if i.kind is IntentKind.ENTRY]
     assert len(entry_intents) <= 1
+
+
+RULES = ["risk.not_paused", "risk.daily_loss_limit", "risk.sl_streak_pause", "risk.max_positions"]
+
+
+def fire_all(dispatch: str, sequence, refused: set[str]) -> list:
+    """Every event of `sequence` fired at three positions of one machine; what each fire gave."""
+    m = CompiledMachine(definition(), TIMEOUTS, dispatch=dispatch)  # type: ignore[arg-type]
+    positions = [Position(f"P{n}", s, order_prefix="ab") for n, s in enumerate(("BTC/USDC:USDC", "ETH/USDC:USDC"), 1)]
+    for p in positions:
+        m.attach(p)
+    env = Env(risk=Risk(refuse={r.removeprefix("risk.") for r in refused}))
+    now, seen = T0, []
+    for index, event, qty, refuse in sequence:
+        now += timedelta(seconds=7)
+        p = positions[index % 2]
+        try:
+            outcome = m.fire(p, event, payload(event, qty, refuse), now=now, env=env, seq=len(seen) + 1)
+            seen.append((outcome, p.to_dict()))
+        except (InvalidTransition, ActionFailed) as exc:
+            seen.append((type(exc).__name__, str(exc), p.to_dict()))
+    return seen
+
+
+@settings(max_examples=80, deadline=None)
+@given(steps, st.sets(st.sampled_from(RULES)))
+def test_the_route_table_dispatches_exactly_as_transitions_does(sequence, refused) -> None:
+    """`fire` runs a route table compiled from the `transitions` machine; the library's own trigger
+    path must give the same outcome, refusals, errors, intents and state for every event."""
+    assert fire_all("routes", sequence, refused) == fire_all("transitions", sequence, refused)

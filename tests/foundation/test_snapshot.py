@@ -4,9 +4,11 @@ the seq in the slot header, the fsync policies, and what a failed commit leaves 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zlib
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -17,15 +19,15 @@ from tinydb.table import Document
 from engine.positions.book import JOURNAL_FILE, SNAPSHOT_FILE, BookFailed, PositionBook
 from engine.positions.model import iso
 from engine.store import snapshot as snapshot_module
-from engine.store.fsio import to_json
+from engine.store.fsio import from_json, to_json
 from engine.store.journal import read_records
 from engine.store.snapshot import Snapshot, decode_slot, encode_slot, read_slots, read_snapshot_file, slot_paths
 from tests.foundation.support import PATHS, T0, Env, fill, machine, plan
 
 
 def reference_payload(snapshot: Snapshot) -> bytes:
-    """What TinyDB's own JSON storage would write: the whole document, encoded at once."""
-    return json.dumps(snapshot.storage.read() or {}, separators=(",", ":"), ensure_ascii=False).encode()
+    """The whole document, encoded at once (what the cache must reproduce byte for byte)."""
+    return to_json(snapshot.storage.read() or {})
 
 
 # --- the encoding cache ---------------------------------------------------------------------------
@@ -135,9 +137,16 @@ def test_a_slot_written_before_the_seq_moved_into_the_header_still_opens(tmp_pat
 
 # --- fsync policies -------------------------------------------------------------------------------
 def count_slot_syncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The snapshot slots' fdatasyncs (the journal's own are not counted)."""
     synced: list[int] = []
     real = os.fdatasync
-    monkeypatch.setattr(snapshot_module.os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
+
+    def counting(fd: int) -> None:
+        if "snapshot-" in os.readlink(f"/proc/self/fd/{fd}"):
+            synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(snapshot_module.os, "fdatasync", counting)
     return synced
 
 
@@ -210,13 +219,21 @@ def test_a_failed_journal_fsync_stops_the_book_and_the_snapshot(tmp_path: Path,
 
 
 def test_apply_writes_nothing_before_the_journal_commit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The snapshot slot and the history line are encoded before the journal's fsync but written after it."""
+    """The snapshot slot and the history line are encoded while the journal's fsync waits, and written
+    after it."""
     book = PositionBook(machine(), tmp_path)
     book.open()
     order: list[str] = []
     real_pwrite, real_sync = os.pwrite, type(book.journal).sync
-    monkeypatch.setattr(snapshot_module.os, "pwrite", lambda fd, data, at: (order.append("snapshot"),
-                                                                            real_pwrite(fd, data, at))[1])
+
+    def pwrite(fd: int, data: bytes, at: int) -> int:
+        if "snapshot-" in os.readlink(f"/proc/self/fd/{fd}"):
+            order.append("snapshot")
+        else:
+            order.append("journal write" if data.strip(b"\0") else "journal padding")
+        return real_pwrite(fd, data, at)
+
+    monkeypatch.setattr(snapshot_module.os, "pwrite", pwrite)
     monkeypatch.setattr(type(book.journal), "sync", lambda self: (order.append("journal fsync"), real_sync(self))[1])
     real_history_write = type(book.history).write
     monkeypatch.setattr(type(book.history), "write",
@@ -225,7 +242,8 @@ def test_apply_writes_nothing_before_the_journal_commit(tmp_path: Path, monkeypa
     p = book.new_position("BTC/USDC:USDC")
     for event, payload in PATHS["closed"]:
         book.apply(p, event, payload, now=T0, env=Env())
-    assert order == ["journal fsync", "snapshot", "journal fsync", "history", "snapshot"]
+    assert order == ["journal padding", "journal write", "journal fsync", "snapshot",
+                     "journal write", "journal fsync", "history", "snapshot"]
     book.close()
 
 
@@ -239,6 +257,24 @@ def test_iso_is_isoformat_and_keeps_zones_apart() -> None:
     assert iso(utc) == "2025-03-03T12:00:00+00:00"  # memoised per zone, not per instant
 
 
-def test_to_json_matches_json_dumps() -> None:
+def test_to_json_is_compact_utf8_json_that_parses_back() -> None:
     value = {"a": [1, 2.5, None, True], "é": "ü\n\"", "n": {"x": {}}}
     assert to_json(value) == json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    assert from_json(to_json(value)) == value
+
+
+def test_to_json_falls_back_for_wide_integers_and_keeps_int_keys_as_json_does() -> None:
+    assert to_json({"n": 2**70}) == b'{"n":1180591620717411303424}'
+    assert to_json({1: "a"}) == b'{"1":"a"}'
+
+
+def test_to_json_refuses_what_json_refuses() -> None:
+    for value in (datetime(2025, 1, 1, tzinfo=UTC), Decimal("1.5"), {"x": object()}):
+        with pytest.raises(TypeError):
+            to_json(value)
+
+
+def test_from_json_reads_what_older_versions_wrote_and_refuses_garbage() -> None:
+    assert math.isnan(from_json(b'{"x":NaN}')["x"])
+    with pytest.raises(json.JSONDecodeError):
+        from_json(b'{"x":')
