@@ -17,7 +17,7 @@ from engine.config.loading import load_machine_for, load_profile
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
 from engine.run.markets import markets_for
 from engine.run.paper import VENUE_FILE
-from engine.store.journal import read_records
+from engine.store.journal import read_records, transitions
 from engine.venue.sim.venue import SimVenue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,8 +53,10 @@ def state_dir_of(profile: Path) -> Path:
 
 
 def journal(state_dir: Path) -> list[dict[str, Any]]:
+    """The transition records of a state folder's journal (command records left out: they have no
+    position, intents or states)."""
     path = state_dir / JOURNAL_FILE
-    return list(read_records(path)) if path.is_file() else []
+    return list(transitions(read_records(path))) if path.is_file() else []
 
 
 def history(state_dir: Path) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ testnet (Binance demo trading), live, or any fapi-compatible base URL (a local f
 - `retry`: what is retried (reads) and what never is (orders);
 - `convert`: Binance payloads -> engine records (exact decimals from the raw strings);
 - `cache`: TTL caches for markets, tickers and candles;
+- `orders`: `BinanceOrders`, the order half of `BinanceVenue` (place, cancel, fetch, triggered fills);
 - `venue`: `BinanceVenue`, plus `AccountModes` and `HealthReport`.
 """
 

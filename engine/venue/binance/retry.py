@@ -64,35 +64,22 @@ class Requester:
 
     async def order(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Send an order request once (twice after a -1021). Raises engine venue errors."""
-        resynced = False
-        while True:
-            try:
-                return await call()
-            except BaseError as exc:
-                failure = classify(exc)
-                if failure.kind is FailureKind.TIMESTAMP and not resynced:
-                    resynced = True
-                    log.warning("%s: %s; resyncing the clock and sending once more", what, failure.message)
-                    await self._resync()
-                    continue
-                raise failure.error(order=True) from exc
+        try:
+            return await self._resyncing(what, call, "sending once more")()
+        except BaseError as exc:
+            raise classify(exc).error(order=True) from exc
 
     async def read(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run an idempotent request, retrying as the module says. Raises engine venue errors."""
         policy = self.policy
-        resynced = False
+        attempt = self._resyncing(what, call, "retrying")
         retries = 0
         waited = 0.0
         while True:
             try:
-                return await call()
+                return await attempt()
             except BaseError as exc:
                 failure = classify(exc)
-                if failure.kind is FailureKind.TIMESTAMP and not resynced:
-                    resynced = True
-                    log.warning("%s: %s; resyncing the clock and retrying", what, failure.message)
-                    await self._resync()
-                    continue
                 delay = self._delay(failure, retries)
                 if delay is None or retries + 1 >= policy.attempts or waited + delay > policy.max_wait_s:
                     raise failure.error(order=False) from exc
@@ -103,6 +90,27 @@ class Requester:
                 await self._sleep(delay)
                 waited += delay
                 retries += 1
+
+    def _resyncing(self, what: str, call: Callable[[], Awaitable[T]], again: str) -> Callable[[], Awaitable[T]]:
+        """`call`, made to survive one -1021 per request: Binance refused it before looking at it, so the
+        clock is resynced and it is sent once more (not counted as a retry). Any other failure, or a
+        second -1021 in the same request, is raised as the ccxt error for the caller's policy."""
+        resynced = False
+
+        async def attempt() -> T:
+            nonlocal resynced
+            while True:
+                try:
+                    return await call()
+                except BaseError as exc:
+                    failure = classify(exc)
+                    if failure.kind is not FailureKind.TIMESTAMP or resynced:
+                        raise
+                    resynced = True
+                    log.warning("%s: %s; resyncing the clock and %s", what, failure.message, again)
+                    await self._resync()
+
+        return attempt
 
     def _delay(self, failure: Failure, retries: int) -> float | None:
         if failure.kind not in RETRYABLE_READ:
