@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +25,23 @@ from engine.trading.engine import TradingEngine
 from engine.venue.sim.venue import SimVenue
 
 Row = tuple[float, float, float, float, float]  # open, high, low, close, volume
+Stamped = tuple[int, float, float, float, float, float]  # open_ms, then a Row
+
+
+async def feed_candle(venue: SimVenue, engine: TradingEngine, symbol: str, open_ms: int, row: Row,
+                      now: datetime) -> None:
+    """One closed candle through the simulated venue; the fills it makes become the engine's events."""
+    executions = venue.on_candle(symbol, open_ms, *row)
+    if executions:
+        await engine.on_executions(executions, now)
+
+
+def window_frame(rows: Iterable[Stamped]) -> pd.DataFrame:
+    """The strategy's candle frame from (open_ms, open, high, low, close, volume) rows."""
+    frame = pd.DataFrame(list(rows), columns=["open_time_ms", "open", "high", "low", "close", "volume"])
+    frame = frame.set_index("open_time_ms")
+    frame.index = frame.index.astype("int64")
+    return frame
 
 
 class SignalSource(Protocol):
@@ -63,7 +81,7 @@ class LiveSignals:
     def __init__(self, params: ScalpingParams, window: int = 150) -> None:
         self.strategy = ScalpingV1(params)
         self.window = window
-        self._rows: dict[str, deque[tuple[int, float, float, float, float, float]]] = {}
+        self._rows: dict[str, deque[Stamped]] = {}
 
     def warm(self, symbol: str, frame: pd.DataFrame) -> None:
         rows = self._rows.setdefault(symbol, deque(maxlen=self.window))
@@ -76,17 +94,14 @@ class LiveSignals:
         rows.append((open_ms, *row))
         if len(rows) < self.strategy_warmup:
             return None
-        frame = pd.DataFrame(list(rows), columns=["open_time_ms", "open", "high", "low", "close", "volume"])
-        frame = frame.set_index("open_time_ms")
-        frame.index = frame.index.astype("int64")
-        signal = self.strategy.on_candle(symbol, frame)
+        signal = self.strategy.on_candle(symbol, window_frame(rows))
         return signal if signal.side.value != "none" else None
 
     def reset(self) -> None:
         """Forget every window (after a hole in the data: indicators must not bridge it)."""
         self._rows.clear()
 
-    def last_row(self, symbol: str) -> tuple[int, float, float, float, float, float] | None:
+    def last_row(self, symbol: str) -> Stamped | None:
         """The newest candle in the symbol's window, as (open_ms, open, high, low, close, volume)."""
         rows = self._rows.get(symbol)
         return rows[-1] if rows else None
@@ -111,10 +126,8 @@ class CandleDriver:
         if now > self.clock.now():
             self.clock.set(now)
         batch = list(rows)
-        for symbol, (o, h, lo, c, v) in batch:
-            executions = self.venue.on_candle(symbol, open_ms, o, h, lo, c, v)
-            if executions:
-                await self.engine.on_executions(executions, now)
+        for symbol, row in batch:
+            await feed_candle(self.venue, self.engine, symbol, open_ms, row, now)
         self.candles += len(batch)
         await self.engine.on_timeouts(now)
         for symbol, row in batch:

@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import pandas as pd
-
 from engine.clock import Clock
-from engine.run.driver import LiveSignals
+from engine.run.driver import LiveSignals, window_frame
 from engine.run.poller import CandlePoller
 from engine.run.session import Session
 from engine.strategy.signal import Signal
@@ -77,7 +75,8 @@ class LiveLoop:
                 log.warning("%s: no warm-up candles: %s", symbol, history)
                 continue
             if history:
-                self.signals.warm(symbol, _frame(history))
+                rows = ((c.open_ms, c.open, c.high, c.low, c.close, c.volume) for c in history)
+                self.signals.warm(symbol, window_frame(rows))
                 self._seen[symbol] = history[-1].open_ms
 
     async def start(self) -> None:
@@ -159,15 +158,6 @@ class LiveLoop:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:
                 pass
-
-
-def _frame(candles: list[Candle]) -> pd.DataFrame:
-    frame = pd.DataFrame(
-        [(c.open_ms, c.open, c.high, c.low, c.close, c.volume) for c in candles],
-        columns=["open_time_ms", "open", "high", "low", "close", "volume"],
-    ).set_index("open_time_ms")
-    frame.index = frame.index.astype("int64")
-    return frame
 
 
 async def trade_until_stopped(loop: LiveLoop, *, ticks: int | None = None, note: str = "",

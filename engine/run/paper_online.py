@@ -17,6 +17,7 @@ from engine.clock import WallClock
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.feed import BinancePublicCandleSource
+from engine.run.driver import feed_candle
 from engine.run.live_loop import LiveLoop, trade_until_stopped
 from engine.run.paper import PersistentSimVenue, choose_symbols
 from engine.run.paper import venue_for as paper_venue
@@ -106,8 +107,6 @@ def _feeder(venue: PersistentSimVenue, session):  # noqa: ANN001, ANN202
     async def settle(new: dict[str, list[Candle]], now: datetime) -> None:
         for symbol, candles in new.items():
             for c in candles:
-                executions = venue.on_candle(symbol, c.open_ms, c.open, c.high, c.low, c.close, c.volume)
-                if executions:
-                    await engine.on_executions(executions, now)
+                await feed_candle(venue, engine, symbol, c.open_ms, (c.open, c.high, c.low, c.close, c.volume), now)
 
     return settle
