@@ -20,7 +20,7 @@ from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
 from engine.positions.book import PositionBook
 from engine.positions.model import Intent, IntentKind, Position
 from engine.strategy.signal import Signal
-from engine.trading.executor import Executor
+from engine.trading.executor import Executor, waves
 from engine.trading.risk import RiskGuard
 from engine.trading.sizing import SizingRefusal, plan_entry
 from engine.venue.base import Venue
@@ -125,16 +125,24 @@ class TradingEngine:
     async def _carry_out(
         self, position: Position, intents: list[Intent], now: datetime, *, resume: bool = False
     ) -> None:
-        """Execute `intents` in order, applying each answer's events; stop once an answer has moved
-        the position on (its own transition's intents have then been carried out instead)."""
-        for intent in intents:
-            events = await self.executor.carry_out(position, intent, resume=resume)
-            if events:
-                seq = position.last_seq
-                for event, payload in events:
+        """Execute `intents` wave by wave (`executor.waves`: the stop-loss is answered before its
+        take-profits leave together), applying each answer's events in the intents' order; stop once
+        an answer has moved the position on (its own transition's intents have then been carried out
+        instead). An unexpected error of one take-profit is raised once the wave's other answers have
+        been applied."""
+        for wave in waves(intents):
+            answers = await self.executor.carry_out_wave(position, wave, resume=resume)
+            seq = position.last_seq
+            for answer in answers:
+                for event, payload in answer.events:
                     await self.apply(position, event, payload, now)
                 if position.last_seq != seq:
-                    return
+                    break
+            failed = next((a.error for a in answers if a.error is not None), None)
+            if failed is not None:
+                raise failed
+            if position.last_seq != seq:
+                return
 
     def _notify(self, position: Position, outcome: Outcome) -> None:
         for listener in self.listeners:

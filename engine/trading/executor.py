@@ -4,12 +4,22 @@ The executor is the only place where intents meet the network. It never changes 
 answer becomes an `(event, payload)` pair that the engine applies through the machine. Placement is
 idempotent by client order id: after a restart (or a "status unknown" answer) an order is looked up
 before it is sent again, never resent blindly.
+
+An outbox goes out in waves (`waves`): every intent waits until the one before it has been answered
+and the events of that answer applied, except a run of take-profits, which go out together once the
+intent before them (the stop-loss) has been answered. A refused stop therefore moves the position to
+`emergency` before any of its take-profits leaves (they are never sent), a new stop is answered before
+the old one is cancelled, and an entry costs one round trip for all its take-profit slices instead of
+one each. The answers of a wave come back in the intents' order whatever order the venue answered in,
+so the events fed to the machine are deterministic.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -31,6 +41,30 @@ Event = tuple[str, dict[str, Any]]
 CONDITIONAL_ROLES = ("sl", "tp")
 
 
+@dataclass(slots=True)
+class Answer:
+    """What carrying out one intent of a wave came to: the events it implies (possibly none), or the
+    unexpected error it raised (venue kinds the executor handles never end up here)."""
+
+    intent: Intent
+    events: list[Event] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+def waves(intents: Sequence[Intent]) -> list[list[Intent]]:
+    """Split an outbox into the groups that go out one after another: each run of consecutive
+    take-profits is one group, sent concurrently; every other intent is a group of its own, so it is
+    answered before anything after it leaves (the stop before its take-profits, a new stop before the
+    cancel of the old one, cancels before a close)."""
+    out: list[list[Intent]] = []
+    for intent in intents:
+        if intent.kind is IntentKind.TAKE_PROFIT and out and out[-1][0].kind is IntentKind.TAKE_PROFIT:
+            out[-1].append(intent)
+        else:
+            out.append([intent])
+    return out
+
+
 @dataclass
 class ExecutorStats:
     placed: int = 0
@@ -44,6 +78,26 @@ class Executor:
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
         self.stats = ExecutorStats()
+
+    async def carry_out_wave(
+        self, position: Position, intents: Sequence[Intent], *, resume: bool = False
+    ) -> list[Answer]:
+        """Carry out the intents of one wave (see `waves`) concurrently. One answer per intent, in
+        the intents' order; an intent that raises does not stop or lose the others' answers."""
+        if len(intents) == 1:
+            intent = intents[0]
+            return [Answer(intent, await self.carry_out(position, intent, resume=resume))]
+        results = await asyncio.gather(
+            *(self.carry_out(position, intent, resume=resume) for intent in intents), return_exceptions=True
+        )
+        answers: list[Answer] = []
+        for intent, result in zip(intents, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("%s %s %s failed: %r", position.id, intent.kind.value, intent.client_id, result)
+                answers.append(Answer(intent, error=result))
+            else:
+                answers.append(Answer(intent, result))
+        return answers
 
     async def carry_out(self, position: Position, intent: Intent, *, resume: bool = False) -> list[Event]:
         """Execute one intent. With `resume`, look the order up first (it may already exist).
