@@ -18,7 +18,7 @@ from engine.strategy.signal import Side, Signal
 from engine.venue.builtin_markets import builtin_markets
 from engine.venue.sim.venue import SimVenue
 from engine.venue.types import Execution
-from tests.e2e.support import deep_merge, journal, make_profile
+from tests.e2e.support import deep_merge, journal_records, make_profile
 
 STEP = timedelta(minutes=5)
 PRICES = {"ETH/USDT:USDT": 3000.0, "SOL/USDT:USDT": 150.0,
@@ -111,7 +111,8 @@ class Bot:
 
     # --- what is on disk -----------------------------------------------------------------------
     def records(self) -> list[dict[str, Any]]:
-        return journal(self.state_dir)
+        """Every journal record, commands included."""
+        return journal_records(self.state_dir)
 
     def next_id(self) -> str:
         return f"P{int(self.book.bot.get('next_position', 1))}"

@@ -52,11 +52,16 @@ def state_dir_of(profile: Path) -> Path:
     return load_profile(profile).state_dir
 
 
+def journal_records(state_dir: Path) -> list[dict[str, Any]]:
+    """Every record of a state folder's journal, transitions and commands."""
+    path = state_dir / JOURNAL_FILE
+    return list(read_records(path)) if path.is_file() else []
+
+
 def journal(state_dir: Path) -> list[dict[str, Any]]:
     """The transition records of a state folder's journal (command records left out: they have no
     position, intents or states)."""
-    path = state_dir / JOURNAL_FILE
-    return list(transitions(read_records(path))) if path.is_file() else []
+    return list(transitions(journal_records(state_dir)))
 
 
 def history(state_dir: Path) -> list[dict[str, Any]]:
