@@ -126,10 +126,10 @@ class TradingEngine:
         self, position: Position, intents: list[Intent], now: datetime, *, resume: bool = False
     ) -> None:
         """Execute `intents` wave by wave (`executor.waves`: the stop-loss is answered before its
-        take-profits leave together), applying each answer's events in the intents' order; stop once
-        an answer has moved the position on (its own transition's intents have then been carried out
-        instead). An unexpected error of one take-profit is raised once the wave's other answers have
-        been applied."""
+        take-profits leave together; cancels leave together before a close), applying each answer's
+        events in the intents' order; stop once an answer has moved the position on (its own
+        transition's intents have then been carried out instead). An unexpected error of one intent
+        of a wave is raised once the wave's other answers have been applied."""
         for wave in waves(intents):
             answers = await self.executor.carry_out_wave(position, wave, resume=resume)
             seq = position.last_seq

@@ -6,12 +6,14 @@ idempotent by client order id: after a restart (or a "status unknown" answer) an
 before it is sent again, never resent blindly.
 
 An outbox goes out in waves (`waves`): every intent waits until the one before it has been answered
-and the events of that answer applied, except a run of take-profits, which go out together once the
-intent before them (the stop-loss) has been answered. A refused stop therefore moves the position to
+and the events of that answer applied, except a run of take-profits or a run of cancels, which go out
+together once the intent before them has been answered. A refused stop therefore moves the position to
 `emergency` before any of its take-profits leaves (they are never sent), a new stop is answered before
-the old one is cancelled, and an entry costs one round trip for all its take-profit slices instead of
-one each. The answers of a wave come back in the intents' order whatever order the venue answered in,
-so the events fed to the machine are deterministic.
+the old one is cancelled, a close goes out only once every cancel before it has been answered, and an
+entry (or a close) costs one round trip for all its take-profit slices (or cancels) instead of one
+each. The answers of a wave come back in the intents' order whatever order the venue answered in, so
+the events fed to the machine are deterministic; neither a take-profit nor a cancel answer carries an
+event today.
 """
 
 from __future__ import annotations
@@ -51,14 +53,17 @@ class Answer:
     error: BaseException | None = None
 
 
+_TOGETHER = frozenset({IntentKind.TAKE_PROFIT, IntentKind.CANCEL})  # kinds whose runs go out at once
+
+
 def waves(intents: Sequence[Intent]) -> list[list[Intent]]:
     """Split an outbox into the groups that go out one after another: each run of consecutive
-    take-profits is one group, sent concurrently; every other intent is a group of its own, so it is
-    answered before anything after it leaves (the stop before its take-profits, a new stop before the
-    cancel of the old one, cancels before a close)."""
+    take-profits, and each run of consecutive cancels, is one group, sent concurrently; every other
+    intent is a group of its own, so it is answered before anything after it leaves (the stop before
+    its take-profits, a new stop before the cancel of the old one, the cancels before a close)."""
     out: list[list[Intent]] = []
     for intent in intents:
-        if intent.kind is IntentKind.TAKE_PROFIT and out and out[-1][0].kind is IntentKind.TAKE_PROFIT:
+        if intent.kind in _TOGETHER and out and out[-1][0].kind is intent.kind:
             out[-1].append(intent)
         else:
             out.append([intent])

@@ -225,12 +225,13 @@ def _intent(kind: IntentKind, n: int) -> Intent:
     return Intent(client_id=f"P1-{n}", kind=kind, symbol=ETH, side="sell", qty=Decimal(1))
 
 
-def test_waves_group_only_consecutive_take_profits() -> None:
+def test_waves_group_only_consecutive_take_profits_and_consecutive_cancels() -> None:
     sl, tp1, tp2, tp3 = (_intent(IntentKind.STOP_LOSS, 1), *(_intent(IntentKind.TAKE_PROFIT, n) for n in (2, 3, 4)))
     x1, x2, close = _intent(IntentKind.CANCEL, 5), _intent(IntentKind.CANCEL, 6), _intent(IntentKind.CLOSE, 7)
     assert waves([sl, tp1, tp2, tp3]) == [[sl], [tp1, tp2, tp3]]
     assert waves([sl, x1]) == [[sl], [x1]]  # trail_stop: the old stop's cancel waits for the new stop
-    assert waves([x1, x2, close]) == [[x1], [x2], [close]]
+    assert waves([x1, x2, close]) == [[x1, x2], [close]]  # the close waits for every cancel
+    assert waves([tp1, x1, tp2, x2]) == [[tp1], [x1], [tp2], [x2]]  # kinds never mix in a wave
     assert waves([tp1, sl, tp2]) == [[tp1], [sl], [tp2]]
     assert waves([]) == []
 
@@ -376,3 +377,24 @@ async def _enter_without_protection(session: Session) -> Position:
     await session.engine.apply(position, "entry_filled", fill, NOW, run=False)
     assert position.state == "open"
     return position
+
+
+async def test_closing_cancels_every_order_together_before_the_close_goes_out(bot) -> None:  # noqa: ANN001
+    venue, session = bot
+    position = await _enter(session)
+    assert position is not None and position.state == "open"
+    owned = sorted(venue.resting)  # the stop and three take-profits
+    venue.hold = {"cancel"}
+    closing = asyncio.create_task(session.engine.close_all(NOW))
+
+    await venue.until(lambda: len(venue.sent("cancel")) == 4, closing)
+    await _turns()
+    # all four cancels are out and none is answered yet: they overlap
+    assert sorted(venue.sent("cancel")) == owned and not any(w == "done" and r == "cancel" for w, r, _ in venue.log)
+    assert len(venue.sent("market")) == 1  # only the entry: the close waits for the cancels
+    venue.release("cancel")
+    await closing
+    assert len(venue.sent("market")) == 2
+    close_sent = max(i for i, (w, r, _) in enumerate(venue.log) if w == "send" and r == "market")
+    assert close_sent > max(i for i, (w, r, _) in enumerate(venue.log) if w == "done" and r == "cancel")
+    assert position.state == "closed" and venue.position == 0 and venue.resting == {}
