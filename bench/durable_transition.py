@@ -1,9 +1,10 @@
 """Cost of one durable transition versus a bare fsync'd append, as closed history grows.
 
 For 10, 1 000 and 10 000 closed positions already in the state folder, measures the median wall
-time of `PositionBook.apply` (machine + journal fsync + snapshot slot write + history append when a
-position closes) and, interleaved on the same disk, the median of appending one line to a file and
-fsync'ing it. Their ratio must not grow with history (target <= 1.5).
+time of `PositionBook.apply` (machine, journal line written over its preallocated space and
+fdatasync'd, snapshot slot written, history line appended when a position closes) and, interleaved on
+the same disk, the median of appending one line to a fresh file and fsync'ing it. Their ratio must not
+grow with history (target <= 1.5).
 
     uv run python bench/durable_transition.py [--samples N] [--fsync checkpoint|always]
 """
