@@ -32,6 +32,7 @@ from engine.market.candles import (
 from engine.market.datadir import CandlesNotFoundError, DataDir
 from engine.market.synthetic import SyntheticMarket
 from engine.offline import OFFLINE_ENV, is_offline
+from engine.venue.fapi import point_at
 
 # Finer timeframes a file source may aggregate from when no file has the one asked for.
 _AGGREGATE_FROM: tuple[str, ...] = ("5m", "3m", "1m")
@@ -145,18 +146,6 @@ def _is_loopback(url: str) -> bool:
         return False
 
 
-# ccxt `urls['api']` keys that lead to fapi; all of them move to a base URL override.
-_FAPI_URL_KEYS: dict[str, str] = {
-    "fapiPublic": "/fapi/v1",
-    "fapiPublicV2": "/fapi/v2",
-    "fapiPublicV3": "/fapi/v3",
-    "fapiPrivate": "/fapi/v1",
-    "fapiPrivateV2": "/fapi/v2",
-    "fapiPrivateV3": "/fapi/v3",
-    "fapiData": "/futures/data",
-}
-
-
 class BinancePublicCandleSource(CandleSource):
     """Live candles from Binance USD-M public endpoints through ccxt (`binanceusdm`, no API keys).
 
@@ -183,8 +172,7 @@ class BinancePublicCandleSource(CandleSource):
             {"enableRateLimit": rate_limit, "timeout": timeout_ms, "options": {"fetchCurrencies": False}}
         )
         if self.base_url:
-            for key, path in _FAPI_URL_KEYS.items():
-                self.exchange.urls["api"][key] = self.base_url + path
+            point_at(self.exchange, self.base_url)
         self.name = f"binance public fapi ({self.base_url or 'fapi.binance.com'})"
         self._markets_loaded = False
 

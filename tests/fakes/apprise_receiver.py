@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.local_http import serve_local
+
 
 @dataclass
 class Received:
@@ -47,11 +49,7 @@ class AppriseReceiver:
     async def start(self) -> AppriseReceiver:
         app = web.Application()
         app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_local(app, shutdown_timeout=1)
         return self
 
     def release(self) -> None:

@@ -22,6 +22,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.local_http import serve_local
+
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "FakeBot", "username": "fake_bot"}
 # Form fields PTB sends JSON-encoded; everything else stays a string ("21" must not become 21).
 JSON_FIELDS = frozenset({
@@ -65,11 +67,7 @@ class FakeTelegramAPI:
     async def start(self) -> FakeTelegramAPI:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await serve_local(app, shutdown_timeout=1)
         return self
 
     async def stop(self) -> None:

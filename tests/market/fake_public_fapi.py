@@ -18,6 +18,7 @@ from aiohttp import web
 
 from engine.market.candles import empty_candles, timeframe_ms
 from engine.market.datadir import CandlesNotFoundError, DataDir
+from tests.fakes.local_http import serve_local
 
 
 def _num(x: float) -> str:
@@ -40,11 +41,7 @@ class FakePublicFapi:
         app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
         app.router.add_get("/fapi/v1/klines", self._klines)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, port = await serve_local(app)
         self.base_url = f"http://127.0.0.1:{port}"
         return self.base_url
 

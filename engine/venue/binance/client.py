@@ -31,20 +31,9 @@ from ccxt.base.errors import BaseError
 from engine.errors import UserError
 from engine.offline import OFFLINE_ENV, is_offline
 from engine.venue.binance.credentials import Credentials
+from engine.venue.fapi import point_at
 
 Mode = Literal["testnet", "live"]
-
-# ccxt `urls['api']` keys that lead to fapi; a base URL override moves all of them.
-FAPI_URL_KEYS: dict[str, str] = {
-    "fapiPublic": "/fapi/v1",
-    "fapiPublicV2": "/fapi/v2",
-    "fapiPublicV3": "/fapi/v3",
-    "fapiPrivate": "/fapi/v1",
-    "fapiPrivateV2": "/fapi/v2",
-    "fapiPrivateV3": "/fapi/v3",
-    "fapiData": "/futures/data",
-}
-
 ENDPOINTS: dict[str, str] = {"testnet": "https://demo-fapi.binance.com", "live": "https://fapi.binance.com"}
 
 
@@ -202,9 +191,7 @@ def build_exchange(
     exchange.logger = RedactingLogger(logger or logging.getLogger("engine.venue.binance.ccxt"), credentials.secrets)
     exchange.exceptions["exact"].update(exchange.exceptions["linear"]["exact"])
     if base_url is not None:
-        root = endpoint(mode, base_url)
-        for key, path in FAPI_URL_KEYS.items():
-            exchange.urls["api"][key] = root + path
+        point_at(exchange, endpoint(mode, base_url))
     elif mode == "testnet":
         exchange.enable_demo_trading(True)
     return exchange

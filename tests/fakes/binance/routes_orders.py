@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from engine.venue.types import Side
@@ -125,15 +126,7 @@ def cancel_all_orders(fake: FakeBinance, p: Params) -> Any:
 
 def all_orders(fake: FakeBinance, p: Params) -> Any:
     market = fake.market_param(p)
-    from_id = p.integer("orderId")
-    start, end = p.integer("startTime"), p.integer("endTime")
-    limit = p.limit(500, 1000)
-    rows = [
-        o for o in fake.desk.orders_of(market)
-        if (from_id is None or o.order_id >= from_id) and (start is None or o.time_ms >= start)
-        and (end is None or o.time_ms <= end)
-    ]
-    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
+    rows = _history(p, "orderId", fake.desk.orders_of(market), lambda o: (o.order_id, o.time_ms))
     return [shapes.order_json(o, query=True) for o in rows]
 
 
@@ -229,13 +222,19 @@ def cancel_all_algo_orders(fake: FakeBinance, p: Params) -> Any:
 
 def all_algo_orders(fake: FakeBinance, p: Params) -> Any:
     market = fake.market_param(p)
-    from_id = p.integer("algoId")
+    rows = _history(p, "algoId", fake.desk.algos_of(market), lambda a: (a.algo_id, a.create_ms))
+    return [shapes.algo_json(a) for a in rows]
+
+
+def _history[T](p: Params, id_param: str, records: Iterable[T], key: Callable[[T], tuple[int, int]]) -> list[T]:
+    """allOrders / allAlgoOrders paging: from an id or a time window, at most `limit` (500, max 1000);
+    the oldest first when a start is given, else the newest `limit`. `key` gives (id, time)."""
+    from_id = p.integer(id_param)
     start, end = p.integer("startTime"), p.integer("endTime")
     limit = p.limit(500, 1000)
     rows = [
-        a for a in fake.desk.algos_of(market)
-        if (from_id is None or a.algo_id >= from_id) and (start is None or a.create_ms >= start)
-        and (end is None or a.create_ms <= end)
+        r for r in records
+        if (from_id is None or key(r)[0] >= from_id) and (start is None or key(r)[1] >= start)
+        and (end is None or key(r)[1] <= end)
     ]
-    rows = rows[:limit] if from_id is not None or start is not None else rows[-limit:]
-    return [shapes.algo_json(a) for a in rows]
+    return rows[:limit] if from_id is not None or start is not None else rows[-limit:]

@@ -29,6 +29,7 @@ from tests.fakes.binance.auth import check_signed, timestamp_error
 from tests.fakes.binance.errors import UNSUPPORTED, ApiError, from_rejection, unsupported
 from tests.fakes.binance.faults import NON_JSON_503, TIMEOUT_ANSWER, Fault
 from tests.fakes.binance.params import Params
+from tests.fakes.local_http import serve_local
 
 if TYPE_CHECKING:
     from tests.fakes.binance.fake import FakeBinance
@@ -148,11 +149,7 @@ class FapiServer:
     async def start(self, port: int) -> str:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, bound = await serve_local(app, port, access_log=None, shutdown_timeout=1.0)
         if self.fake.speed is not None:
             self._ticker = asyncio.create_task(self._tick())
         return f"http://127.0.0.1:{bound}"
