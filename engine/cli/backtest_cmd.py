@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from engine.cli.output import console
-from engine.config.loading import load_profile
 from engine.errors import UserError
 
 
@@ -42,6 +38,12 @@ def parse_day(text: str, flag: str) -> datetime:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `--help` and the light commands must start fast.
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.config.loading import load_profile
     from engine.report import check_kpis, compute_metrics, plot_equity, print_report, write_trades_csv
     from engine.run.backtest import run_backtest
 

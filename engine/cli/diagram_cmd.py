@@ -7,11 +7,6 @@ import sys
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.inspect.diagram import highlight_from_records, render, to_mermaid
-from engine.inspect.locate import state_folder
-from engine.inspect.transitions_log import LogFilter, query
-from engine.machine.loader import load_definition
-from engine.positions.book import JOURNAL_FILE
 
 DEFAULT_MACHINE = Path("machines/position.yaml")
 
@@ -32,6 +27,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `--help` and the other commands must start fast.
+    from engine.inspect.diagram import highlight_from_records, render, to_mermaid
+    from engine.inspect.locate import state_folder
+    from engine.inspect.transitions_log import LogFilter, query
+    from engine.machine.loader import load_definition
+    from engine.positions.book import JOURNAL_FILE
+
     definition = load_definition(args.machine)
     fmt = args.format or (args.output.suffix.lstrip(".").lower() if args.output else "mermaid")
     if fmt == "mmd":

@@ -8,15 +8,11 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rich.table import Table
-
 from engine.cli.output import console
 from engine.clock import WallClock
-from engine.config.durations import parse_duration
 from engine.errors import UserError
 from engine.inspect.locate import state_folder
 from engine.inspect.transitions_log import LogFilter, describe_payload, event_name, follow, query
-from engine.positions.book import JOURNAL_FILE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +38,8 @@ def parse_since(text: str | None, now: datetime) -> datetime | None:
         return when if when.tzinfo else when.replace(tzinfo=UTC)
     except ValueError:
         pass
+    from engine.config.durations import parse_duration  # imported here (pydantic): start-up time
+
     try:
         return now - parse_duration(text)
     except ValueError:
@@ -49,6 +47,8 @@ def parse_since(text: str | None, now: datetime) -> datetime | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.positions.book import JOURNAL_FILE  # imported here (the whole book): start-up time
+
     if args.tail is not None and args.tail < 1:
         raise UserError(f"--tail {args.tail}: expected a positive number of records")
     folder = state_folder(args.state, args.profile)
@@ -76,6 +76,8 @@ def _json_line(records: list[dict]) -> None:
 
 
 def _table_printer():  # noqa: ANN202 - returns a printer bound to one console
+    from rich.table import Table  # imported here: start-up time of `--help` and `--json`
+
     out = console()
 
     def emit(records: list[dict]) -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from engine.cli.backtest_cmd import parse_day
 from engine.cli.output import console
 from engine.clock import to_ms
-from engine.config.loading import load_profile
 from engine.errors import UserError
 from engine.offline import force_offline, is_offline
 
@@ -53,6 +51,11 @@ def run(args: argparse.Namespace) -> int:
         start_ms = to_ms(parse_day(args.start, "--from"))
     if args.venue_url is not None:
         check_venue_url(args.venue_url)
+    # Imported here, not at the top: `--help` and the light commands must start fast.
+    import asyncio
+
+    from engine.config.loading import load_profile
+
     loaded = load_profile(args.profile)
     out = console()
     if loaded.profile.mode != "paper":

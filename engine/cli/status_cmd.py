@@ -6,12 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rich.table import Table
-
 from engine.cli.output import console
 from engine.clock import WallClock
-from engine.config.loading import load_profile
-from engine.inspect.status import age, read_status
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +20,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `--help` and the other commands must start fast.
+    from rich.table import Table
+
+    from engine.config.loading import load_profile
+    from engine.inspect.status import age, read_status
+
     loaded = load_profile(args.profile)
     view = read_status(loaded.state_dir)
     now = WallClock().now()

@@ -7,11 +7,8 @@ import json
 import os
 from pathlib import Path
 
-import yaml
-
 from engine.cli.output import console
 from engine.errors import UserError
-from engine.yaml_source import load_yaml
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,6 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: `--help` and the other commands must start fast.
+    import yaml
+
+    from engine.yaml_source import load_yaml
+
     path: Path = args.path
     if not path.is_file():
         raise UserError(f"{path}: file not found")

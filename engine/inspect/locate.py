@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.positions.book import JOURNAL_FILE
 
 DEFAULT_STATE_ROOT = Path("state")
 
@@ -15,6 +14,8 @@ def state_folder(state: Path | None, profile: Path | None, root: Path = DEFAULT_
 
     Raises UserError listing the candidates when the choice is ambiguous or nothing exists.
     """
+    from engine.positions.book import JOURNAL_FILE  # imported here (the whole book): start-up time of `log`
+
     if state is not None:
         if not state.is_dir():
             raise UserError(f"--state {state}: no such folder")
