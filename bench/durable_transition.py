@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config.loading import bind_machine, load_profile  # noqa: E402
-from engine.machine.loader import load_definition  # noqa: E402
+from engine.positions.events import load_position_machine  # noqa: E402
 from engine.positions.book import PositionBook  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ LIFECYCLE = [
 
 def machine():  # noqa: ANN201
     loaded = load_profile(REPO / "profiles" / "balanced.yaml", with_overrides=False)
-    return bind_machine(load_definition(REPO / "machines" / "position.yaml"), loaded)
+    return bind_machine(load_position_machine(REPO / "machines" / "position.yaml"), loaded)
 
 
 def fill_history(book: PositionBook, closed: int, now: datetime) -> datetime:

@@ -33,6 +33,7 @@ from engine.config.profile import Profile
 from engine.control.control import BotControl
 from engine.machine.runtime import Outcome
 from engine.notify.notifier import Notifier, urls_from_env
+from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, EntryFilled
 from engine.positions.model import Position
 from engine.run.session import Session
 from engine.stats.aggregates import Aggregates
@@ -173,14 +174,14 @@ class BotServices:
         if not outcome.applied:
             return
         machine = self.session.book.machine
-        if machine.has_tag(outcome.dest, "emergency") and not machine.has_tag(outcome.source, "emergency"):
+        if machine.has_tag(outcome.dest, EMERGENCY) and not machine.has_tag(outcome.source, EMERGENCY):
             self.notify("emergency", id=position.id, symbol=position.symbol, event=outcome.event,
                         source=outcome.source)
-        if outcome.event == "entry_filled" and outcome.dest == "open":
+        if outcome.event == EntryFilled.name and machine.has_tag(outcome.dest, PROTECTED):
             self.notify("entry", id=position.id, symbol=position.symbol,
                         side=position.side.value if position.side else "?", qty=str(position.qty),
                         price=str(position.entry_price), stop=position.plan.get("stop_price"))
-        if machine.has_tag(outcome.dest, "terminal"):
+        if machine.has_tag(outcome.dest, TERMINAL):
             self.stats.sync()
             if position.opened_at is not None:
                 hold = (position.closed_at - position.opened_at) if position.closed_at else None

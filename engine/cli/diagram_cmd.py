@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> int:
     from engine.inspect.diagram import highlight_from_records, render, to_mermaid
     from engine.inspect.locate import state_folder
     from engine.inspect.transitions_log import LogFilter, query
-    from engine.machine.loader import load_definition
     from engine.positions.book import JOURNAL_FILE
+    from engine.positions.events import load_position_machine
 
-    definition = load_definition(args.machine)
+    definition = load_position_machine(args.machine)
     fmt = args.format or (args.output.suffix.lstrip(".").lower() if args.output else "mermaid")
     if fmt == "mmd":
         fmt = "mermaid"

@@ -32,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     data, _ = load_yaml(path)
     out = console()
     if isinstance(data, dict) and "transitions" in data:
-        from engine.machine.loader import load_definition
+        from engine.positions.events import load_position_machine
 
-        definition = load_definition(path)
+        definition = load_position_machine(path)
         spec = definition.spec
         if not args.quiet:
             out.print(f"OK {path}: machine {spec.name!r}: {len(spec.states)} states, "

@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.config.profile import Profile
 from engine.errors import SpecError, SpecErrors
-from engine.machine.loader import MachineDefinition, load_definition
+from engine.machine.loader import MachineDefinition
 from engine.machine.runtime import CompiledMachine
 from engine.yaml_source import Locator, load_yaml, validate_model
 
@@ -180,4 +180,6 @@ def bind_machine(definition: MachineDefinition, loaded: LoadedProfile) -> Compil
 
 
 def load_machine_for(loaded: LoadedProfile) -> CompiledMachine:
-    return bind_machine(load_definition(loaded.machine_path), loaded)
+    from engine.positions.events import load_position_machine  # the domain's registry and contract
+
+    return bind_machine(load_position_machine(loaded.machine_path), loaded)

@@ -26,13 +26,13 @@ from engine.config.profile import Profile
 from engine.control.confirmations import ConfirmationError, Confirmations, Pending
 from engine.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
 from engine.errors import UserError
+from engine.positions.events import PROTECTED, CloseRequested
 from engine.run.session import Session
 from engine.stats.aggregates import Aggregates, Performance, Summary
 from engine.store.fsio import read_tail
 
 log = logging.getLogger("engine.control")
 
-CLOSABLE = ("open", "partial_tp")
 MAX_LOGS = 50
 
 
@@ -270,7 +270,7 @@ class BotControl:
             now = self.now()
             record = self.session.book.record_command("close", by, {"position": position.id}, now=now)
             self.notify("close", id=position.id, by=by)
-            await self.session.engine.apply(position, "close_requested", {"reason": "manual"}, now)
+            await self.session.engine.apply(position, CloseRequested("manual"), now)
         state = position.state
         return CommandResult(True, f"{position.id} {position.symbol}: close sent, now {state}", record)
 
@@ -281,7 +281,7 @@ class BotControl:
         position = self.session.book.live.get(pid)
         if position is None:
             raise UserError(f"no live position {position_id}")
-        if position.state not in CLOSABLE:
+        if not self.session.book.machine.has_tag(position.state, PROTECTED):  # what close_requested takes
             raise UserError(f"{pid} is {position.state}: only open positions can be closed (use /panic)")
         return position
 

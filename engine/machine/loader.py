@@ -5,10 +5,12 @@ Nothing is compiled — and so nothing can run — until every check has passed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import SpecErrors
+from engine.machine.contract import Expected, check_contract, check_destinations
 from engine.machine.registry import Registry
 from engine.machine.spec import MachineSpec
 from engine.machine.validate import check_machine
@@ -28,17 +30,17 @@ class MachineDefinition:
         return self.locator.file
 
 
-def load_definition(path: Path, registry: Registry | None = None) -> MachineDefinition:
-    """Load and fully validate `path`. Raises SpecError / SpecErrors naming file, line and key."""
-    if registry is None:
-        from engine.positions.lifecycle import REGISTRY
-
-        registry = REGISTRY
+def load_definition(path: Path, registry: Registry, expected: Sequence[Expected] = ()) -> MachineDefinition:
+    """Load and fully validate `path` against the guards and actions of `registry` and the events its
+    driver promises to send (`expected`, see machine.contract). Raises SpecError / SpecErrors naming
+    file, line and key. The registry is handed in: this module knows nothing of what it runs."""
     data, locator = load_yaml(path)
     if not isinstance(data, dict):
         raise locator.error((), "a machine file must be a mapping with keys name, initial, states, transitions")
     spec = validate_model(MachineSpec, data, locator)
     errors = check_machine(spec, locator, registry)
+    if not errors:  # the contract checks assume every state and action name exists
+        errors = check_contract(spec, locator, expected) + check_destinations(spec, locator, registry.leads_to)
     if errors:
         raise SpecErrors(errors)
     return MachineDefinition(spec=spec, locator=locator, registry=registry)

@@ -43,11 +43,17 @@ class Registry:
     def __init__(self) -> None:
         self.guards: dict[str, Guard] = {}
         self.actions: dict[str, Action] = {}
+        # action name -> the tag its transition's destination must carry (see machine.contract)
+        self.leads_to: dict[str, str] = {}
 
     def guard(self, name: str) -> Callable[[Guard], Guard]:
         return self._add(self.guards, name)
 
-    def action(self, name: str) -> Callable[[Action], Action]:
+    def action(self, name: str, *, leads_to: str | None = None) -> Callable[[Action], Action]:
+        """Register an action; `leads_to` names the tag of the state its transition must enter (an
+        action that sends an order leads where the engine sends that order's answer)."""
+        if leads_to is not None:
+            self.leads_to[name] = leads_to
         return self._add(self.actions, name)
 
     @staticmethod

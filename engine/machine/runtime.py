@@ -7,8 +7,8 @@ Dispatch: `transitions` is the reference semantics (first candidate in priority 
 pass; its `before` callbacks run the actions; then the state changes), and `fire` follows a route
 table compiled from the machine's own event table, in the same order, calling the same callables.
 Going through `Event.trigger` costs a third of a durable transition's CPU time (partials, event
-data, empty callback lists, logging checks) for no behaviour we use. `dispatch="transitions"` keeps
-the library's own trigger path; a property test checks that both give the same positions.
+data, empty callback lists, logging checks) for no behaviour we use. There is one dispatch path,
+in production and in tests; a property test checks it against an interpreter of the YAML.
 
 Exception safety: `transitions` has no rollback (an exception in a callback can leave the model in
 the new state, reference §1.2). `fire` therefore snapshots the model first and restores it whenever
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from transitions import Machine, MachineError
 
@@ -81,12 +81,9 @@ class CompiledMachine:
         self,
         definition: MachineDefinition,
         timeouts: Mapping[str, timedelta],
-        *,
-        dispatch: Literal["routes", "transitions"] = "routes",
     ) -> None:
         """`timeouts` maps each `timeout.after` parameter named in the definition to its duration.
-        Raises KeyError naming a parameter that is missing (the config layer checks this first).
-        `dispatch` picks how `fire` runs a transition (see the module docstring)."""
+        Raises KeyError naming a parameter that is missing (the config layer checks this first)."""
         self.definition = definition
         spec = definition.spec
         self.spec = spec
@@ -122,8 +119,6 @@ class CompiledMachine:
             for name, event in self._machine.events.items()
             for source, candidates in event.transitions.items()
         }
-        self._triggers = {name: event.trigger for name, event in self._machine.events.items()}
-        self._run = self._run_routes if dispatch == "routes" else self._run_trigger
         self._attached: set[int] = set()
 
     # --- models ---------------------------------------------------------------------------
@@ -186,7 +181,7 @@ class CompiledMachine:
         model.begin_step()
         step = Step(model=model, event=event, payload=payload or {}, now=now, env=env, seq=seq, replay_to=replay_to)
         try:
-            applied = self._run(model, source, event, step)
+            applied = self._run_routes(model, source, event, step)
         except MachineError as exc:
             model.rollback(before)
             raise InvalidTransition(model.id, source, event, str(exc)) from None
@@ -208,9 +203,6 @@ class CompiledMachine:
                 model.state = dest  # what the machine's set_state does for a plain string state
                 return True
         return False
-
-    def _run_trigger(self, model: MachineModel, source: str, event: str, step: Step) -> bool:
-        return bool(self._triggers[event](model, step=step))
 
     def _arm_deadline(self, model: MachineModel, dest: str, now: datetime, recorded: datetime | None | str) -> None:
         timeout = self._timeouts.get(dest)

@@ -6,7 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Tag = Literal["inflight", "exposed", "protected", "emergency", "terminal"]
+# What each tag means is said in machines/position.yaml; the engine reads them, never state names.
+Tag = Literal["inflight", "exposed", "protected", "emergency", "terminal", "entry", "exit"]
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # `section.key` — a registry name or a profile parameter; never an import path.
 REF_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"

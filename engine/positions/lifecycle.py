@@ -94,7 +94,7 @@ def _cancel_all_open(pos: Position, step: Step) -> None:
     pos.open_orders = []
 
 
-@REGISTRY.action("orders.submit_entry")
+@REGISTRY.action("orders.submit_entry", leads_to="entry")
 def submit_entry(step: Step) -> None:
     pos: Position = step.model
     plan = dict(step.payload["plan"])
@@ -116,7 +116,7 @@ def record_entry(step: Step) -> None:
     pos.opened_at = step.now
 
 
-@REGISTRY.action("orders.protect")
+@REGISTRY.action("orders.protect", leads_to="protected")
 def protect(step: Step) -> None:
     """One reduce-only stop for the whole position plus the stepped take-profits.
 
@@ -176,7 +176,7 @@ def _stop_price(pos: Position, after_tp: bool) -> Decimal:
     return Decimal(pos.plan["stop_price"])
 
 
-@REGISTRY.action("orders.trail_stop")
+@REGISTRY.action("orders.trail_stop", leads_to="protected")
 def trail_stop(step: Step) -> None:
     """After a take-profit slice: replace the stop with one sized to what is left, moved to
     break-even when the plan says so. The new stop is queued before the old one's cancel so the
@@ -191,7 +191,7 @@ def trail_stop(step: Step) -> None:
         _queue_cancel(pos, step, client_id)
 
 
-@REGISTRY.action("orders.replace_stop")
+@REGISTRY.action("orders.replace_stop", leads_to="protected")
 def replace_stop(step: Step) -> None:
     """The venue no longer holds our stop (payload `client_id`: the one found missing). A new stop for
     the open quantity, at the stop price in force, under a fresh client id; the lost one is forgotten
@@ -212,7 +212,7 @@ def cancel_remaining(step: Step) -> None:
     _cancel_all_open(step.model, step)
 
 
-@REGISTRY.action("orders.submit_close")
+@REGISTRY.action("orders.submit_close", leads_to="exit")
 def submit_close(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
@@ -220,7 +220,7 @@ def submit_close(step: Step) -> None:
     pos.exit_reason = step.payload.get("reason") or step.event
 
 
-@REGISTRY.action("orders.emergency_close")
+@REGISTRY.action("orders.emergency_close", leads_to="exit")
 def emergency_close(step: Step) -> None:
     """Cancel every order we own, then a reduce-only market close. Before the entry is known to
     have filled, the planned size is used: reduce-only trims it to whatever the venue holds."""

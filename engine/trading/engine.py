@@ -18,6 +18,19 @@ from typing import Any
 from engine.config.profile import Profile
 from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
 from engine.positions.book import PositionBook
+from engine.positions.events import (
+    PROTECTED,
+    TERMINAL,
+    CloseRequested,
+    Panic,
+    PositionEvent,
+    Timeout,
+    event_name,
+    fill_event,
+)
+from engine.positions.events import (
+    Signal as SignalEvent,
+)
 from engine.positions.model import Intent, IntentKind, Position
 from engine.strategy.signal import Signal
 from engine.trading.executor import Executor, waves
@@ -89,17 +102,19 @@ class TradingEngine:
 
     # --- applying events ---------------------------------------------------------------------
     async def apply(
-        self, position: Position, event: str, payload: dict[str, Any], now: datetime, *, run: bool = True
+        self, position: Position, event: PositionEvent, now: datetime, *, run: bool = True
     ) -> Outcome | None:
         """Apply one event durably, then (unless `run` is false) carry out the intents it queued and
-        the events those produce, recursively. Events the machine does not accept are logged and
-        dropped."""
+        the events those produce, recursively. Events the machine does not accept in the position's
+        state are logged and dropped (the loader has checked every state the engine's contract names,
+        engine.positions.events.EXPECTED, handles its events)."""
+        name = event_name(event)
         if position.last_seq and position.id not in self.book.live:
             self.counters.invalid_events += 1
-            log.info("%s is closed; did not apply %s", position.id, event)
+            log.info("%s is closed; did not apply %s", position.id, name)
             return None
         try:
-            outcome = self.book.apply(position, event, payload, now=now, env=self.env)
+            outcome = self.book.apply(position, name, event.payload(), now=now, env=self.env)
         except InvalidTransition as exc:
             self.counters.invalid_events += 1
             log.warning("%s", exc)
@@ -110,7 +125,7 @@ class TradingEngine:
         if not outcome.applied:
             return outcome
         self._track(position)
-        if self.book.machine.has_tag(position.state, "terminal"):
+        if self.book.machine.has_tag(position.state, TERMINAL):
             self._closed(position, now)
         self._notify(position, outcome)
         if run:
@@ -134,8 +149,8 @@ class TradingEngine:
             answers = await self.executor.carry_out_wave(position, wave, resume=resume)
             seq = position.last_seq
             for answer in answers:
-                for event, payload in answer.events:
-                    await self.apply(position, event, payload, now)
+                for event in answer.events:
+                    await self.apply(position, event, now)
                 if position.last_seq != seq:
                     break
             failed = next((a.error for a in answers if a.error is not None), None)
@@ -152,7 +167,7 @@ class TradingEngine:
                 log.exception("transition listener %r failed", listener)
 
     def _track(self, position: Position) -> None:
-        if self.book.machine.has_tag(position.state, "terminal"):
+        if self.book.machine.has_tag(position.state, TERMINAL):
             self.gate.busy.discard(position.symbol)
         else:
             self.gate.busy.add(position.symbol)
@@ -192,8 +207,7 @@ class TradingEngine:
             return None
         await self._prepare(market)
         position = self.book.new_position(signal.symbol)
-        payload = {"plan": plan.to_payload(), "signal": signal.reason}
-        outcome = await self.apply(position, "signal", payload, now)
+        outcome = await self.apply(position, SignalEvent(plan.to_payload(), signal.reason), now)
         if outcome is None or not outcome.applied:
             self.counters.refused += 1
             return None
@@ -232,32 +246,19 @@ class TradingEngine:
             if execution.kind is ExecutionKind.LIQUIDATION:
                 for position in [p for p in self.book.live.values() if p.symbol == execution.symbol]:
                     log.error("%s %s liquidated at %s", position.id, position.symbol, execution.price)
-                    await self.apply(position, "panic", {"reason": "liquidation"}, now)
+                    await self.apply(position, Panic("liquidation"), now)
                 continue
             position = owners.get(execution.client_id or "")
             if position is None or position.id not in self.book.live:
                 continue  # an orphan's fill; the sweep will deal with what is left
-            event, payload = self._fill_event(position, execution)
+            event = fill_event(position, execution.client_id or "", execution.qty, execution.price, execution.fee)
             if event is None:
                 continue
-            outcome = await self.apply(position, event, payload, now, run=False)
+            outcome = await self.apply(position, event, now, run=False)
             if outcome is not None and outcome.applied:
                 queued.setdefault(position.id, (position, []))[1].extend(position.intents)
         for position, intents in queued.values():
             await self._run_net(position, intents, now)
-
-    @staticmethod
-    def _fill_event(position: Position, execution: Execution) -> tuple[str | None, dict[str, Any]]:
-        role = position.order_roles[execution.client_id or ""]
-        payload: dict[str, Any] = {"client_id": execution.client_id, "qty": str(execution.qty),
-                                   "price": str(execution.price), "fee": str(execution.fee)}
-        if role == "sl":
-            return "sl_filled", payload
-        if role.startswith("tp"):
-            return "tp_filled", {**payload, "step": int(role[2:])}
-        if role == "close":
-            return "close_filled", {**payload, "reason": position.exit_reason}
-        return None, payload
 
     async def _run_net(self, position: Position, intents: list[Intent], now: datetime) -> None:
         """Carry out the net effect of several transitions' outboxes: orders the position still owns
@@ -270,7 +271,7 @@ class TradingEngine:
 
     async def on_timeouts(self, now: datetime) -> None:
         for position, event in self.book.due_timeouts(now):
-            await self.apply(position, event, {}, now)
+            await self.apply(position, Timeout(event), now)
 
     async def sweep_orphans(self) -> int:
         """Cancel every open order of this bot (client ids carry the book's prefix) that no live
@@ -310,7 +311,7 @@ class TradingEngine:
         resulting orders sent, net (as `on_executions` does): a stop resized after the first of two
         fills would otherwise be sent for a position the venue has already closed. Orders listed in
         `known_open` are still resting and are not looked up."""
-        fills: list[tuple[int, str, dict[str, Any]]] = []
+        fills: list[tuple[int, PositionEvent]] = []
         for client_id in list(position.open_orders):
             role = position.order_roles.get(client_id, "")
             if not role.startswith(("sl", "tp")) or (known_open is not None and client_id in known_open):
@@ -322,18 +323,15 @@ class TradingEngine:
                 continue
             if order is None or order.filled <= 0:
                 continue
-            payload: dict[str, Any] = {"client_id": client_id, "qty": str(order.filled),
-                                       "price": str(order.average_price or order.trigger_price or 0),
-                                       "fee": str(order.fee)}
-            event = "sl_filled" if role == "sl" else "tp_filled"
-            if event == "tp_filled":
-                payload["step"] = int(role[2:])
-            fills.append((order.triggered_ms or order.updated_ms, event, payload))
+            price = order.average_price or order.trigger_price or Decimal(0)
+            event = fill_event(position, client_id, order.filled, price, order.fee)
+            if event is not None:
+                fills.append((order.triggered_ms or order.updated_ms, event))
         intents: list[Intent] = []
-        for _, event, payload in sorted(fills, key=lambda f: f[0]):
+        for _, event in sorted(fills, key=lambda f: f[0]):
             if position.id not in self.book.live:
                 break
-            outcome = await self.apply(position, event, payload, now, run=False)
+            outcome = await self.apply(position, event, now, run=False)
             if outcome is not None and outcome.applied:
                 intents.extend(position.intents)
         if intents:
@@ -342,10 +340,10 @@ class TradingEngine:
     async def close_all(self, now: datetime, reason: str = "close_requested") -> None:
         """Close every open or partially closed position with a reduce-only market order."""
         for position in list(self.book.live.values()):
-            if position.state in ("open", "partial_tp"):
-                await self.apply(position, "close_requested", {"reason": reason}, now)
+            if self.book.machine.has_tag(position.state, PROTECTED):
+                await self.apply(position, CloseRequested(reason), now)
 
     async def panic(self, now: datetime) -> None:
         for position in list(self.book.live.values()):
-            if "panic" in self.book.machine.events_from(position.state):
-                await self.apply(position, "panic", {"reason": "panic"}, now)
+            if Panic.name in self.book.machine.events_from(position.state):
+                await self.apply(position, Panic("panic"), now)

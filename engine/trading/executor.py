@@ -23,8 +23,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
+from engine.positions.events import (
+    CloseRejected,
+    EntryRejected,
+    FlatConfirmed,
+    PositionEvent,
+    ProtectionFailed,
+    fill_event,
+)
 from engine.positions.model import Intent, IntentKind, Position
 from engine.venue.base import Venue
 from engine.venue.errors import (
@@ -39,7 +46,7 @@ from engine.venue.types import OrderState, OrderStatus, Side
 
 log = logging.getLogger("engine.executor")
 
-Event = tuple[str, dict[str, Any]]
+Event = PositionEvent
 CONDITIONAL_ROLES = ("sl", "tp")
 
 
@@ -140,13 +147,13 @@ class Executor:
             if intent.kind is IntentKind.ENTRY:
                 order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id)
                 self.stats.placed += 1
-                return [_fill_event("entry_filled", order)] if order.filled > 0 else []
+                return _filled(position, order)
             if intent.kind is IntentKind.CLOSE:
                 order = await self.venue.place_market(
                     intent.symbol, side, intent.qty, intent.client_id, reduce_only=True
                 )
                 self.stats.placed += 1
-                return [_fill_event("close_filled", order, reason=position.exit_reason)] if order.filled > 0 else []
+                return _filled(position, order)
             assert intent.price is not None
             if intent.kind is IntentKind.STOP_LOSS:
                 await self.venue.place_stop_market(intent.symbol, side, intent.qty, intent.price, intent.client_id)
@@ -160,21 +167,20 @@ class Executor:
             self.stats.rejected += 1
             if intent.kind is IntentKind.CLOSE:
                 # Nothing left to reduce: the venue is already flat for this position.
-                return [("flat_confirmed", {"code": exc.code, "msg": exc.msg, "client_id": intent.client_id})]
+                return [FlatConfirmed(refusal=CloseRejected(intent.client_id, exc.code, exc.msg))]
             return self._rejected(position, intent, exc)
         except OrderRejected as exc:
             self.stats.rejected += 1
             return self._rejected(position, intent, exc)
 
     def _rejected(self, position: Position, intent: Intent, exc: OrderRejected) -> list[Event]:
-        payload = {"code": exc.code, "msg": exc.msg, "client_id": intent.client_id}
         log.warning("%s %s %s rejected: %s %s", position.id, intent.kind.value, intent.client_id, exc.code, exc.msg)
         if intent.kind is IntentKind.ENTRY:
-            return [("entry_rejected", payload)]
+            return [EntryRejected(intent.client_id, exc.code, exc.msg)]
         if intent.kind is IntentKind.STOP_LOSS:
-            return [("protection_failed", payload)]  # the stop is mandatory
+            return [ProtectionFailed(intent.client_id, exc.code, exc.msg)]  # the stop is mandatory
         if intent.kind is IntentKind.CLOSE:
-            return [("close_rejected", payload)]
+            return [CloseRejected(intent.client_id, exc.code, exc.msg)]
         return []  # a take-profit slice that cannot be placed leaves the stop and max-hold in charge
 
     async def _cancel(self, position: Position, intent: Intent) -> None:
@@ -196,22 +202,17 @@ class Executor:
         return await self.venue.fetch_order(intent.symbol, intent.client_id, conditional)
 
     def _events_for_existing(self, position: Position, intent: Intent, order: OrderState) -> list[Event]:
-        if intent.kind is IntentKind.ENTRY and order.filled > 0:
-            return [_fill_event("entry_filled", order)]
-        if intent.kind is IntentKind.CLOSE and order.filled > 0:
-            return [_fill_event("close_filled", order, reason=position.exit_reason)]
+        if intent.kind in (IntentKind.ENTRY, IntentKind.CLOSE) and order.filled > 0:
+            return _filled(position, order)
         if intent.kind is IntentKind.ENTRY and order.status is OrderStatus.REJECTED:
-            return [("entry_rejected", {"code": None, "msg": "rejected", "client_id": intent.client_id})]
+            return [EntryRejected(intent.client_id, None, "rejected")]
         return []  # a live stop or take-profit: nothing happened yet
 
 
-def _fill_event(event: str, order: OrderState, *, reason: str | None = None) -> Event:
-    payload: dict[str, Any] = {
-        "client_id": order.client_id,
-        "qty": str(order.filled),
-        "price": str(order.average_price if order.average_price is not None else Decimal(0)),
-        "fee": str(order.fee),
-    }
-    if reason:
-        payload["reason"] = reason
-    return event, payload
+def _filled(position: Position, order: OrderState) -> list[Event]:
+    """The fill event of an entry or close the venue answered (none while nothing has filled)."""
+    if order.filled <= 0:
+        return []
+    price = order.average_price if order.average_price is not None else Decimal(0)
+    event = fill_event(position, order.client_id, order.filled, price, order.fee)
+    return [] if event is None else [event]

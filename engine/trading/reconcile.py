@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from engine.positions.events import EXIT, PROTECTED, FlatConfirmed, Panic, ProtectionLost
 from engine.positions.model import Position
 from engine.trading.engine import TradingEngine
 from engine.venue.errors import VenueError
@@ -37,8 +38,6 @@ from engine.venue.types import Position as VenuePosition
 
 log = logging.getLogger("engine.reconcile")
 
-PROTECTED = ("open", "partial_tp")
-EXITING = ("closing", "emergency")
 
 
 @dataclass
@@ -92,7 +91,7 @@ class Reconciler:
         """The cheap per-tick part: for each protected position, look up the stops and take-profits
         that left the venue's open list since the last look (one open-orders read per symbol held)."""
         engine = self.engine
-        held = [p for p in engine.book.live.values() if p.state in PROTECTED]
+        held = [p for p in engine.book.live.values() if engine.book.machine.has_tag(p.state, PROTECTED)]
         # The reads go out together (one round trip for all symbols); the fills they reveal are then
         # applied one position at a time, as everything that changes a position is.
         answers = await asyncio.gather(*(engine.venue.open_orders(p.symbol) for p in held), return_exceptions=True)
@@ -110,8 +109,9 @@ class Reconciler:
     async def _position(self, position: Position, open_orders: list[OrderState],
                         held: dict[str, VenuePosition], now: datetime, report: ReconcileReport) -> None:
         engine = self.engine
+        machine = engine.book.machine
         open_ids = {o.client_id for o in open_orders}
-        if position.state in PROTECTED and any(c not in open_ids for c in position.open_orders):
+        if machine.has_tag(position.state, PROTECTED) and any(c not in open_ids for c in position.open_orders):
             seq = position.last_seq
             await engine.recover_fills(position, now, known_open=open_ids)
             if position.last_seq != seq:
@@ -119,20 +119,20 @@ class Reconciler:
             if position.id not in engine.book.live:
                 return
         venue_qty = await self._confirmed_qty(position, held)
-        if position.state in PROTECTED:
+        if machine.has_tag(position.state, PROTECTED):
             if venue_qty != position.qty:
                 report.problems.append(
                     f"{position.id} {position.symbol}: the venue holds {venue_qty}, the machine {position.qty}: "
                     "flattening through emergency")
-                await engine.apply(position, "panic", {"reason": "reconcile", "venue_qty": str(venue_qty)}, now)
+                await engine.apply(position, Panic("reconcile", venue_qty=venue_qty), now)
                 return
             stops = [c for c in position.open_orders if position.order_roles.get(c) == "sl"]
             if not any(c in open_ids for c in stops) and not await self._any_live(position, stops):
                 report.fixes.append(f"{position.id} {position.symbol}: no live stop-loss on the venue; placing one")
-                await engine.apply(position, "protection_lost", {"missing": stops}, now)
-        elif position.state in EXITING and venue_qty == 0:
+                await engine.apply(position, ProtectionLost(tuple(stops)), now)
+        elif machine.has_tag(position.state, EXIT) and venue_qty == 0:
             report.fixes.append(f"{position.id} {position.symbol}: venue flat while {position.state}; closed")
-            await engine.apply(position, "flat_confirmed", {"reason": position.exit_reason or "flat"}, now)
+            await engine.apply(position, FlatConfirmed(reason=position.exit_reason or "flat"), now)
 
     async def _confirmed_qty(self, position: Position, held: dict[str, VenuePosition]) -> Decimal:
         """The venue's size on the position's side, re-read when it disagrees with the machine."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from engine.config.loading import load_profile
+from engine.positions.events import CloseRequested
 from engine.stats.aggregates import STATS_FILE
 from tests.control.support import BTC, ETH, OPERATOR, World, text
 from tests.e2e.support import history
@@ -55,7 +56,7 @@ async def test_summary_counts_closed_trades_from_the_history(world: World) -> No
     await world.stop_out(loser)
     # the ETH position closes by hand at a higher price: a win
     world.bot.flat_candle(ETH, world.clock.now(), float(winner.entry_price) * 1.003)  # below TP1 (0.4 %)
-    await world.engine.apply(winner, "close_requested", {"reason": "manual"}, world.clock.now())
+    await world.engine.apply(winner, CloseRequested("manual"), world.clock.now())
     assert winner.state == "closed" and loser.state == "closed"
     closed = history(world.bot.state_dir)
     net = sum(Decimal(h["realised_pnl"]) for h in closed)

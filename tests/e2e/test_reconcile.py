@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from engine.positions.events import CloseRequested
 from engine.trading.reconcile import Reconciler
 from engine.venue.types import Side
 from tests.e2e.harness import STEP, Bot
@@ -140,7 +141,7 @@ def test_closing_with_the_venue_already_flat_is_confirmed_closed(tmp_path: Path)
     bot = Bot(tmp_path)
     position = bot.signal(ETH, T0)
     # force the machine into `closing` without the close reaching the venue, then flatten by hand
-    asyncio.run(bot.engine.apply(position, "close_requested", {"reason": "manual"}, T0, run=False))
+    asyncio.run(bot.engine.apply(position, CloseRequested("manual"), T0, run=False))
     assert position.state == "closing"
     for order in asyncio.run(bot.venue.open_orders(ETH)):
         asyncio.run(bot.venue.cancel(ETH, order.client_id, order.is_conditional))

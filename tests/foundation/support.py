@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.machine.loader import MachineDefinition, load_definition
+from engine.machine.loader import MachineDefinition
 from engine.machine.runtime import CompiledMachine
+from engine.positions.events import load_position_machine
 
 REPO = Path(__file__).resolve().parents[2]
 MACHINE_FILE = REPO / "machines" / "position.yaml"
@@ -22,7 +23,7 @@ TIMEOUTS = {
 
 
 def definition() -> MachineDefinition:
-    return load_definition(MACHINE_FILE)
+    return load_position_machine(MACHINE_FILE)
 
 
 def machine() -> CompiledMachine:

@@ -18,8 +18,8 @@ from freezegun import freeze_time
 from engine.cli import log_cmd
 from engine.cli.main import main
 from engine.inspect.transitions_log import LogFilter, follow
-from engine.machine.loader import load_definition
 from engine.positions.book import JOURNAL_FILE, PositionBook
+from engine.positions.events import load_position_machine
 from tests.foundation.support import MACHINE_FILE, REPO, T0, Env, fill, machine, plan
 
 S = timedelta(seconds=1)
@@ -84,7 +84,7 @@ def bad_machine(tmp_path: Path) -> tuple[Path, int, str]:
     path.write_text(bad, encoding="utf-8")
     line = next(i for i, s in enumerate(bad.splitlines(), start=1) if "partial_tpp" in s)
     index = next(
-        i for i, t in enumerate(load_definition(MACHINE_FILE).spec.transitions) if t.to == "partial_tp"
+        i for i, t in enumerate(load_position_machine(MACHINE_FILE).spec.transitions) if t.to == "partial_tp"
     )
     return path, line, f"transitions[{index}].to"
 
@@ -155,7 +155,7 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str
 
 # --- validate ----------------------------------------------------------------------------------
 def test_validate_good_machine(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = load_definition(MACHINE_FILE).spec
+    spec = load_position_machine(MACHINE_FILE).spec
     code, out, err = run(capsys, "validate", str(MACHINE_FILE))
     assert code == 0, err
     counts = f"{len(spec.states)} states, {len(spec.transitions)} transitions"
@@ -215,7 +215,7 @@ def test_validate_nonexistent_path_exits_2(tmp_path: Path, capsys: pytest.Captur
 
 # --- diagram -----------------------------------------------------------------------------------
 def test_diagram_mermaid_has_every_state_and_event(capsys: pytest.CaptureFixture[str]) -> None:
-    spec = load_definition(MACHINE_FILE).spec
+    spec = load_position_machine(MACHINE_FILE).spec
     code, out, err = run(capsys, "diagram", str(MACHINE_FILE))
     assert code == 0, err
     lines = out.splitlines()
@@ -247,7 +247,7 @@ def test_diagram_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     svg = target.read_text(encoding="utf-8")
     assert svg.startswith("<?xml") or "<svg" in svg
     assert "<svg" in svg
-    for name in load_definition(MACHINE_FILE).spec.states:
+    for name in load_position_machine(MACHINE_FILE).spec.states:
         assert f">{name}<" in svg
 
 

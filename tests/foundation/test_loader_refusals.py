@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from engine.errors import SpecError, SpecErrors, UserError
-from engine.machine.loader import load_definition
+from engine.machine.loader import load_definition as load_generic
+from engine.positions.events import load_position_machine
+from engine.positions.lifecycle import REGISTRY
 from tests.foundation.support import MACHINE_FILE
 
 MINI = """\
@@ -25,12 +27,12 @@ states:
   idle:
     description: nothing sent yet
   entering:
-    tags: [inflight, exposed]
+    tags: [inflight, exposed, entry]
     timeout: {after: orders.entry_timeout, event: entry_timeout}
   open:
     tags: [exposed, protected]
   emergency:
-    tags: [inflight, exposed, emergency]
+    tags: [inflight, exposed, exit, emergency]
   closed:
     tags: [terminal]
 
@@ -66,6 +68,12 @@ STATES = ("idle", "entering", "open", "emergency", "closed")
 
 
 # --- helpers -----------------------------------------------------------------------------------
+def load_definition(path: Path):  # noqa: ANN201
+    """MINI is a small machine, not the engine's whole lifecycle: the generic checks with the domain's
+    registry, without the engine's event contract (tested on the real machine at the end)."""
+    return load_generic(path, REGISTRY)
+
+
 def edit(text: str, old: str, new: str) -> str:
     assert text.count(old) == 1, f"edit anchor must be unique: {old!r}"
     return text.replace(old, new)
@@ -126,7 +134,7 @@ def test_mini_machine_is_valid(tmp_path: Path) -> None:
 
 
 def test_real_position_machine_loads_cleanly() -> None:
-    d = load_definition(MACHINE_FILE)
+    d = load_position_machine(MACHINE_FILE)
     assert d.spec.name == "position"
     assert d.spec.initial == "idle"
     assert set(d.spec.states) == {"idle", "entering", "open", "partial_tp", "closing", "emergency", "closed"}
@@ -141,7 +149,7 @@ def test_real_machine_with_a_bad_edit_is_refused_at_the_edited_line(tmp_path: Pa
     path = write(tmp_path, bad, "position.yaml")
     errors = refusals(path)
     index = next(
-        i for i, t in enumerate(load_definition(MACHINE_FILE).spec.transitions)
+        i for i, t in enumerate(load_position_machine(MACHINE_FILE).spec.transitions)
         if t.to == "partial_tp" and t.event == "tp_filled"
     )
     expect(
@@ -561,7 +569,7 @@ def test_yaml_bad_indentation_reports_its_line(tmp_path: Path) -> None:
             "    tags: [exposed, protectd]\n",
             "protectd",
             "states.open.tags[1]",
-            ("'inflight', 'exposed', 'protected', 'emergency' or 'terminal'", "'protectd'"),
+            ("'inflight', 'exposed', 'protected', 'emergency', 'terminal', 'entry' or 'exit'", "'protectd'"),
         ),
         (
             "    guards: [risk.not_paused]\n",
@@ -754,3 +762,71 @@ def test_all_graph_errors_are_reported_together(tmp_path: Path) -> None:
         "no transition from 'entering'",
     )
     expect(errors, path, line_of(bad, "from: closed"), f"transitions[{N_TRANSITIONS}].from", "terminal")
+
+
+# --- the engine's event contract ------------------------------------------------------------------
+ENGINE_EVENTS = ["signal", "entry_filled", "entry_rejected", "protection_failed", "protection_lost", "tp_filled",
+                 "sl_filled", "close_requested", "close_filled", "flat_confirmed", "close_rejected", "panic"]
+
+
+def test_the_contract_lists_every_event_the_engine_sends() -> None:
+    from engine.positions.events import EXPECTED
+
+    assert sorted(e.event for e in EXPECTED) == sorted(ENGINE_EVENTS)
+
+
+@pytest.mark.parametrize("event", ENGINE_EVENTS)
+def test_renaming_an_event_the_engine_sends_is_refused(tmp_path: Path, event: str) -> None:
+    """Renamed in every transition, the machine is still a valid graph, but the engine's event would be
+    refused at run time: the loader names the event, each state that no longer handles it, and its line."""
+    from engine.positions.events import EXPECTED
+
+    text = MACHINE_FILE.read_text(encoding="utf-8")
+    renamed = text.replace(f"event: {event}\n", f"event: {event}_renamed\n")
+    assert renamed != text
+    path = write(tmp_path, renamed)
+    with pytest.raises(UserError) as info:
+        load_position_machine(path)
+    errors = list(info.value.errors) if isinstance(info.value, SpecErrors) else [info.value]
+    promise = next(e for e in EXPECTED if e.event == event)
+    spec = load_generic(MACHINE_FILE, REGISTRY).spec
+    states = promise.states(spec)
+    assert states, f"{event} is expected nowhere"
+    for state in states:
+        err = expect(errors, path, line_of(renamed, f"  {state}:"), f"states.{state}", repr(event), repr(state))
+        assert "not handled" in err.problem
+    assert len(errors) == len(states), [str(e) for e in errors]
+
+
+def test_a_tag_the_engine_relies_on_must_be_carried(tmp_path: Path) -> None:
+    text = MACHINE_FILE.read_text(encoding="utf-8")
+    untagged = edit(text, "tags: [inflight, exposed, entry]", "tags: [inflight, exposed]")
+    with pytest.raises(SpecErrors) as info:
+        load_position_machine(write(tmp_path, untagged))
+    errors = info.value.errors
+    assert any("no state is tagged 'entry'" in e.problem for e in errors), [str(e) for e in errors]
+
+
+def test_an_order_sending_action_must_lead_where_its_answer_is_sent(tmp_path: Path) -> None:
+    """orders.submit_close leads to `closing`; tagged without `exit`, its fill would be refused there."""
+    text = MACHINE_FILE.read_text(encoding="utf-8")
+    bad = edit(text, "tags: [inflight, exposed, exit]\n", "tags: [inflight, exposed]\n")
+    path = write(tmp_path, bad)
+    with pytest.raises(UserError) as info:
+        load_position_machine(path)
+    errors = list(info.value.errors) if isinstance(info.value, SpecErrors) else [info.value]
+    assert any("orders.submit_close" in e.problem and "'closing'" in e.problem for e in errors), \
+        [str(e) for e in errors]
+
+
+def test_the_cli_refuses_a_renamed_event_with_exit_2(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    renamed = MACHINE_FILE.read_text(encoding="utf-8").replace("event: sl_filled\n", "event: sl_filled_renamed\n")
+    path = write(tmp_path, renamed)
+    done = subprocess.run([sys.executable, "-m", "engine", "validate", str(path)], capture_output=True, text=True,
+                          cwd=MACHINE_FILE.parents[1], env={**os.environ, "ENGINE_OFFLINE": "1"}, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "event 'sl_filled' is not handled in state 'open'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -17,8 +17,8 @@ from engine.cli.main import main
 from engine.config.durations import format_duration, parse_duration
 from engine.config.loading import LoadedProfile, bind_machine, load_machine_for, load_profile
 from engine.errors import SpecError, SpecErrors, UserError
-from engine.machine.loader import load_definition
 from engine.machine.runtime import CompiledMachine
+from engine.positions.events import load_position_machine
 from engine.positions.model import Position
 from tests.foundation.support import MACHINE_FILE, REPO, T0, Env, fill, plan
 
@@ -660,7 +660,7 @@ def test_bind_machine_refuses_a_timeout_the_profile_cannot_supply(
         MACHINE_FILE.read_text(encoding="utf-8"), "{after: orders.entry_timeout,", f"{{after: {after},"
     )
     machine_path = write(tmp_path / "machines", "position.yaml", text)
-    definition = load_definition(machine_path)  # the machine itself is valid
+    definition = load_position_machine(machine_path)  # the machine itself is valid
     loaded = load(minimal_profile(tmp_path, machine=machine_path), tmp_path)
     with pytest.raises(SpecErrors) as info:
         bind_machine(definition, loaded)

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from engine.config.loading import load_profile
+from engine.positions.events import EntryFilled
+from engine.positions.events import Signal as SignalEvent
 from engine.positions.model import Intent, IntentKind, Position
 from engine.run.session import Session, open_session
 from engine.strategy.signal import Side as SignalSide
@@ -371,10 +373,10 @@ async def _enter_without_protection(session: Session) -> Position:
     assert not isinstance(plan, SizingRefusal)
     payload = plan.to_payload()
     session.risk.record_balance(Decimal(100_000), NOW)  # what on_signal does before the `signal` event
-    outcome = await session.engine.apply(position, "signal", {"plan": payload, "signal": "test"}, NOW, run=False)
+    outcome = await session.engine.apply(position, SignalEvent(payload, "test"), NOW, run=False)
     assert outcome is not None and outcome.applied, outcome
-    fill = {"client_id": position.intents[0].client_id, "qty": payload["qty"], "price": str(PRICE), "fee": "0"}
-    await session.engine.apply(position, "entry_filled", fill, NOW, run=False)
+    fill = EntryFilled(position.intents[0].client_id, Decimal(payload["qty"]), PRICE, Decimal(0))
+    await session.engine.apply(position, fill, NOW, run=False)
     assert position.state == "open"
     return position
 

@@ -1,0 +1,219 @@
+"""The events the engine sends into the position machine, one frozen class each, and the contract.
+
+Each class carries exactly its payload; `payload()` is its string form for the machine and the journal
+(the same JSON the journal has always held, so old journals still replay). `EXPECTED` says, once, in
+which kinds of state (by tag, never by name) the engine can send each event; the loader refuses a
+machine YAML that leaves one unhandled (engine.machine.contract). Timeout events (`entry_timeout`,
+`max_hold`, ...) are the YAML's own: the engine fires whatever event a state's deadline names, as a
+`Timeout`.
+
+    venue answers    EntryFilled EntryRejected TpFilled SlFilled CloseFilled CloseRejected
+                     FlatConfirmed ProtectionFailed
+    strategy         Signal
+    commands         CloseRequested Panic
+    reconciliation   ProtectionLost FlatConfirmed Panic (and the fills it finds)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+from engine.machine.contract import Expected
+from engine.machine.loader import MachineDefinition, load_definition
+from engine.positions.lifecycle import REGISTRY
+from engine.positions.model import Position
+
+# The tags of machines/position.yaml that the engine relies on.
+PROTECTED, EXIT, ENTRY, EXPOSED, EMERGENCY, TERMINAL = "protected", "exit", "entry", "exposed", "emergency", "terminal"
+
+
+@dataclass(frozen=True, slots=True)
+class PositionEvent:
+    name: ClassVar[str]
+
+    def payload(self) -> dict[str, Any]:
+        return {}
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout(PositionEvent):
+    """A deadline passed; `event` is the name the YAML gave it."""
+
+    event: str
+    name: ClassVar[str] = ""  # per instance: see `event_name`
+
+
+@dataclass(frozen=True, slots=True)
+class Signal(PositionEvent):
+    plan: dict[str, Any]  # the entry plan (engine.trading.sizing.EntryPlan.to_payload)
+    reason: str = ""
+    name: ClassVar[str] = "signal"
+
+    def payload(self) -> dict[str, Any]:
+        return {"plan": self.plan, "signal": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Fill(PositionEvent):
+    """A fill of one of the position's orders (entry, stop-loss, take-profit, close)."""
+
+    client_id: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+
+    def payload(self) -> dict[str, Any]:
+        return {"client_id": self.client_id, "qty": str(self.qty), "price": str(self.price), "fee": str(self.fee)}
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilled(Fill):
+    name: ClassVar[str] = "entry_filled"
+
+
+@dataclass(frozen=True, slots=True)
+class SlFilled(Fill):
+    name: ClassVar[str] = "sl_filled"
+
+
+@dataclass(frozen=True, slots=True)
+class TpFilled(Fill):
+    step: int = 0
+    name: ClassVar[str] = "tp_filled"
+
+    def payload(self) -> dict[str, Any]:
+        return {**Fill.payload(self), "step": self.step}
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFilled(Fill):
+    reason: str | None = None  # why the position was being closed (max_hold, manual, shutdown ...)
+    name: ClassVar[str] = "close_filled"
+
+    def payload(self) -> dict[str, Any]:
+        out = Fill.payload(self)
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal(PositionEvent):
+    """The venue refused one of the position's orders."""
+
+    client_id: str
+    code: int | str | None
+    msg: str
+
+    def payload(self) -> dict[str, Any]:
+        return {"code": self.code, "msg": self.msg, "client_id": self.client_id}
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRejected(Refusal):
+    name: ClassVar[str] = "entry_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionFailed(Refusal):
+    name: ClassVar[str] = "protection_failed"  # the stop-loss was refused: it is mandatory
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRejected(Refusal):
+    name: ClassVar[str] = "close_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class FlatConfirmed(PositionEvent):
+    """The venue holds nothing for the position: a reduce-only close found nothing to reduce (the
+    refusal's fields are set), or reconciliation saw the venue flat (`reason`)."""
+
+    reason: str | None = None
+    refusal: Refusal | None = None
+    name: ClassVar[str] = "flat_confirmed"
+
+    def payload(self) -> dict[str, Any]:
+        return self.refusal.payload() if self.refusal is not None else {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionLost(PositionEvent):
+    missing: tuple[str, ...]  # client ids of the stops the venue no longer holds
+    name: ClassVar[str] = "protection_lost"
+
+    def payload(self) -> dict[str, Any]:
+        return {"missing": list(self.missing)}
+
+
+@dataclass(frozen=True, slots=True)
+class CloseRequested(PositionEvent):
+    reason: str  # manual, shutdown, close_requested
+    name: ClassVar[str] = "close_requested"
+
+    def payload(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class Panic(PositionEvent):
+    reason: str  # panic, liquidation, reconcile
+    venue_qty: Decimal | None = None  # reconciliation: what the venue holds instead
+    name: ClassVar[str] = "panic"
+
+    def payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"reason": self.reason}
+        if self.venue_qty is not None:
+            out["venue_qty"] = str(self.venue_qty)
+        return out
+
+
+def event_name(event: PositionEvent) -> str:
+    return event.event if isinstance(event, Timeout) else event.name
+
+
+def _tags(*tags: str) -> frozenset[str]:
+    return frozenset(tags)
+
+
+# Every event the engine sends, and where it can send it. A state that can hold a live stop-loss
+# (protected) or a travelling close (exit) can see a stop fill; an emergency retries a refused close
+# by its own deadline, so `close_rejected` is not sent there.
+EXPECTED: tuple[Expected, ...] = (
+    Expected("signal", "the strategy: a new entry", initial=True),
+    Expected("entry_filled", "the venue: the entry filled", _tags(ENTRY)),
+    Expected("entry_rejected", "the venue: the entry was refused", _tags(ENTRY)),
+    Expected("protection_failed", "the venue: the stop-loss was refused", _tags(PROTECTED)),
+    Expected("protection_lost", "reconciliation: no live stop-loss on the venue", _tags(PROTECTED)),
+    Expected("tp_filled", "the venue: a take-profit slice filled", _tags(PROTECTED)),
+    Expected("sl_filled", "the venue: the stop-loss filled", _tags(PROTECTED, EXIT)),
+    Expected("close_requested", "a command: close (manual, shutdown)", _tags(PROTECTED)),
+    Expected("close_filled", "the venue: the close filled", _tags(EXIT)),
+    Expected("flat_confirmed", "the venue or reconciliation: nothing left to close", _tags(EXIT)),
+    Expected("close_rejected", "the venue: the close was refused", _tags(EXIT), _tags(EMERGENCY)),
+    Expected("panic", "a command, a liquidation or reconciliation", _tags(EXPOSED), _tags(EMERGENCY)),
+)
+
+
+def load_position_machine(path: Path) -> MachineDefinition:
+    """Load a position machine: the generic checks, this domain's guards and actions, and `EXPECTED`."""
+    return load_definition(path, REGISTRY, EXPECTED)
+
+
+def fill_event(position: Position, client_id: str, qty: Decimal, price: Decimal, fee: Decimal) -> Fill | None:
+    """The one place a fill of an order becomes an event: by the order's role on the position. Fills
+    pushed by the simulated venue, answers to a placement and fills found by polling all come here.
+    None for an order the position does not own as entry, stop-loss, take-profit or close."""
+    role = position.order_roles.get(client_id, "")
+    if role == "sl":
+        return SlFilled(client_id, qty, price, fee)
+    if role.startswith("tp"):
+        return TpFilled(client_id, qty, price, fee, step=int(role[2:]))
+    if role == "entry":
+        return EntryFilled(client_id, qty, price, fee)
+    if role == "close":
+        return CloseFilled(client_id, qty, price, fee, reason=position.exit_reason)
+    return None
