@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from engine.machine.contract import Expected
 from engine.machine.loader import MachineDefinition, load_definition
 from engine.positions.lifecycle import REGISTRY
-from engine.positions.model import Position
+from engine.positions.model import Position, RoleKind
 
 # The tags of machines/position.yaml that the engine relies on.
 PROTECTED, EXIT, ENTRY, EXPOSED, EMERGENCY, TERMINAL = "protected", "exit", "entry", "exposed", "emergency", "terminal"
@@ -207,13 +207,16 @@ def fill_event(position: Position, client_id: str, qty: Decimal, price: Decimal,
     """The one place a fill of an order becomes an event: by the order's role on the position. Fills
     pushed by the simulated venue, answers to a placement and fills found by polling all come here.
     None for an order the position does not own as entry, stop-loss, take-profit or close."""
-    role = position.order_roles.get(client_id, "")
-    if role == "sl":
+    role = position.role_of(client_id)
+    if not role:
+        return None
+    kind = role.kind
+    if kind is RoleKind.STOP_LOSS:
         return SlFilled(client_id, qty, price, fee)
-    if role.startswith("tp"):
-        return TpFilled(client_id, qty, price, fee, step=int(role[2:]))
-    if role == "entry":
+    if kind is RoleKind.TAKE_PROFIT:
+        return TpFilled(client_id, qty, price, fee, step=role.step or 0)
+    if kind is RoleKind.ENTRY:
         return EntryFilled(client_id, qty, price, fee)
-    if role == "close":
+    if kind is RoleKind.CLOSE:
         return CloseFilled(client_id, qty, price, fee, reason=position.exit_reason)
     return None

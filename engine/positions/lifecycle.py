@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from engine.machine.registry import Registry, Step
-from engine.positions.model import PLACING_KINDS, Intent, IntentKind, Position, Side
+from engine.positions.model import PLACING_KINDS, Intent, IntentKind, OrderRole, Position, RoleKind, Side
 
 REGISTRY = Registry()
 
@@ -74,11 +74,17 @@ def _queue(pos: Position, step: Step, kind: IntentKind, **fields: Any) -> Intent
     pos.intents.append(intent)
     if kind in PLACING_KINDS and kind is not IntentKind.ENTRY:
         pos.open_orders.append(intent.client_id)
-    pos.order_roles[intent.client_id] = _ROLE[kind] if kind is not IntentKind.TAKE_PROFIT else f"tp{intent.tp_step}"
+    pos.order_roles[intent.client_id] = OrderRole.of(_ROLE[kind], intent.tp_step)
     return intent
 
 
-_ROLE = {IntentKind.ENTRY: "entry", IntentKind.STOP_LOSS: "sl", IntentKind.CLOSE: "close", IntentKind.CANCEL: "cancel"}
+_ROLE = {
+    IntentKind.ENTRY: RoleKind.ENTRY,
+    IntentKind.STOP_LOSS: RoleKind.STOP_LOSS,
+    IntentKind.TAKE_PROFIT: RoleKind.TAKE_PROFIT,
+    IntentKind.CLOSE: RoleKind.CLOSE,
+    IntentKind.CANCEL: RoleKind.CANCEL,
+}
 
 
 def _queue_cancel(pos: Position, step: Step, target: str) -> None:
@@ -183,7 +189,7 @@ def trail_stop(step: Step) -> None:
     position is never without a stop."""
     pos: Position = step.model
     assert pos.side is not None
-    old_stops = [c for c in pos.open_orders if pos.order_roles.get(c) == "sl"]
+    old_stops = pos.stops()
     _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=_stop_price(pos, True),
            reduce_only=True)
     for client_id in old_stops:
@@ -198,7 +204,7 @@ def replace_stop(step: Step) -> None:
     (a cancel is queued too, in case it only looked missing)."""
     pos: Position = step.model
     assert pos.side is not None
-    stops = [c for c in pos.open_orders if pos.order_roles.get(c) == "sl"]
+    stops = pos.stops()
     after_tp = (pos.exit_reason or "").startswith("tp")
     _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty,
            price=_stop_price(pos, after_tp), reduce_only=True)

@@ -34,6 +34,53 @@ class IntentKind(StrEnum):
     CANCEL = "cancel"
 
 
+class RoleKind(StrEnum):
+    """What an order does for its position (the string is the journal's and the snapshot's)."""
+
+    ENTRY = "entry"
+    STOP_LOSS = "sl"
+    TAKE_PROFIT = "tp"  # numbered: tp1, tp2, ...
+    CLOSE = "close"
+    CANCEL = "cancel"
+
+
+class OrderRole(str):
+    """An order's role on its position: `entry`, `sl`, `tp<n>`, `close`, `cancel`. A `str` so that the
+    journal and the snapshot keep their plain strings (and old ones load unchanged); `kind` and `step`
+    are the typed view every reader uses instead of parsing the string itself."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, kind: RoleKind, step: int | None = None) -> OrderRole:
+        if kind is RoleKind.TAKE_PROFIT:
+            if step is None or step < 1:
+                raise ValueError("a take-profit role needs its step number (1-based)")
+            return cls(f"tp{step}")
+        return cls(kind.value)
+
+    @property
+    def kind(self) -> RoleKind:
+        if self.startswith("tp") and self[2:].isdigit():
+            return RoleKind.TAKE_PROFIT
+        return RoleKind(str(self))
+
+    @property
+    def step(self) -> int | None:
+        return int(self[2:]) if self.kind is RoleKind.TAKE_PROFIT else None
+
+    def kind_is(self, kind: RoleKind) -> bool:
+        return bool(self) and self.kind is kind
+
+    @property
+    def is_conditional(self) -> bool:
+        """Stop-loss and take-profit orders live on Binance's Algo Order API (trigger orders)."""
+        return bool(self) and self.kind in (RoleKind.STOP_LOSS, RoleKind.TAKE_PROFIT)
+
+
+NO_ROLE = OrderRole("")  # an order the position does not own
+
+
 # One letter per kind in client order ids; Binance allows 36 chars of [.A-Z:/a-z0-9_-].
 _KIND_CODE = {
     IntentKind.ENTRY: "E",
@@ -122,7 +169,7 @@ class Position:
     exit_reason: str | None = None
     intents: list[Intent] = field(default_factory=list)
     open_orders: list[str] = field(default_factory=list)  # client ids of orders we own that may be live
-    order_roles: dict[str, str] = field(default_factory=dict)  # client id → "entry", "sl", "tp2", "close"
+    order_roles: dict[str, OrderRole] = field(default_factory=dict)  # client id → entry, sl, tp2, close
     intent_counter: int = 0
     last_seq: int = 0
 
@@ -150,6 +197,13 @@ class Position:
     @property
     def number(self) -> int:
         return int(self.id.lstrip("P"))
+
+    def role_of(self, client_id: str) -> OrderRole:
+        return self.order_roles.get(client_id, NO_ROLE)
+
+    def stops(self) -> list[str]:
+        """Client ids of the stop-loss orders the position owns and that may be live."""
+        return [c for c in self.open_orders if self.role_of(c).kind_is(RoleKind.STOP_LOSS)]
 
     def pending(self, kind: IntentKind | None = None) -> list[Intent]:
         return [i for i in self.intents if kind is None or i.kind is kind]
@@ -204,7 +258,7 @@ class Position:
             exit_reason=d.get("exit_reason"),
             intents=[Intent.from_dict(i) for i in d.get("intents", [])],
             open_orders=list(d.get("open_orders", [])),
-            order_roles=dict(d.get("order_roles", {})),
+            order_roles={cid: OrderRole(role) for cid, role in d.get("order_roles", {}).items()},
             intent_counter=int(d.get("intent_counter", 0)),
             last_seq=int(d.get("last_seq", 0)),
         )

@@ -313,8 +313,7 @@ class TradingEngine:
         `known_open` are still resting and are not looked up."""
         fills: list[tuple[int, PositionEvent]] = []
         for client_id in list(position.open_orders):
-            role = position.order_roles.get(client_id, "")
-            if not role.startswith(("sl", "tp")) or (known_open is not None and client_id in known_open):
+            if not position.role_of(client_id).is_conditional or (known_open is not None and client_id in known_open):
                 continue
             try:
                 order = await self.venue.fetch_order(position.symbol, client_id, True)

@@ -47,7 +47,6 @@ from engine.venue.types import OrderState, OrderStatus, Side
 log = logging.getLogger("engine.executor")
 
 Event = PositionEvent
-CONDITIONAL_ROLES = ("sl", "tp")
 
 
 @dataclass(slots=True)
@@ -185,8 +184,7 @@ class Executor:
 
     async def _cancel(self, position: Position, intent: Intent) -> None:
         assert intent.target is not None
-        role = position.order_roles.get(intent.target, "")
-        conditional = role.startswith(CONDITIONAL_ROLES)
+        conditional = position.role_of(intent.target).is_conditional
         try:
             await self.venue.cancel(intent.symbol, intent.target, conditional)
             self.stats.cancelled += 1

@@ -126,7 +126,7 @@ class Reconciler:
                     "flattening through emergency")
                 await engine.apply(position, Panic("reconcile", venue_qty=venue_qty), now)
                 return
-            stops = [c for c in position.open_orders if position.order_roles.get(c) == "sl"]
+            stops = position.stops()
             if not any(c in open_ids for c in stops) and not await self._any_live(position, stops):
                 report.fixes.append(f"{position.id} {position.symbol}: no live stop-loss on the venue; placing one")
                 await engine.apply(position, ProtectionLost(tuple(stops)), now)
