@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from engine.cli.output import console
+from engine.config.redact import redacted
 from engine.errors import UserError
 
 
@@ -51,15 +51,3 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"runtime overrides merged: {json.dumps(loaded.overrides)}")
         out.print(yaml.safe_dump(redacted(loaded.profile.model_dump(mode="json")), sort_keys=False).rstrip())
     return 0
-
-
-def redacted(data: dict) -> dict:
-    """Show which secret-holding environment variables are set, never their values."""
-    out = json.loads(json.dumps(data))
-    for section, keys in (("venue", ("api_key_env", "api_secret_env")), ("telegram", ("token_env",)),
-                          ("notifications", ("urls_env",))):
-        for key in keys:
-            name = out.get(section, {}).get(key)
-            if name:
-                out[section][key] = f"{name} ({'set' if os.environ.get(name) else 'not set'})"
-    return out

@@ -23,6 +23,7 @@ from typing import Any
 
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
+from engine.config.redact import redacted
 from engine.control.confirmations import ConfirmationError, Confirmations, Pending
 from engine.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
 from engine.errors import UserError
@@ -166,8 +167,6 @@ class BotControl:
 
     def config(self) -> dict[str, Any]:
         """The merged profile (extends + runtime overrides), secrets redacted."""
-        from engine.cli.validate_cmd import redacted  # the one redaction rule, shared with `validate`
-
         return redacted(self.loaded.profile.model_dump(mode="json"))
 
     def logs(self, n: int = 10) -> list[dict[str, Any]]:
