@@ -35,8 +35,8 @@ from tinydb import Query, TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import JSONStorage
 
+from engine.exits import STOP_LOSS_REASON
 from engine.report.metrics import Trade, parse_trades
-from engine.trading.risk import STOP_LOSS_REASON
 
 log = logging.getLogger("engine.stats")
 

@@ -27,11 +27,11 @@ from decimal import Decimal
 from typing import Any
 
 from engine.config.profile import RiskSection
+from engine.exits import STOP_LOSS_REASON
 
 log = logging.getLogger("engine.risk")
 
 RULES = ("not_paused", "daily_loss_limit", "sl_streak_pause", "max_positions", "symbol_cooldown")
-STOP_LOSS_REASON = "sl"
 REJECTED_PREFIX = "rejected"
 
 
