@@ -7,13 +7,15 @@ testnet (Binance demo trading), live, or any fapi-compatible base URL (a local f
 - `retry`: what is retried (reads) and what never is (orders);
 - `convert`: Binance payloads -> engine records (exact decimals from the raw strings);
 - `cache`: TTL caches for markets, tickers and candles;
+- `settings`: `BinanceSettings` (timeouts, throttle, retries, caches);
 - `orders`: `BinanceOrders`, the order half of `BinanceVenue` (place, cancel, fetch, triggered fills);
 - `venue`: `BinanceVenue`, plus `AccountModes` and `HealthReport`.
 """
 
 from engine.venue.binance.client import OfflineRefused
 from engine.venue.binance.credentials import Credentials, load_credentials
-from engine.venue.binance.venue import AccountModes, BinanceSettings, BinanceVenue, HealthReport
+from engine.venue.binance.settings import BinanceSettings
+from engine.venue.binance.venue import AccountModes, BinanceVenue, HealthReport
 
 __all__ = [
     "AccountModes",

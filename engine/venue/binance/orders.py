@@ -32,7 +32,7 @@ from engine.venue.markets import Market
 from engine.venue.types import OrderState, OrderStatus, OrderType, Side
 
 if TYPE_CHECKING:
-    from engine.venue.binance.venue import BinanceSettings
+    from engine.venue.binance.settings import BinanceSettings
 
 log = logging.getLogger("engine.venue.binance")
 T = TypeVar("T")

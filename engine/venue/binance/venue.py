@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +27,8 @@ from engine.venue.binance.client import Mode, build_exchange, check_allowed, end
 from engine.venue.binance.convert import AccountTrade
 from engine.venue.binance.credentials import Credentials, load_credentials
 from engine.venue.binance.orders import BinanceOrders
-from engine.venue.binance.retry import Requester, RetryPolicy, Sleep
+from engine.venue.binance.retry import Requester, Sleep
+from engine.venue.binance.settings import BinanceSettings
 from engine.venue.errors import (
     InvalidLeverage,
     InvalidSymbol,
@@ -82,18 +83,6 @@ class HealthReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-@dataclass(frozen=True, slots=True)
-class BinanceSettings:
-    timeout_ms: int = 10_000  # per HTTP request
-    enable_rate_limit: bool = True  # ccxt's client-side throttle (off in tests against the fake)
-    recv_window_ms: int = 10_000
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    markets_ttl_s: float = 3600.0
-    ticker_ttl_s: float = 1.0
-    cache_candles: bool = True  # latest candles kept until the forming one could have closed
-    look_up_fees: bool = True  # userTrades of each filled order, for its fee
 
 
 class BinanceVenue(BinanceOrders):
