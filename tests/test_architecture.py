@@ -60,7 +60,6 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 # ("cycle", "a -> b -> a", "") for a cycle. A test fails when an entry no longer occurs.
 KNOWN_VIOLATIONS: set[tuple[str, str, str]] = {
     ("control", "engine/control/control.py", "engine.run.session"),
-    ("venue", "engine/venue/binance/venue.py", "engine.config.profile"),
 }
 
 

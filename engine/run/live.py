@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.clock import WallClock
 from engine.config.loading import LoadedProfile
+from engine.config.profile import Profile
 from engine.errors import UserError
 from engine.run.live_loop import LiveLoop, trade_until_stopped
 from engine.run.paper import choose_symbols
 from engine.run.poller import CandlePoller
 from engine.run.session import open_session
+
+if TYPE_CHECKING:
+    from engine.venue.binance import BinanceVenue
+    from engine.venue.binance.client import Mode
 
 log = logging.getLogger("engine.live")
 
@@ -45,18 +51,47 @@ def check_modes(hedge: bool, multi_assets: bool, where: str) -> None:
             "asset. Switch to single-asset mode in the futures settings, then start again.")
 
 
+def binance_venue(
+    profile: Profile,
+    *,
+    mode: Mode | None = None,
+    base_url: str | None = None,
+    env_file: Path | None = Path(".env"),
+    environ: dict[str, str] | None = None,
+    **options: Any,
+) -> BinanceVenue:
+    """The venue a profile names: `mode` defaults to the profile's (testnet or live), the keys come
+    from the variables `venue.api_key_env` / `venue.api_secret_env` (environment, else `env_file`);
+    `options` go to `BinanceVenue` (its `settings`). The venue reads no profile: this is where one
+    becomes its arguments. Raises UserError for a paper profile without `mode`, missing keys, or
+    offline refusal."""
+    from engine.venue.binance import BinanceVenue, load_credentials
+    from engine.venue.binance.client import check_allowed
+
+    chosen = mode or profile.mode
+    if chosen not in ("testnet", "live"):
+        raise UserError(
+            f"profile {profile.name!r} is in {profile.mode!r} mode; the Binance venue needs testnet or live"
+        )
+    check_allowed(chosen, base_url)  # before touching any secret
+    credentials = load_credentials(
+        profile.venue.api_key_env, profile.venue.api_secret_env, env_file=env_file, environ=environ
+    )
+    return BinanceVenue(credentials, mode=chosen, base_url=base_url, **options)
+
+
 async def run_live(loaded: LoadedProfile, options: LiveOptions, out: Any) -> int:
     profile = loaded.profile
     if profile.mode == "live" and not options.confirm_live:
         raise UserError(f"{loaded.path}: mode: live trades real money; add --confirm-live to the command to go on")
-    from engine.venue.binance import BinanceSettings, BinanceVenue
+    from engine.venue.binance import BinanceSettings
 
     # ccxt's throttle spaces every request 50 ms apart, which alone would take 1.75 s to poll 35
     # symbols. The loop's own pattern is bounded (one candle request per symbol per tick, a few
     # order-list reads) far below Binance's 2400 weight/min, and a 429/418 is honoured (Retry-After).
     # The poller asks for exactly the candles it needs, so the venue's candle cache is not used.
     settings = BinanceSettings(enable_rate_limit=False, cache_candles=False)
-    venue = BinanceVenue.from_profile(profile, base_url=options.venue_url, settings=settings)
+    venue = binance_venue(profile, base_url=options.venue_url, settings=settings)
     try:
         health = await venue.health()
         out.print(f"{health.mode} · {health.endpoint} · {health.markets} markets · clock offset "

@@ -15,6 +15,7 @@ import pytest
 
 from engine.config.profile import Profile
 from engine.errors import UserError
+from engine.run.live import binance_venue
 from engine.venue.binance import BinanceVenue, OfflineRefused
 from engine.venue.errors import (
     MarginInsufficient,
@@ -389,17 +390,17 @@ async def test_keys_never_reach_logs_reprs_or_errors(
         assert API_KEY not in text and SECRET not in text  # ...masked
 
 
-async def test_from_profile_reads_the_named_variables(fake: FakeBinance, tmp_path: Path) -> None:
+async def test_binance_venue_of_a_profile_reads_the_named_variables(fake: FakeBinance, tmp_path: Path) -> None:
     profile = Profile(name="t", mode="testnet", venue={"api_key_env": "K_ENV", "api_secret_env": "S_ENV"})
     with pytest.raises(UserError, match="K_ENV and S_ENV"):
-        BinanceVenue.from_profile(profile, base_url=fake.base_url, env_file=None, environ={})
+        binance_venue(profile, base_url=fake.base_url, env_file=None, environ={})
     (tmp_path / ".env").write_text(f"K_ENV={fake.api_key}\nS_ENV={fake.secret}\n")
-    venue = BinanceVenue.from_profile(profile, base_url=fake.base_url, env_file=tmp_path / ".env", environ={})
+    venue = binance_venue(profile, base_url=fake.base_url, env_file=tmp_path / ".env", environ={})
     try:
         assert (await venue.balance("USDC")).wallet == Decimal(10000)  # signed with the .env keys
     finally:
         await venue.close()
     with pytest.raises(UserError, match="paper"):
-        BinanceVenue.from_profile(Profile(name="p"), base_url=fake.base_url, environ={})
+        binance_venue(Profile(name="p"), base_url=fake.base_url, environ={})
     with pytest.raises(OfflineRefused):
-        BinanceVenue.from_profile(profile, environ={"K_ENV": "a", "S_ENV": "b"})
+        binance_venue(profile, environ={"K_ENV": "a", "S_ENV": "b"})

@@ -17,15 +17,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
-from engine.errors import UserError
 from engine.venue.binance import convert
 from engine.venue.binance.cache import TtlCache
-from engine.venue.binance.client import Mode, build_exchange, check_allowed, endpoint
+from engine.venue.binance.client import Mode, build_exchange, endpoint
 from engine.venue.binance.convert import AccountTrade
-from engine.venue.binance.credentials import Credentials, load_credentials
+from engine.venue.binance.credentials import Credentials
 from engine.venue.binance.orders import BinanceOrders
 from engine.venue.binance.retry import Requester, Sleep
 from engine.venue.binance.settings import BinanceSettings
@@ -46,9 +44,6 @@ from engine.venue.types import (
     Ticker,
     timeframe_ms,
 )
-
-if TYPE_CHECKING:
-    from engine.config.profile import Profile
 
 log = logging.getLogger("engine.venue.binance")
 T = TypeVar("T")
@@ -86,8 +81,9 @@ class HealthReport:
 
 
 class BinanceVenue(BinanceOrders):
-    """A Venue on Binance USD-M. Build it with `from_profile` (keys from the environment) or from
-    `Credentials`. No request is made before the first call; `close()` releases the HTTP session.
+    """A Venue on Binance USD-M, built from `Credentials`, a mode and its own `BinanceSettings` (the venue
+    reads no profile: `engine.run.live.binance_venue` builds one from a profile). No request is made
+    before the first call; `close()` releases the HTTP session.
 
     Raises OfflineRefused (a UserError) at construction when ENGINE_OFFLINE=1 and the target is not a
     loopback base URL, ValueError for a bad mode or URL."""
@@ -125,31 +121,6 @@ class BinanceVenue(BinanceOrders):
         self._leverage: dict[str, int] = {}
         self._resync_lock = asyncio.Lock()
         self._closed = False
-
-    @classmethod
-    def from_profile(
-        cls,
-        profile: Profile,
-        *,
-        mode: Mode | None = None,
-        base_url: str | None = None,
-        env_file: Path | None = Path(".env"),
-        environ: dict[str, str] | None = None,
-        **options: Any,
-    ) -> BinanceVenue:
-        """The venue a profile names: `mode` defaults to the profile's (testnet or live), the keys come
-        from the variables `venue.api_key_env` / `venue.api_secret_env` (environment, else `env_file`).
-        Raises UserError for a paper profile without `mode`, missing keys, or offline refusal."""
-        chosen = mode or profile.mode
-        if chosen not in ("testnet", "live"):
-            raise UserError(
-                f"profile {profile.name!r} is in {profile.mode!r} mode; the Binance venue needs testnet or live"
-            )
-        check_allowed(chosen, base_url)  # before touching any secret
-        credentials = load_credentials(
-            profile.venue.api_key_env, profile.venue.api_secret_env, env_file=env_file, environ=environ
-        )
-        return cls(credentials, mode=chosen, base_url=base_url, **options)
 
     def __repr__(self) -> str:
         key_env, secret_env = self._credential_names
