@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
@@ -28,9 +28,14 @@ from engine.control.confirmations import ConfirmationError, Confirmations, Pendi
 from engine.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
 from engine.errors import UserError
 from engine.positions.events import PROTECTED, CloseRequested
-from engine.run.session import Session
 from engine.stats.aggregates import Aggregates, Performance, Summary
 from engine.store.fsio import read_tail
+
+if TYPE_CHECKING:
+    from engine.positions.book import PositionBook
+    from engine.trading.engine import TradingEngine
+    from engine.trading.risk import RiskGuard
+    from engine.venue.base import Venue
 
 log = logging.getLogger("engine.control")
 
@@ -86,6 +91,17 @@ class PerformanceView:
     performance: Performance
     chart: bytes | None  # PNG of the equity curve, None without trades
     starting_balance: Decimal
+
+
+class Session(Protocol):
+    """What the control reads and changes of a running session (`engine.run.session.Session` is one;
+    declared here so that control does not import run)."""
+
+    loaded: LoadedProfile
+    book: PositionBook
+    venue: Venue
+    engine: TradingEngine
+    risk: RiskGuard
 
 
 @dataclass
