@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.config.loading import bind_machine, load_profile  # noqa: E402
-from engine.positions.events import load_position_machine  # noqa: E402
 from engine.positions.book import PositionBook  # noqa: E402
+from engine.positions.events import load_position_machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = datetime(2025, 1, 1, tzinfo=UTC)

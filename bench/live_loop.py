@@ -32,11 +32,11 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.bot.session import open_session  # noqa: E402
 from engine.clock import WallClock  # noqa: E402
 from engine.config.loading import load_profile  # noqa: E402
+from engine.market.poller import CandlePoller  # noqa: E402
 from engine.run.live_loop import LiveLoop  # noqa: E402
-from engine.run.poller import CandlePoller  # noqa: E402
-from engine.run.session import open_session  # noqa: E402
 from engine.venue.binance import BinanceSettings, BinanceVenue, Credentials  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"

@@ -22,12 +22,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from engine.bot.session import open_session  # noqa: E402
 from engine.clock import SimulatedClock, from_ms  # noqa: E402
 from engine.config.loading import load_profile  # noqa: E402
+from engine.market.replay import SyntheticFeed  # noqa: E402
 from engine.offline import force_offline  # noqa: E402
-from engine.run.driver import CandleDriver, LiveSignals  # noqa: E402
-from engine.run.feeds import SyntheticFeed  # noqa: E402
-from engine.run.session import open_session  # noqa: E402
+from engine.run.driver import CandleDriver  # noqa: E402
+from engine.strategy.sources import LiveSignals  # noqa: E402
 from engine.venue.markets import load_exchange_info  # noqa: E402
 
 WINDOW = 150

@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 
 INDEX_NAME = "open_time_ms"
+
+Row = tuple[float, float, float, float, float]  # one candle as open, high, low, close, volume
+Stamped = tuple[int, float, float, float, float, float]  # open_ms, then a Row
 CANDLE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 _UNIT_MS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}

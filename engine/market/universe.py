@@ -16,12 +16,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from engine.market.candles import CandleSeries, closed_before, slice_time, timeframe_ms
 from engine.venue.markets import Market
+
+if TYPE_CHECKING:
+    from engine.config.profile import UniverseSection
 
 DAY_MS = 86_400_000
 STABLECOINS = frozenset({"USDT", "USDC", "BUSD", "TUSD", "FDUSD", "USDP", "DAI", "USDE", "PYUSD", "UST"})
@@ -280,3 +284,11 @@ class SymbolManager:
             if rules.max_atr_pct is not None and seen.atr_pct > rules.max_atr_pct:
                 return "atr_high", f"ATR {seen.atr_pct:.3%} > {rules.max_atr_pct:.3%} of price: too wild"
         return None
+
+
+def choose_symbols(markets: Mapping[str, Market], universe: UniverseSection, quote_assets: Iterable[str]) -> list[str]:
+    """The symbols a run starts with: the contract checks, the lists and `max_symbols` of the profile's
+    universe (no activity figures are known before the first candles)."""
+    rules = UniverseRules(settle=frozenset(quote_assets), max_symbols=universe.max_symbols,
+                          whitelist=universe.whitelist, blacklist=universe.blacklist)
+    return list(SymbolManager(rules).select(markets, {}, 0).symbols)

@@ -18,14 +18,15 @@ from typing import Any
 
 import pandas as pd
 
+from engine.bot.session import open_session
 from engine.clock import SimulatedClock, from_ms, to_ms
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.datadir import DataDir
-from engine.run.driver import CandleDriver, VectorSignals
-from engine.run.markets import markets_for
-from engine.run.session import open_session
+from engine.run.driver import CandleDriver
 from engine.run.timeline import count_candles, merged_steps
+from engine.strategy.sources import VectorSignals
+from engine.venue.catalog import markets_for
 from engine.venue.markets import Market
 
 MARKER = "backtest.json"

@@ -8,24 +8,14 @@ candle closed.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
-
-import numpy as np
-import pandas as pd
 
 from engine.clock import SimulatedClock, from_ms
-from engine.market.candles import timeframe_ms
-from engine.strategy.params import ScalpingParams
-from engine.strategy.scalping_v1 import ScalpingV1, signals_frame
-from engine.strategy.signal import Signal, build_signal
+from engine.market.candles import Row, timeframe_ms
+from engine.strategy.sources import SignalSource
 from engine.trading.engine import TradingEngine
 from engine.venue.sim.venue import SimVenue
-
-Row = tuple[float, float, float, float, float]  # open, high, low, close, volume
-Stamped = tuple[int, float, float, float, float, float]  # open_ms, then a Row
 
 
 async def feed_candle(venue: SimVenue, engine: TradingEngine, symbol: str, open_ms: int, row: Row,
@@ -34,81 +24,6 @@ async def feed_candle(venue: SimVenue, engine: TradingEngine, symbol: str, open_
     executions = venue.on_candle(symbol, open_ms, *row)
     if executions:
         await engine.on_executions(executions, now)
-
-
-def window_frame(rows: Iterable[Stamped]) -> pd.DataFrame:
-    """The strategy's candle frame from (open_ms, open, high, low, close, volume) rows."""
-    frame = pd.DataFrame(list(rows), columns=["open_time_ms", "open", "high", "low", "close", "volume"])
-    frame = frame.set_index("open_time_ms")
-    frame.index = frame.index.astype("int64")
-    return frame
-
-
-class SignalSource(Protocol):
-    def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None: ...
-
-
-class VectorSignals:
-    """Backtest: signals computed once over each symbol's whole history (the same code as live)."""
-
-    def __init__(self, candles: dict[str, pd.DataFrame], params: ScalpingParams) -> None:
-        self.params = params
-        # Only the rows that carry a side are kept, as plain values: a pandas lookup per signal would
-        # cost more than the rest of the backtest step, and the full frames would dominate memory.
-        self._hits: dict[str, dict[int, dict[str, object]]] = {}
-        for symbol, frame in candles.items():
-            signals = signals_frame(frame, params)
-            rows = np.flatnonzero(signals["side"].to_numpy() != "none")
-            columns = {c: signals[c].to_numpy()[rows] for c in signals.columns if c != "side"}
-            index = signals.index.to_numpy()[rows]
-            hits = {}
-            for k, i in enumerate(rows.tolist()):
-                values: dict[str, object] = {c: column[k] for c, column in columns.items()}
-                values["candles_seen"] = i + 1
-                hits[int(index[k])] = values
-            self._hits[symbol] = hits
-
-    def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
-        values = self._hits.get(symbol, {}).get(open_ms)
-        if values is None:
-            return None
-        return build_signal(symbol, open_ms, values, self.params)
-
-
-class LiveSignals:
-    """Paper/live: the incremental strategy on a rolling window of the last `window` candles."""
-
-    def __init__(self, params: ScalpingParams, window: int = 150) -> None:
-        self.strategy = ScalpingV1(params)
-        self.window = window
-        self._rows: dict[str, deque[Stamped]] = {}
-
-    def warm(self, symbol: str, frame: pd.DataFrame) -> None:
-        rows = self._rows.setdefault(symbol, deque(maxlen=self.window))
-        for open_ms, o, h, lo, c, v in zip(frame.index, frame["open"], frame["high"], frame["low"],
-                                            frame["close"], frame["volume"], strict=True):
-            rows.append((int(open_ms), float(o), float(h), float(lo), float(c), float(v)))
-
-    def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
-        rows = self._rows.setdefault(symbol, deque(maxlen=self.window))
-        rows.append((open_ms, *row))
-        if len(rows) < self.strategy_warmup:
-            return None
-        signal = self.strategy.on_candle(symbol, window_frame(rows))
-        return signal if signal.side.value != "none" else None
-
-    def reset(self) -> None:
-        """Forget every window (after a hole in the data: indicators must not bridge it)."""
-        self._rows.clear()
-
-    def last_row(self, symbol: str) -> Stamped | None:
-        """The newest candle in the symbol's window, as (open_ms, open, high, low, close, volume)."""
-        rows = self._rows.get(symbol)
-        return rows[-1] if rows else None
-
-    @property
-    def strategy_warmup(self) -> int:
-        return self.strategy.params.warmup_candles + 2
 
 
 class CandleDriver:

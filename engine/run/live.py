@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.bot.session import open_session
+from engine.bot.venues import binance_venue
 from engine.clock import WallClock
 from engine.config.loading import LoadedProfile
-from engine.config.profile import Profile
 from engine.errors import UserError
+from engine.market.poller import CandlePoller
+from engine.market.universe import choose_symbols
 from engine.run.live_loop import LiveLoop, trade_until_stopped
-from engine.run.paper import choose_symbols
-from engine.run.poller import CandlePoller
-from engine.run.session import open_session
 
 if TYPE_CHECKING:
-    from engine.venue.binance import BinanceVenue
-    from engine.venue.binance.client import Mode
+    pass
 
 log = logging.getLogger("engine.live")
 
@@ -51,35 +49,6 @@ def check_modes(hedge: bool, multi_assets: bool, where: str) -> None:
             "asset. Switch to single-asset mode in the futures settings, then start again.")
 
 
-def binance_venue(
-    profile: Profile,
-    *,
-    mode: Mode | None = None,
-    base_url: str | None = None,
-    env_file: Path | None = Path(".env"),
-    environ: dict[str, str] | None = None,
-    **options: Any,
-) -> BinanceVenue:
-    """The venue a profile names: `mode` defaults to the profile's (testnet or live), the keys come
-    from the variables `venue.api_key_env` / `venue.api_secret_env` (environment, else `env_file`);
-    `options` go to `BinanceVenue` (its `settings`). The venue reads no profile: this is where one
-    becomes its arguments. Raises UserError for a paper profile without `mode`, missing keys, or
-    offline refusal."""
-    from engine.venue.binance import BinanceVenue, load_credentials
-    from engine.venue.binance.client import check_allowed
-
-    chosen = mode or profile.mode
-    if chosen not in ("testnet", "live"):
-        raise UserError(
-            f"profile {profile.name!r} is in {profile.mode!r} mode; the Binance venue needs testnet or live"
-        )
-    check_allowed(chosen, base_url)  # before touching any secret
-    credentials = load_credentials(
-        profile.venue.api_key_env, profile.venue.api_secret_env, env_file=env_file, environ=environ
-    )
-    return BinanceVenue(credentials, mode=chosen, base_url=base_url, **options)
-
-
 async def run_live(loaded: LoadedProfile, options: LiveOptions, out: Any) -> int:
     profile = loaded.profile
     if profile.mode == "live" and not options.confirm_live:
@@ -104,7 +73,7 @@ async def run_live(loaded: LoadedProfile, options: LiveOptions, out: Any) -> int
             out.print("[red]not starting: " + "; ".join(health.problems) + "[/]")
             return 1
         markets = await venue.markets()
-        symbols = choose_symbols(markets, loaded)
+        symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
         if not symbols:
             raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
         loaded.state_dir.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.bot.attach import running_services
+from engine.bot.session import Session
 from engine.clock import Clock
-from engine.run.driver import LiveSignals, window_frame
-from engine.run.poller import CandlePoller
-from engine.run.session import Session
+from engine.market.poller import CandlePoller
+from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.strategy.signal import Signal
+from engine.strategy.sources import LiveSignals, window_frame
 from engine.trading.reconcile import Reconciler
 from engine.venue.errors import VenueError
 from engine.venue.types import Candle
@@ -164,8 +166,6 @@ async def trade_until_stopped(loop: LiveLoop, *, ticks: int | None = None, note:
                               prime: Callable[[], Awaitable[None]] | None = None) -> None:
     """Warm up, (prime), start with the services running, trade until Ctrl+C / SIGTERM or `ticks`,
     then shut down as the profile says. The "ready" line marks the end of start-up reconciliation."""
-    from engine.run.attach import running_services
-    from engine.run.paper import install_signal_handlers, print_status, shutdown
 
     session, out, clock = loop.session, loop.out, loop.clock
     profile = session.loaded.profile

@@ -12,73 +12,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import signal
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engine.bot.attach import running_services
+from engine.bot.session import Session, open_session
+from engine.bot.venues import paper_venue
 from engine.clock import SimulatedClock, from_ms, to_ms
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.candles import timeframe_ms
-from engine.market.universe import SymbolManager, UniverseRules
-from engine.run.attach import running_services
-from engine.run.driver import CandleDriver, LiveSignals
-from engine.run.feeds import FileFeed, PaperFeed, SyntheticFeed
-from engine.run.markets import markets_for
-from engine.run.session import Session, funded_balances, open_session, sim_engine
-from engine.venue.markets import Market
-from engine.venue.sim.venue import SimVenue
+from engine.market.replay import FileFeed, PaperFeed, SyntheticFeed
+from engine.market.universe import choose_symbols
+from engine.run.console import install_signal_handlers, print_status, shutdown
+from engine.run.driver import CandleDriver
+from engine.strategy.sources import LiveSignals
+from engine.venue.catalog import markets_for
+from engine.venue.sim.persistent import PersistentSimVenue
 
 log = logging.getLogger("engine.paper")
-VENUE_FILE = "venue.json"
 WARMUP = 150
 GAP_RESET = 12  # candles missing in a row after which indicators must not bridge the hole
-
-
-class PersistentSimVenue(SimVenue):
-    """A SimVenue that saves its whole state after every call that changes it (paper trading)."""
-
-    path: Path
-    fed: dict[str, int]  # last candle open time fed per symbol: a replayed step is not fed twice
-
-    def _saved(self) -> None:
-        self.save(self.path)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "fed": dict(self.fed)}
-
-    def on_candle(self, symbol: str, open_ms: int, *args: Any, **kwargs: Any):  # noqa: ANN201
-        if self.fed.get(symbol, -1) >= open_ms:
-            return []  # fed before a restart; its fills are recovered by the engine's order lookups
-        out = super().on_candle(symbol, open_ms, *args, **kwargs)
-        self.fed[symbol] = open_ms
-        self._saved()
-        return out
-
-
-def _saving(name: str):  # noqa: ANN202 - builds an async method
-    """Wrap SimVenue's `name` so the venue is saved after the call, whether it succeeded or not
-    (a rejected order can still have changed state, e.g. an order-id counter)."""
-    inner = getattr(SimVenue, name)
-
-    async def method(self: PersistentSimVenue, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await inner(self, *args, **kwargs)
-        finally:
-            self._saved()
-
-    method.__name__ = name
-    return method
-
-
-# Every call that changes the venue's state; margin mode included (it was easy to forget one by hand).
-for _name in ("place_market", "place_stop_market", "place_take_profit_market", "cancel", "set_leverage",
-              "set_margin_mode"):
-    setattr(PersistentSimVenue, _name, _saving(_name))
 
 
 @dataclass
@@ -90,32 +47,6 @@ class PaperOptions:
     start_ms: int | None = None  # --from: first candle to trade in a file replay
 
 
-def choose_symbols(markets: dict[str, Market], loaded: LoadedProfile) -> list[str]:
-    universe = loaded.profile.universe
-    rules = UniverseRules(settle=frozenset(loaded.profile.venue.quote_assets), max_symbols=universe.max_symbols,
-                          whitelist=universe.whitelist, blacklist=universe.blacklist)
-    selected = SymbolManager(rules).select(markets, {}, 0)
-    return list(selected.symbols)
-
-
-def venue_for(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
-    path = state_dir / VENUE_FILE
-    profile = loaded.profile
-    if path.is_file():
-        import json
-
-        state = json.loads(path.read_text())
-        venue = PersistentSimVenue.from_state(markets, state)
-        venue.fed = {k: int(v) for k, v in state.get("fed", {}).items()}
-    else:
-        balances = funded_balances(profile, {})  # the profile's quote assets: all paper trades in
-        venue = PersistentSimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
-                                   timeframe=profile.venue.timeframe)
-        venue.fed = {}
-    venue.path = path  # type: ignore[attr-defined]
-    return venue  # type: ignore[return-value]
-
-
 async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> int:
     """Trade until Ctrl+C / SIGTERM (or `options.candles` steps). Returns the process exit code."""
     profile = loaded.profile
@@ -125,10 +56,10 @@ async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> i
     state_dir = loaded.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
     markets, market_note = markets_for(profile.venue.quote_assets, options.data_dir)
-    symbols = choose_symbols(markets, loaded)
+    symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
     if not symbols:
         raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
-    venue = venue_for(loaded, markets, state_dir)
+    venue = paper_venue(loaded, markets, state_dir)
     session = open_session(loaded, markets, venue=venue)
     try:
         return await _trade(session, venue, symbols, options, out, market_note)
@@ -232,27 +163,6 @@ def check_source(loaded: LoadedProfile, paper: dict[str, Any], source: str) -> N
                         f"run it as before, or move the folder away to start afresh on the {source} market")
 
 
-def install_signal_handlers(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
-
-
-async def shutdown(session: Session, now: datetime, out: Any) -> None:
-    """Graceful stop: state is durable either way; open positions are closed or left protected."""
-    profile = session.loaded.profile
-    live = len(session.book.live)
-    if profile.runtime.close_on_shutdown and live:
-        out.print(f"shutting down: closing {live} open position(s) (runtime.close_on_shutdown: true)")
-        await session.engine.close_all(now, reason="shutdown")
-    elif live:
-        out.print(f"shutting down: {live} position(s) left open, protected by their stop-loss")
-    out.print(f"state saved in {session.book.state_dir}; run the same command to resume")
-
-
 def banner(out: Any, session: Session, feed: PaperFeed, symbols: list[str], market_note: str,
            options: PaperOptions) -> None:
     profile = session.loaded.profile
@@ -265,21 +175,3 @@ def banner(out: Any, session: Session, feed: PaperFeed, symbols: list[str], mark
     out.print(f"speed ×{options.speed:g} · state {session.book.state_dir}")
     for line in session.resume.lines():
         out.print(line)
-
-
-async def print_status(out: Any, session: Session, now: datetime, started: float, services: Any = None) -> None:
-    profile = session.loaded.profile
-    balances = []
-    for quote in profile.venue.quote_assets:
-        b = await session.venue.balance(quote)
-        balances.append(f"{b.total:.2f} {quote}")
-    unrealised = sum((p.unrealized_pnl for p in await session.venue.positions()), Decimal(0))
-    risk = session.risk.status(now)
-    uptime = int(time.monotonic() - started)
-    trades = session.engine.counters.closed
-    if services is not None:  # today's trades from the statistics store (they survive restarts)
-        trades = services.stats.summary(now).today.trades
-    out.print(f"{now:%Y-%m-%d %H:%M} · balance {' · '.join(balances)} · open {len(session.book.live)} "
-              f"(uPnL {unrealised:+.2f}) · today {Decimal(str(risk.get('day_pnl') or 0)):+.2f} · "
-              f"trades today {trades} · up {uptime // 60}m{uptime % 60:02d}s"
-              f"{' · PAUSED' if risk.get('paused') else ''}{' · HALTED' if risk.get('halted') else ''}")

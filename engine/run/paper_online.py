@@ -13,18 +13,19 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from engine.bot.session import open_session
+from engine.bot.venues import paper_venue
 from engine.clock import WallClock
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.feed import BinancePublicCandleSource
+from engine.market.poller import CandlePoller
+from engine.market.universe import choose_symbols
 from engine.run.driver import feed_candle
 from engine.run.live_loop import LiveLoop, trade_until_stopped
-from engine.run.paper import PersistentSimVenue, choose_symbols
-from engine.run.paper import venue_for as paper_venue
-from engine.run.poller import CandlePoller
-from engine.run.session import open_session
 from engine.venue.errors import VenueUnavailable
 from engine.venue.markets import Market, parse_exchange_info
+from engine.venue.sim.persistent import PersistentSimVenue
 from engine.venue.types import Candle
 
 log = logging.getLogger("engine.paper")
@@ -65,7 +66,8 @@ async def open_public(base_url: str | None) -> tuple[BinancePublicCandleSource, 
 async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
                            out: Any, *, ticks: int | None = None) -> int:
     profile = loaded.profile
-    symbols = [s for s in choose_symbols(markets, loaded) if s in source.exchange.markets]
+    chosen = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
+    symbols = [s for s in chosen if s in source.exchange.markets]
     if not symbols:
         raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
     loaded.state_dir.mkdir(parents=True, exist_ok=True)

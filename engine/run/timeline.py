@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-from engine.run.driver import Row
+from engine.market.candles import Row
 
 
 def merged_steps(candles: dict[str, pd.DataFrame]) -> Iterator[tuple[int, list[tuple[str, Row]]]]:

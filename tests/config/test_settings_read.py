@@ -54,7 +54,7 @@ SCHEMA_MODULES = {ENGINE / "config" / "profile.py", ENGINE / "strategy" / "param
 KNOWN_GAPS: dict[str, str] = {
     # From the issue: the market-data issue must wire these into UniverseRules/SymbolManager
     # (engine/market/universe.py has min_quote_volume_24h, min/max_atr_pct, rotation_interval_ms, but
-    # engine/run/paper.py maps only max_symbols, whitelist and blacklist) and then empty this list.
+    # engine/market/universe.py choose_symbols maps only max_symbols, whitelist and blacklist) and then empty this list.
     "universe.min_quote_volume_24h": "market-data issue",
     "universe.atr_pct_min": "market-data issue",
     "universe.atr_pct_max": "market-data issue",
@@ -389,7 +389,7 @@ def test_known_readers_are_found() -> None:
         "orders.risk_per_trade_pct": "engine/trading/sizing.py",  # orders: OrdersSection
         "orders.take_profit[].at_pct": "engine/trading/sizing.py",  # [s.at_pct for s in steps]
         "risk.sl_streak.losses": "engine/trading/risk.py",  # self.config.sl_streak.losses
-        "universe.max_symbols": "engine/run/paper.py",  # universe = loaded.profile.universe
+        "universe.max_symbols": "engine/market/universe.py",  # universe: UniverseSection
         "strategy.atr_pct_min": "engine/strategy/signal.py",  # p: ScalpingParams
         "orders.entry_timeout": "machines/position.yaml",  # timeout.after → Profile.param
     }

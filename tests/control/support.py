@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.bot.services import BotServices
 from engine.config.profile import Profile
 from engine.positions.model import Position
-from engine.services import BotServices
 from engine.store.journal import is_command
 from engine.strategy.signal import Side, Signal
 from tests.e2e.harness import STEP, Bot

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.bot.stats import aggregates as aggregates_module
+from engine.bot.stats.aggregates import STATS_FILE, Aggregates
+from engine.bot.stats.chart import equity_png
 from engine.report.metrics import compute_metrics
-from engine.stats import aggregates as aggregates_module
-from engine.stats.aggregates import STATS_FILE, Aggregates
-from engine.stats.chart import equity_png
 
 T0 = datetime(2025, 1, 30, 22, 0, tzinfo=UTC)
 HISTORY = "history.jsonl"

@@ -6,8 +6,8 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from engine.control.control import PositionView
-from engine.telegram.format import MAX_TEXT, config_text, logs_text, positions_text
+from engine.bot.control.control import PositionView
+from engine.bot.telegram.format import MAX_TEXT, config_text, logs_text, positions_text
 
 
 def _balanced(html: str) -> bool:

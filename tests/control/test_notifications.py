@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.notify.notifier import Notifier, usable_urls
+from engine.bot.notify.notifier import Notifier, usable_urls
 from tests.control.support import BTC, ETH, SOL, close_world, start_world
 from tests.fakes.apprise_receiver import AppriseReceiver
 
@@ -116,7 +116,7 @@ async def test_a_storm_becomes_one_summary_and_the_rate_limit_holds(hook: Appris
 
 async def test_a_failing_receiver_is_logged_and_trading_goes_on(tmp_path: Path, hook: AppriseReceiver,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.notify")
+    caplog.set_level(logging.WARNING, logger="engine.bot.notify")
     hook.mode = "fail"
     world = await start_world(tmp_path, hook=hook)
     try:
@@ -161,7 +161,7 @@ async def test_a_hanging_receiver_delays_neither_a_tick_nor_the_shutdown(tmp_pat
 
 
 def test_offline_keeps_only_urls_on_this_machine(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.notify")
+    caplog.set_level(logging.WARNING, logger="engine.bot.notify")
     urls = ["tgram://123456:SECRET-token/42", "json://example.com/hook", "json://127.0.0.1:9/x",
             "json://localhost:9/x"]
     assert usable_urls(urls, offline=True) == urls[2:]
@@ -171,7 +171,7 @@ def test_offline_keeps_only_urls_on_this_machine(caplog: pytest.LogCaptureFixtur
 
 
 async def test_without_usable_urls_notify_is_a_no_op(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.notify")
+    caplog.set_level(logging.WARNING, logger="engine.bot.notify")
     notifier = Notifier(["tgram://123456:SECRET-token/42", "nonsense"], offline=True)
     notifier.start()
     notifier.notify("start", profile="x", mode="paper")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.stats.aggregates import STATS_FILE, Aggregates
+from engine.bot.stats.aggregates import STATS_FILE, Aggregates
 from tests.control.support import BTC, ETH, close_world, start_world
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from engine.bot.stats.aggregates import STATS_FILE
 from engine.config.loading import load_profile
 from engine.positions.events import CloseRequested
-from engine.stats.aggregates import STATS_FILE
 from tests.control.support import BTC, ETH, OPERATOR, World, text
 from tests.e2e.support import history
 

@@ -18,7 +18,7 @@ CHANGING = ("/pause", "/resume", "/panic", "/close P1", "/aggression aggressive"
 
 
 async def test_a_stranger_changes_nothing_and_is_logged(world: World, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.telegram")
+    caplog.set_level(logging.WARNING, logger="engine.bot.telegram")
     position = await world.open(ETH)
     profile_before = world.engine.profile
     for command in (*CHANGING, "/status", "/config", "/positions"):
@@ -112,7 +112,7 @@ async def test_a_refused_token_turns_telegram_off(tmp_path: Path, api: FakeTeleg
 
 async def test_offline_switch_keeps_telegram_away_from_api_telegram_org(tmp_path: Path,
                                                                           caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.telegram")
+    caplog.set_level(logging.WARNING, logger="engine.bot.telegram")
     world = await start_world(tmp_path, api=None, telegram={"enabled": True})  # the default api.telegram.org
     try:
         telegram = world.services.telegram
@@ -125,7 +125,7 @@ async def test_offline_switch_keeps_telegram_away_from_api_telegram_org(tmp_path
 
 async def test_enabled_without_a_token_stays_off(tmp_path: Path, api: FakeTelegramAPI,
                                                  caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="engine.services")
+    caplog.set_level(logging.WARNING, logger="engine.bot.services")
     world = await start_world(tmp_path, api=api, token="")
     try:
         assert world.services.telegram is None and "TELEGRAM_BOT_TOKEN is not set" in caplog.text

@@ -10,10 +10,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from engine.bot.session import Session, open_session
+from engine.bot.venues import sim_engine
 from engine.clock import to_ms
 from engine.config.loading import load_profile
 from engine.positions.model import Position
-from engine.run.session import Session, open_session, sim_engine
 from engine.strategy.signal import Side, Signal
 from engine.venue.builtin_markets import builtin_markets
 from engine.venue.sim.venue import SimVenue

@@ -13,11 +13,11 @@ from typing import Any
 
 import yaml
 
+from engine.bot.venues import VENUE_FILE
 from engine.config.loading import load_machine_for, load_profile
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
-from engine.run.markets import markets_for
-from engine.run.paper import VENUE_FILE
 from engine.store.journal import read_records, transitions
+from engine.venue.catalog import markets_for
 from engine.venue.sim.venue import SimVenue
 
 REPO = Path(__file__).resolve().parents[2]

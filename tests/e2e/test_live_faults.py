@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.bot.session import Session, open_session
 from engine.config.loading import load_profile
-from engine.run.session import Session, open_session
 from engine.strategy.signal import Side, Signal
 from engine.trading.reconcile import Reconciler
 from engine.venue.binance import BinanceSettings, BinanceVenue, Credentials

@@ -8,9 +8,9 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from engine.bot.venues import VENUE_FILE
 from engine.config.loading import load_profile
 from engine.inspect.status import read_status
-from engine.run.paper import VENUE_FILE
 from engine.run.paper_online import open_public, run_paper_online
 from tests.e2e.support import journal, make_profile
 from tests.fakes.binance import FakeBinance

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from engine.bot.session import Session, open_session
 from engine.config.loading import load_profile
 from engine.positions.events import EntryFilled
 from engine.positions.events import Signal as SignalEvent
 from engine.positions.model import Intent, IntentKind, Position
-from engine.run.session import Session, open_session
 from engine.strategy.signal import Side as SignalSide
 from engine.strategy.signal import Signal
 from engine.trading.executor import Answer, Event, Executor, waves

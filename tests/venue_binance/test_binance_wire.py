@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from engine.bot.venues import binance_venue
 from engine.config.profile import Profile
 from engine.errors import UserError
-from engine.run.live import binance_venue
 from engine.venue.binance import BinanceVenue, OfflineRefused
 from engine.venue.errors import (
     MarginInsufficient,

@@ -82,7 +82,7 @@ class HealthReport:
 
 class BinanceVenue(BinanceOrders):
     """A Venue on Binance USD-M, built from `Credentials`, a mode and its own `BinanceSettings` (the venue
-    reads no profile: `engine.run.live.binance_venue` builds one from a profile). No request is made
+    reads no profile: `engine.bot.venues.binance_venue` builds one from a profile). No request is made
     before the first call; `close()` releases the HTTP session.
 
     Raises OfflineRefused (a UserError) at construction when ENGINE_OFFLINE=1 and the target is not a

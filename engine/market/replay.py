@@ -9,9 +9,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from engine.market.candles import Row
 from engine.market.datadir import DataDir
 from engine.market.synthetic import SyntheticMarket
-from engine.run.driver import Row
 
 
 class PaperFeed(Protocol):

@@ -38,7 +38,7 @@ from tinydb.storages import JSONStorage
 from engine.exits import STOP_LOSS_REASON
 from engine.report.metrics import Trade, parse_trades
 
-log = logging.getLogger("engine.stats")
+log = logging.getLogger("engine.bot.stats")
 
 STATS_FILE = "stats.json"
 SCHEMA = 1

@@ -1,8 +1,8 @@
 """Remote control of a running bot, independent of the channel: live answers and journaled changes."""
 
-from engine.control.confirmations import ConfirmationError, Confirmations, Pending
-from engine.control.control import BotControl, CommandResult, PerformanceView, PositionView, SignalView, StatusView
-from engine.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
+from engine.bot.control.confirmations import ConfirmationError, Confirmations, Pending
+from engine.bot.control.control import BotControl, CommandResult, PerformanceView, PositionView, SignalView, StatusView
+from engine.bot.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
 
 __all__ = [
     "SWITCHED_SECTIONS",

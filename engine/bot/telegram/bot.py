@@ -3,7 +3,7 @@
 * One gate (group -1) in front of every handler: an update whose chat is not allow-listed (or whose
   sender is not, when `allowed_user_ids` is set) is logged and stopped there with
   `ApplicationHandlerStop`, commands and button presses alike. Nothing else runs for it.
-* Handlers are thin: they ask `BotControl` and format the answer (`engine.telegram.format`).
+* Handlers are thin: they ask `BotControl` and format the answer (`engine.bot.telegram.format`).
 * /panic and /close answer with inline buttons carrying a one-time token (`cf:yes:<token>`); the
   press is answered, carried out, and the prompt is edited so the buttons disappear.
 * Start-up runs in a background task with retries (`initialize → start → updater.start_polling`), so
@@ -36,14 +36,14 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from engine.bot.control.control import BotControl
+from engine.bot.notify.notifier import LOOPBACK
+from engine.bot.telegram import format as fmt
 from engine.config.profile import TelegramSection
-from engine.control.control import BotControl
 from engine.errors import UserError
-from engine.notify.notifier import LOOPBACK
 from engine.offline import is_offline
-from engine.telegram import format as fmt
 
-log = logging.getLogger("engine.telegram")
+log = logging.getLogger("engine.bot.telegram")
 
 CONFIRM_PATTERN = r"^cf:(yes|no):[0-9a-f]{1,32}$"
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0

@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from engine.bot.services import BotServices
+from engine.bot.session import Session
 from engine.clock import Clock
 from engine.config.profile import Profile
-from engine.run.session import Session
-from engine.services import BotServices
 from engine.strategy.scalping_v1 import ScalpingV1
 
 

@@ -1,5 +1,5 @@
 """Telegram control: a python-telegram-bot Application in the engine's loop, in front of `BotControl`."""
 
-from engine.telegram.bot import TelegramBot, sender, telegram_allowed
+from engine.bot.telegram.bot import TelegramBot, sender, telegram_allowed
 
 __all__ = ["TelegramBot", "sender", "telegram_allowed"]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
+from engine.bot.venues import funded_balances, sim_engine
 from engine.config.loading import LoadedProfile, load_machine_for
-from engine.config.profile import Profile
 from engine.positions.book import PositionBook, ResumeReport
 from engine.trading.engine import TradingEngine
 from engine.trading.risk import RiskGuard, RiskState
@@ -52,15 +51,3 @@ def open_session(
                      on_change=lambda s: book.set_bot_value("risk", s.to_dict()))
     engine = TradingEngine(profile=profile, book=book, venue=venue, risk=risk, markets=markets, on_closed=on_closed)
     return Session(loaded, book, venue, engine, risk, report, markets)
-
-
-def funded_balances(profile: Profile, markets: dict[str, Market]) -> dict[str, Decimal]:
-    """Every margin asset the bot may trade in starts with the profile's balance."""
-    settles = dict.fromkeys([*profile.venue.quote_assets, *(m.settle for m in markets.values())])
-    return {asset: Decimal(profile.venue.starting_balance) for asset in settles}
-
-
-def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], slippage_bps: float, leverage: int):  # noqa: ANN201
-    from engine.venue.sim.engine import MatchingEngine
-
-    return MatchingEngine(markets, balances=balances, slippage_bps=str(slippage_bps), default_leverage=leverage)

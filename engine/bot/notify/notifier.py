@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.notify.events import Message, format_event, summarise
+from engine.bot.notify.events import Message, format_event, summarise
 from engine.offline import is_offline
 
-log = logging.getLogger("engine.notify")
+log = logging.getLogger("engine.bot.notify")
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 

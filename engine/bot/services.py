@@ -28,18 +28,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from engine.bot.control.control import BotControl
+from engine.bot.notify.notifier import Notifier, urls_from_env
+from engine.bot.session import Session
+from engine.bot.stats.aggregates import Aggregates
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
-from engine.control.control import BotControl
 from engine.machine.runtime import Outcome
-from engine.notify.notifier import Notifier, urls_from_env
 from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, EntryFilled
 from engine.positions.model import Position
-from engine.run.session import Session
-from engine.stats.aggregates import Aggregates
 from engine.trading.risk import RiskState
 
-log = logging.getLogger("engine.services")
+log = logging.getLogger("engine.bot.services")
 
 STOP_TIMEOUT = 5.0
 
@@ -92,7 +92,7 @@ class BotServices:
         if telegram.enabled:
             token = read_secret(telegram.token_env, environ, env_file)
             if token:
-                from engine.telegram.bot import TelegramBot
+                from engine.bot.telegram.bot import TelegramBot
 
                 self.telegram = TelegramBot(self.control, telegram, token)
             else:

@@ -7,7 +7,7 @@ act, and reported as a `CommandResult`. /panic and /close act only on a confirma
 (`request_*` then `confirm`). Engine calls that send orders hold `lock`, the lock the run loop holds
 around each engine step, so a command never interleaves with a step.
 
-Nothing here knows about Telegram: the bot adapter (`engine.telegram`) formats what comes back.
+Nothing here knows about Telegram: the bot adapter (`engine.bot.telegram`) formats what comes back.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.bot.control.confirmations import ConfirmationError, Confirmations, Pending
+from engine.bot.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
+from engine.bot.stats.aggregates import Aggregates, Performance, Summary
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
 from engine.config.redact import redacted
-from engine.control.confirmations import ConfirmationError, Confirmations, Pending
-from engine.control.profiles import SWITCHED_SECTIONS, available_profiles, current_aggression, switch_profile
 from engine.errors import UserError
 from engine.positions.events import PROTECTED, CloseRequested
-from engine.stats.aggregates import Aggregates, Performance, Summary
 from engine.store.fsio import read_tail
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from engine.trading.risk import RiskGuard
     from engine.venue.base import Venue
 
-log = logging.getLogger("engine.control")
+log = logging.getLogger("engine.bot.control")
 
 MAX_LOGS = 50
 
@@ -94,7 +94,7 @@ class PerformanceView:
 
 
 class Session(Protocol):
-    """What the control reads and changes of a running session (`engine.run.session.Session` is one;
+    """What the control reads and changes of a running session (`engine.bot.session.Session` is one;
     declared here so that control does not import run)."""
 
     loaded: LoadedProfile
@@ -170,7 +170,7 @@ class BotControl:
         return self.stats.summary(self.now())
 
     async def performance(self) -> PerformanceView:
-        from engine.stats.chart import equity_png
+        from engine.bot.stats.chart import equity_png
 
         self.stats.sync()
         balance = self.loaded.profile.venue.starting_balance

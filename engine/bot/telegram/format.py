@@ -11,10 +11,10 @@ from typing import Any
 
 import yaml
 
-from engine.control.confirmations import Pending
-from engine.control.control import PerformanceView, PositionView, StatusView
-from engine.notify.events import duration_text
-from engine.stats.aggregates import PeriodSummary, Summary
+from engine.bot.control.confirmations import Pending
+from engine.bot.control.control import PerformanceView, PositionView, StatusView
+from engine.bot.notify.events import duration_text
+from engine.bot.stats.aggregates import PeriodSummary, Summary
 
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
 

@@ -1,0 +1,76 @@
+"""The venues a profile asks for, built from its settings: the simulated venue (funded from the
+profile), the paper venue that keeps its state in the state folder, and the Binance venue.
+
+The venues themselves read no profile; this is where a profile becomes their arguments.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.config.loading import LoadedProfile
+from engine.config.profile import Profile
+from engine.errors import UserError
+from engine.venue.markets import Market
+from engine.venue.sim.persistent import PersistentSimVenue, open_persistent
+
+if TYPE_CHECKING:
+    from engine.venue.binance import BinanceVenue
+    from engine.venue.binance.client import Mode
+
+VENUE_FILE = "venue.json"
+
+
+def funded_balances(profile: Profile, markets: dict[str, Market]) -> dict[str, Decimal]:
+    """Every margin asset the bot may trade in starts with the profile's balance."""
+    settles = dict.fromkeys([*profile.venue.quote_assets, *(m.settle for m in markets.values())])
+    return {asset: Decimal(profile.venue.starting_balance) for asset in settles}
+
+
+def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], slippage_bps: float, leverage: int):  # noqa: ANN201
+    from engine.venue.sim.engine import MatchingEngine
+
+    return MatchingEngine(markets, balances=balances, slippage_bps=str(slippage_bps), default_leverage=leverage)
+
+
+def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
+    """The paper account saved in `state_dir` (resumed as it was), else a new one funded from the profile."""
+    profile = loaded.profile
+
+    def fresh() -> PersistentSimVenue:
+        balances = funded_balances(profile, {})  # the profile's quote assets: all paper trades in
+        return PersistentSimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
+                                  timeframe=profile.venue.timeframe)
+
+    return open_persistent(state_dir / VENUE_FILE, markets, fresh)
+
+
+def binance_venue(
+    profile: Profile,
+    *,
+    mode: Mode | None = None,
+    base_url: str | None = None,
+    env_file: Path | None = Path(".env"),
+    environ: dict[str, str] | None = None,
+    **options: Any,
+) -> BinanceVenue:
+    """The venue a profile names: `mode` defaults to the profile's (testnet or live), the keys come
+    from the variables `venue.api_key_env` / `venue.api_secret_env` (environment, else `env_file`);
+    `options` go to `BinanceVenue` (its `settings`). The venue reads no profile: this is where one
+    becomes its arguments. Raises UserError for a paper profile without `mode`, missing keys, or
+    offline refusal."""
+    from engine.venue.binance import BinanceVenue, load_credentials
+    from engine.venue.binance.client import check_allowed
+
+    chosen = mode or profile.mode
+    if chosen not in ("testnet", "live"):
+        raise UserError(
+            f"profile {profile.name!r} is in {profile.mode!r} mode; the Binance venue needs testnet or live"
+        )
+    check_allowed(chosen, base_url)  # before touching any secret
+    credentials = load_credentials(
+        profile.venue.api_key_env, profile.venue.api_secret_env, env_file=env_file, environ=environ
+    )
+    return BinanceVenue(credentials, mode=chosen, base_url=base_url, **options)
