@@ -23,7 +23,7 @@ import pytest
 
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, SNAPSHOT_FILE, PositionBook, replay_journal
 from engine.store.journal import read_records
-from tests.foundation.support import T0, Env, fill, machine
+from tests.positions.support import T0, Env, fill, machine
 
 FIXTURE = Path(__file__).parent / "fixtures" / "state_v1"
 EXPECTED: dict[str, Any] = json.loads((FIXTURE / "EXPECTED.json").read_text())
