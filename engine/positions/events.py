@@ -25,6 +25,7 @@ from engine.machine.contract import Expected
 from engine.machine.loader import MachineDefinition, load_definition
 from engine.positions.lifecycle import REGISTRY
 from engine.positions.model import Position, RoleKind
+from engine.venue.types import FillReport
 
 # The tags of machines/position.yaml that the engine relies on.
 PROTECTED, EXIT, ENTRY, EXPOSED, EMERGENCY, TERMINAL = "protected", "exit", "entry", "exposed", "emergency", "terminal"
@@ -175,26 +176,22 @@ def event_name(event: PositionEvent) -> str:
     return event.event if isinstance(event, Timeout) else event.name
 
 
-def _tags(*tags: str) -> frozenset[str]:
-    return frozenset(tags)
-
-
 # Every event the engine sends, and where it can send it. A state that can hold a live stop-loss
 # (protected) or a travelling close (exit) can see a stop fill; an emergency retries a refused close
 # by its own deadline, so `close_rejected` is not sent there.
 EXPECTED: tuple[Expected, ...] = (
     Expected("signal", "the strategy: a new entry", initial=True),
-    Expected("entry_filled", "the venue: the entry filled", _tags(ENTRY)),
-    Expected("entry_rejected", "the venue: the entry was refused", _tags(ENTRY)),
-    Expected("protection_failed", "the venue: the stop-loss was refused", _tags(PROTECTED)),
-    Expected("protection_lost", "reconciliation: no live stop-loss on the venue", _tags(PROTECTED)),
-    Expected("tp_filled", "the venue: a take-profit slice filled", _tags(PROTECTED)),
-    Expected("sl_filled", "the venue: the stop-loss filled", _tags(PROTECTED, EXIT)),
-    Expected("close_requested", "a command: close (manual, shutdown)", _tags(PROTECTED)),
-    Expected("close_filled", "the venue: the close filled", _tags(EXIT)),
-    Expected("flat_confirmed", "the venue or reconciliation: nothing left to close", _tags(EXIT)),
-    Expected("close_rejected", "the venue: the close was refused", _tags(EXIT), _tags(EMERGENCY)),
-    Expected("panic", "a command, a liquidation or reconciliation", _tags(EXPOSED), _tags(EMERGENCY)),
+    Expected("entry_filled", "the venue: the entry filled", frozenset({ENTRY})),
+    Expected("entry_rejected", "the venue: the entry was refused", frozenset({ENTRY})),
+    Expected("protection_failed", "the venue: the stop-loss was refused", frozenset({PROTECTED})),
+    Expected("protection_lost", "reconciliation: no live stop-loss on the venue", frozenset({PROTECTED})),
+    Expected("tp_filled", "the venue: a take-profit slice filled", frozenset({PROTECTED})),
+    Expected("sl_filled", "the venue: the stop-loss filled", frozenset({PROTECTED, EXIT})),
+    Expected("close_requested", "a command: close (manual, shutdown)", frozenset({PROTECTED})),
+    Expected("close_filled", "the venue: the close filled", frozenset({EXIT})),
+    Expected("flat_confirmed", "the venue or reconciliation: nothing left to close", frozenset({EXIT})),
+    Expected("close_rejected", "the venue: the close was refused", frozenset({EXIT}), frozenset({EMERGENCY})),
+    Expected("panic", "a command, a liquidation or reconciliation", frozenset({EXPOSED}), frozenset({EMERGENCY})),
 )
 
 
@@ -203,10 +200,12 @@ def load_position_machine(path: Path) -> MachineDefinition:
     return load_definition(path, REGISTRY, EXPECTED)
 
 
-def fill_event(position: Position, client_id: str, qty: Decimal, price: Decimal, fee: Decimal) -> Fill | None:
+def fill_event(position: Position, report: FillReport) -> Fill | None:
     """The one place a fill of an order becomes an event: by the order's role on the position. Fills
-    pushed by the simulated venue, answers to a placement and fills found by polling all come here.
+    pushed by the simulated venue, answers to a placement and fills found by polling all arrive as a
+    `FillReport` and come here, so the same fill gives the same event whichever way it came.
     None for an order the position does not own as entry, stop-loss, take-profit or close."""
+    client_id, qty, price, fee = report.client_id, report.qty, report.price, report.fee
     role = position.role_of(client_id)
     if not role:
         return None

@@ -39,7 +39,7 @@ from engine.trading.sizing import SizingRefusal, plan_entry
 from engine.venue.base import Venue
 from engine.venue.errors import OrderNotFound, VenueError
 from engine.venue.markets import Market
-from engine.venue.types import Execution, ExecutionKind
+from engine.venue.types import Execution, ExecutionKind, ReportSource
 
 log = logging.getLogger("engine.trading")
 
@@ -248,10 +248,11 @@ class TradingEngine:
                     log.error("%s %s liquidated at %s", position.id, position.symbol, execution.price)
                     await self.apply(position, Panic("liquidation"), now)
                 continue
-            position = owners.get(execution.client_id or "")
-            if position is None or position.id not in self.book.live:
+            report = execution.report()
+            position = None if report is None else owners.get(report.client_id)
+            if report is None or position is None or position.id not in self.book.live:
                 continue  # an orphan's fill; the sweep will deal with what is left
-            event = fill_event(position, execution.client_id or "", execution.qty, execution.price, execution.fee)
+            event = fill_event(position, report)
             if event is None:
                 continue
             outcome = await self.apply(position, event, now, run=False)
@@ -320,12 +321,12 @@ class TradingEngine:
             except VenueError as exc:
                 log.warning("%s: cannot look up %s: %s", position.id, client_id, exc)
                 continue
-            if order is None or order.filled <= 0:
-                continue
-            price = order.average_price or order.trigger_price or Decimal(0)
-            event = fill_event(position, client_id, order.filled, price, order.fee)
+            report = None if order is None else order.report(ReportSource.POLLED)
+            if report is None:
+                continue  # unknown to the venue, or nothing filled yet
+            event = fill_event(position, report)
             if event is not None:
-                fills.append((order.triggered_ms or order.updated_ms, event))
+                fills.append((report.at_ms, event))
         intents: list[Intent] = []
         for _, event in sorted(fills, key=lambda f: f[0]):
             if position.id not in self.book.live:

@@ -22,7 +22,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from engine.positions.events import (
     CloseRejected,
@@ -42,11 +41,9 @@ from engine.venue.errors import (
     StatusUnknown,
     VenueUnavailable,
 )
-from engine.venue.types import OrderState, OrderStatus, Side
+from engine.venue.types import OrderState, OrderStatus, ReportSource, Side
 
 log = logging.getLogger("engine.executor")
-
-Event = PositionEvent
 
 
 @dataclass(slots=True)
@@ -55,7 +52,7 @@ class Answer:
     unexpected error it raised (venue kinds the executor handles never end up here)."""
 
     intent: Intent
-    events: list[Event] = field(default_factory=list)
+    events: list[PositionEvent] = field(default_factory=list)
     error: BaseException | None = None
 
 
@@ -110,7 +107,7 @@ class Executor:
                 answers.append(Answer(intent, result))
         return answers
 
-    async def carry_out(self, position: Position, intent: Intent, *, resume: bool = False) -> list[Event]:
+    async def carry_out(self, position: Position, intent: Intent, *, resume: bool = False) -> list[PositionEvent]:
         """Execute one intent. With `resume`, look the order up first (it may already exist).
 
         Returns the events the answer implies (possibly none). Venue errors that leave the outcome
@@ -140,7 +137,7 @@ class Executor:
             return []
 
     # --- placing -------------------------------------------------------------------------------
-    async def _place(self, position: Position, intent: Intent) -> list[Event]:
+    async def _place(self, position: Position, intent: Intent) -> list[PositionEvent]:
         side = Side.BUY if intent.side == "buy" else Side.SELL
         try:
             if intent.kind is IntentKind.ENTRY:
@@ -172,7 +169,7 @@ class Executor:
             self.stats.rejected += 1
             return self._rejected(position, intent, exc)
 
-    def _rejected(self, position: Position, intent: Intent, exc: OrderRejected) -> list[Event]:
+    def _rejected(self, position: Position, intent: Intent, exc: OrderRejected) -> list[PositionEvent]:
         log.warning("%s %s %s rejected: %s %s", position.id, intent.kind.value, intent.client_id, exc.code, exc.msg)
         if intent.kind is IntentKind.ENTRY:
             return [EntryRejected(intent.client_id, exc.code, exc.msg)]
@@ -199,7 +196,7 @@ class Executor:
         conditional = intent.kind in (IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT)
         return await self.venue.fetch_order(intent.symbol, intent.client_id, conditional)
 
-    def _events_for_existing(self, position: Position, intent: Intent, order: OrderState) -> list[Event]:
+    def _events_for_existing(self, position: Position, intent: Intent, order: OrderState) -> list[PositionEvent]:
         if intent.kind in (IntentKind.ENTRY, IntentKind.CLOSE) and order.filled > 0:
             return _filled(position, order)
         if intent.kind is IntentKind.ENTRY and order.status is OrderStatus.REJECTED:
@@ -207,10 +204,8 @@ class Executor:
         return []  # a live stop or take-profit: nothing happened yet
 
 
-def _filled(position: Position, order: OrderState) -> list[Event]:
+def _filled(position: Position, order: OrderState) -> list[PositionEvent]:
     """The fill event of an entry or close the venue answered (none while nothing has filled)."""
-    if order.filled <= 0:
-        return []
-    price = order.average_price if order.average_price is not None else Decimal(0)
-    event = fill_event(position, order.client_id, order.filled, price, order.fee)
+    report = order.report(ReportSource.ANSWER)
+    event = None if report is None else fill_event(position, report)
     return [] if event is None else [event]

@@ -74,6 +74,15 @@ class ExecutionKind(StrEnum):
     FUNDING = "funding"
 
 
+class ReportSource(StrEnum):
+    """How a fill reached the engine. The event it becomes does not depend on it; it says which path
+    saw the fill, for logs and tests."""
+
+    PUSHED = "pushed"  # the venue pushed it (the simulated venue's executions of a candle)
+    ANSWER = "answer"  # the answer to placing, or looking up, an entry or a close
+    POLLED = "polled"  # found by polling a resting order (recovery, reconciliation)
+
+
 # Binance kline intervals in milliseconds (`1s` is spot-only; fapi answers -1120).
 TIMEFRAME_MS: dict[str, int] = {
     "1m": 60_000,
@@ -161,6 +170,22 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class FillReport:
+    """One fill of one of our orders, whichever way it reached the engine (`source`): the one shape
+    `engine.positions.events.fill_event` turns into an event. `qty` is the order's cumulative filled
+    quantity and `price` its average fill price; `at_ms` is when it filled (Unix ms)."""
+
+    client_id: str
+    symbol: str
+    qty: Decimal
+    price: Decimal
+    fee: Decimal
+    fee_asset: str
+    at_ms: int
+    source: ReportSource
+
+
+@dataclass(frozen=True, slots=True)
 class OrderState:
     """What the venue knows about one order. For a conditional order that has triggered and filled,
     `status` is FILLED and `filled`/`average_price`/`fee` describe the fill of the market order it became
@@ -191,6 +216,28 @@ class OrderState:
     def is_open(self) -> bool:
         return self.status.is_open
 
+    def report(self, source: ReportSource) -> FillReport | None:
+        """The order's fill so far, or None while nothing has filled.
+
+        The price falls back to the trigger price when the venue has not (yet) said the average: a
+        triggered stop whose fill is known only by its quantity still has to close the position at
+        a price. A market order carries no trigger price, so without an average it falls back to 0
+        (the executor's rule for entries and closes since the start). The time is when it triggered,
+        for a conditional order, else its last update: fills found together are applied in that
+        order."""
+        if self.filled <= 0:
+            return None
+        return FillReport(
+            client_id=self.client_id,
+            symbol=self.symbol,
+            qty=self.filled,
+            price=self.average_price or self.trigger_price or ZERO,
+            fee=self.fee,
+            fee_asset=self.fee_asset,
+            at_ms=self.triggered_ms or self.updated_ms,
+            source=source,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Execution:
@@ -214,3 +261,22 @@ class Execution:
     timestamp_ms: int
     position_after: Decimal
     funding: Decimal = ZERO
+
+    def report(self) -> FillReport | None:
+        """This execution as the fill of one of our orders, or None when it is none: funding moves
+        no order, a liquidation is the venue's order (the engine treats it as a panic), and a fill
+        without a client id cannot belong to a position. Each of our orders fills in one execution
+        (a market order at once, a conditional order when it triggers), so its quantity is the
+        order's cumulative fill."""
+        if self.kind in (ExecutionKind.FUNDING, ExecutionKind.LIQUIDATION) or not self.client_id:
+            return None
+        return FillReport(
+            client_id=self.client_id,
+            symbol=self.symbol,
+            qty=self.qty,
+            price=self.price,
+            fee=self.fee,
+            fee_asset=self.fee_asset,
+            at_ms=self.timestamp_ms,
+            source=ReportSource.PUSHED,
+        )

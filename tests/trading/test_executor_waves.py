@@ -18,12 +18,12 @@ import pytest
 
 from engine.bot.session import Session, open_session
 from engine.config.loading import load_profile
-from engine.positions.events import EntryFilled
+from engine.positions.events import EntryFilled, PositionEvent
 from engine.positions.events import Signal as SignalEvent
 from engine.positions.model import Intent, IntentKind, Position
 from engine.strategy.signal import Side as SignalSide
 from engine.strategy.signal import Signal
-from engine.trading.executor import Answer, Event, Executor, waves
+from engine.trading.executor import Answer, Executor, waves
 from engine.trading.sizing import SizingRefusal, plan_entry
 from engine.venue.base import Venue
 from engine.venue.builtin_markets import builtin_markets
@@ -348,7 +348,7 @@ async def test_answers_come_back_in_intent_order(bot) -> None:  # noqa: ANN001
     assert len(tps) == 3
 
     class Tagged(Executor):
-        async def carry_out(self, position: Position, intent: Intent, *, resume: bool = False) -> list[Event]:
+        async def carry_out(self, position: Position, intent: Intent, *, resume: bool = False) -> list[PositionEvent]:
             await super().carry_out(position, intent, resume=resume)
             return [("answered", {"client_id": intent.client_id})]
 
