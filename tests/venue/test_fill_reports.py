@@ -9,7 +9,6 @@ from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
-from venue_helpers import BTCUSDC
 
 from engine.positions.events import CloseFilled, EntryFilled, SlFilled, TpFilled, fill_event
 from engine.positions.model import OrderRole, Position, RoleKind
@@ -24,6 +23,7 @@ from engine.venue.types import (
     ReportSource,
     Side,
 )
+from tests.venue.venue_helpers import BTCUSDC
 
 T0 = 1_740_000_000_000
 
