@@ -49,5 +49,6 @@ def open_session(
     state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
     risk = RiskGuard(profile.risk, live_positions=lambda: len(book.live), state=state,
                      on_change=lambda s: book.set_bot_value("risk", s.to_dict()))
-    engine = TradingEngine(profile=profile, book=book, venue=venue, risk=risk, markets=markets, on_closed=on_closed)
+    engine = TradingEngine(orders=profile.orders, quote_assets=profile.venue.quote_assets, book=book, venue=venue,
+                           risk=risk, markets=markets, on_closed=on_closed)
     return Session(loaded, book, venue, engine, risk, report, markets)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.machine.spec import MachineSpec
+from engine.machine.tags import Tag
 
 CURRENT_FILL = "#ffd54f"
 VISITED_FILL = "#bbdefb"
@@ -76,16 +77,16 @@ def to_mermaid(spec: MachineSpec, highlight: Highlight | None = None) -> str:
         steps = taken.get((src, dest))
         suffix = f" ({', '.join(f'#{n}' for n in steps)})" if steps else ""
         lines.append(f"    {src} --> {dest}: {label}{suffix}")
-    for name in sorted(spec.tagged("terminal")):
+    for name in sorted(spec.tagged(Tag.TERMINAL)):
         lines.append(f"    {name} --> [*]")
     for name, state in spec.states.items():
         if state.description:
             lines.append(f"    note right of {name}: {state.description}")
     lines.append(f"    classDef terminal fill:{TERMINAL_FILL}")
     lines.append(f"    classDef emergency fill:{EMERGENCY_FILL}")
-    for name in sorted(spec.tagged("terminal")):
+    for name in sorted(spec.tagged(Tag.TERMINAL)):
         lines.append(f"    class {name} terminal")
-    for name in sorted(spec.tagged("emergency")):
+    for name in sorted(spec.tagged(Tag.EMERGENCY)):
         lines.append(f"    class {name} emergency")
     if highlight:
         lines.append(f"    classDef visited fill:{VISITED_FILL},stroke:{PATH_COLOR}")
@@ -107,16 +108,16 @@ def render(spec: MachineSpec, out: Path, fmt: str, highlight: Highlight | None =
     graph.add_node("__start", shape="point", width="0.15", label="")
     for name, state in spec.states.items():
         fill = "white"
-        if "terminal" in state.tags:
+        if Tag.TERMINAL in state.tags:
             fill = TERMINAL_FILL
-        if "emergency" in state.tags:
+        if Tag.EMERGENCY in state.tags:
             fill = EMERGENCY_FILL
         attrs = {"fillcolor": fill, "label": name}
         if highlight and name in highlight.visited:
             attrs.update(fillcolor=VISITED_FILL, color=PATH_COLOR)
         if highlight and name == highlight.current:
             attrs.update(fillcolor=CURRENT_FILL, color=PATH_COLOR, penwidth="3")
-        if "terminal" in state.tags:
+        if Tag.TERMINAL in state.tags:
             attrs["peripheries"] = "2"
         graph.add_node(name, **attrs)
     graph.add_edge("__start", spec.initial)

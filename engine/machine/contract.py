@@ -61,7 +61,7 @@ def check_contract(spec: MachineSpec, locator: Locator, expected: Iterable[Expec
         for tag in sorted(promise.any_of - carried - missing_tags):
             missing_tags.add(tag)
             errors.append(locator.error(
-                ("states",), f"no state is tagged {tag!r}; the engine relies on it (it sends "
+                ("states",), f"no state is tagged '{tag}'; the engine relies on it (it sends "
                 f"{promise.event!r} there: {promise.sender})"))
         for state in promise.states(spec):
             if (state, promise.event) not in handled:
@@ -84,6 +84,6 @@ def check_destinations(spec: MachineSpec, locator: Locator, leads_to: dict[str, 
             if tag is not None and t.to in spec.states and tag not in spec.states[t.to].tags:
                 errors.append(locator.error(
                     ("transitions", i, "actions", j),
-                    f"action {action!r} needs its transition to lead to a state tagged {tag!r} (the engine "
+                    f"action {action!r} needs its transition to lead to a state tagged '{tag}' (the engine "
                     f"sends the answer of its order there), but {t.to!r} is not"))
     return errors

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from engine.machine.tags import Tag
+
 NAME = re.compile(r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")
 
 
@@ -44,12 +46,12 @@ class Registry:
         self.guards: dict[str, Guard] = {}
         self.actions: dict[str, Action] = {}
         # action name -> the tag its transition's destination must carry (see machine.contract)
-        self.leads_to: dict[str, str] = {}
+        self.leads_to: dict[str, Tag] = {}
 
     def guard(self, name: str) -> Callable[[Guard], Guard]:
         return self._add(self.guards, name)
 
-    def action(self, name: str, *, leads_to: str | None = None) -> Callable[[Action], Action]:
+    def action(self, name: str, *, leads_to: Tag | None = None) -> Callable[[Action], Action]:
         """Register an action; `leads_to` names the tag of the state its transition must enter (an
         action that sends an order leads where the engine sends that order's answer)."""
         if leads_to is not None:

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-# What each tag means is said in machines/position.yaml; the engine reads them, never state names.
-Tag = Literal["inflight", "exposed", "protected", "emergency", "terminal", "entry", "exit"]
+from engine.machine.tags import Tag
+
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # `section.key` — a registry name or a profile parameter; never an import path.
 REF_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"

@@ -12,9 +12,8 @@ from itertools import combinations
 from engine.errors import SpecError
 from engine.machine.registry import NAME, Registry
 from engine.machine.spec import MachineSpec, TransitionSpec
+from engine.machine.tags import Tag
 from engine.yaml_source import Locator
-
-EMERGENCY = "emergency"
 
 
 def check_machine(spec: MachineSpec, locator: Locator, registry: Registry) -> list[SpecError]:
@@ -75,7 +74,7 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
     for t in spec.transitions:
         for src in t.source:
             edges[src].add(t.to)
-    terminal = spec.tagged("terminal")
+    terminal = spec.tagged(Tag.TERMINAL)
     if not terminal:
         errors.append(locator.error(("states",), "no state is tagged 'terminal'; a position must be able to end"))
 
@@ -111,8 +110,8 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
             )
 
     # Direct edge, not any path: a panic must not depend on a second event arriving.
-    emergency_states = spec.tagged("emergency")
-    for name in sorted(spec.tagged("exposed") - emergency_states):
+    emergency_states = spec.tagged(Tag.EMERGENCY)
+    for name in sorted(spec.tagged(Tag.EXPOSED) - emergency_states):
         if not edges[name] & emergency_states:
             errors.append(
                 locator.error(
@@ -140,7 +139,7 @@ def _check_timeouts(spec: MachineSpec, locator: Locator) -> list[SpecError]:
     for name, state in spec.states.items():
         if state.timeout is None:
             continue
-        if "terminal" in state.tags:
+        if Tag.TERMINAL in state.tags:
             errors.append(locator.error(("states", name, "timeout"), "a terminal state cannot have a timeout"))
         handled = any(t.event == state.timeout.event and name in t.source for t in spec.transitions)
         if not handled:

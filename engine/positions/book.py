@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from engine.machine.runtime import CompiledMachine, Outcome
+from engine.machine.tags import Tag
 from engine.positions.model import Position, iso
 from engine.store.history import History, PendingLine
 from engine.store.journal import COMMAND, Journal, is_command, transitions
@@ -303,7 +304,7 @@ class PositionBook:
         runs while the journal's fsync waits, and the files are written only after that fsync
         (neither may show a transition the journal has not committed)."""
         closed = None
-        if self.machine.has_tag(position.state, "terminal"):
+        if self.machine.has_tag(position.state, Tag.TERMINAL):
             closed = self.history.prepare(document)
             self.snapshot.drop_position(position.number)
             self.live.pop(position.id, None)

@@ -21,14 +21,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from engine.exits import ExitReason
 from engine.machine.contract import Expected
 from engine.machine.loader import MachineDefinition, load_definition
+from engine.machine.tags import Tag
 from engine.positions.lifecycle import REGISTRY
 from engine.positions.model import Position, RoleKind
 from engine.venue.types import FillReport
 
-# The tags of machines/position.yaml that the engine relies on.
-PROTECTED, EXIT, ENTRY, EXPOSED, EMERGENCY, TERMINAL = "protected", "exit", "entry", "exposed", "emergency", "terminal"
+# The tags of machines/position.yaml that the engine relies on (the vocabulary is engine.machine.tags).
+PROTECTED, EXIT, ENTRY, EXPOSED, EMERGENCY, TERMINAL = (
+    Tag.PROTECTED, Tag.EXIT, Tag.ENTRY, Tag.EXPOSED, Tag.EMERGENCY, Tag.TERMINAL
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,7 @@ class TpFilled(Fill):
 
 @dataclass(frozen=True, slots=True)
 class CloseFilled(Fill):
-    reason: str | None = None  # why the position was being closed (max_hold, manual, shutdown ...)
+    reason: str | None = None  # the position's stored exit reason: an ExitReason or a YAML timeout's name
     name: ClassVar[str] = "close_filled"
 
     def payload(self) -> dict[str, Any]:
@@ -133,7 +137,7 @@ class FlatConfirmed(PositionEvent):
     """The venue holds nothing for the position: a reduce-only close found nothing to reduce (the
     refusal's fields are set), or reconciliation saw the venue flat (`reason`)."""
 
-    reason: str | None = None
+    reason: str | None = None  # the position's stored exit reason, else ExitReason.FLAT
     refusal: Refusal | None = None
     name: ClassVar[str] = "flat_confirmed"
 
@@ -152,21 +156,21 @@ class ProtectionLost(PositionEvent):
 
 @dataclass(frozen=True, slots=True)
 class CloseRequested(PositionEvent):
-    reason: str  # manual, shutdown, close_requested
+    reason: ExitReason  # MANUAL, SHUTDOWN, END_OF_BACKTEST, CLOSE_REQUESTED
     name: ClassVar[str] = "close_requested"
 
     def payload(self) -> dict[str, Any]:
-        return {"reason": self.reason}
+        return {"reason": str(self.reason)}  # the journal's plain string
 
 
 @dataclass(frozen=True, slots=True)
 class Panic(PositionEvent):
-    reason: str  # panic, liquidation, reconcile
+    reason: ExitReason  # PANIC, LIQUIDATION, RECONCILE (the exit itself is recorded as EMERGENCY)
     venue_qty: Decimal | None = None  # reconciliation: what the venue holds instead
     name: ClassVar[str] = "panic"
 
     def payload(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"reason": self.reason}
+        out: dict[str, Any] = {"reason": str(self.reason)}  # the journal's plain string
         if self.venue_qty is not None:
             out["venue_qty"] = str(self.venue_qty)
         return out

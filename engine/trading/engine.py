@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from engine.config.profile import Profile
+from engine.config.profile import OrdersSection
 from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
 from engine.positions.book import PositionBook
 from engine.positions.events import (
@@ -76,14 +76,18 @@ class TradingEngine:
     def __init__(
         self,
         *,
-        profile: Profile,
+        orders: OrdersSection,
+        quote_assets: tuple[str, ...],
         book: PositionBook,
         venue: Venue,
         risk: RiskGuard,
         markets: dict[str, Market],
         on_closed: Any = None,
     ) -> None:
-        self.profile = profile
+        # The engine's own slice of the profile: how orders are sized and sent, and which margin
+        # assets make up the account. The control layer replaces `orders` on a profile switch.
+        self.orders = orders
+        self.quote_assets = quote_assets
         self.book = book
         self.venue = venue
         self.executor = Executor(venue)
@@ -194,12 +198,12 @@ class TradingEngine:
         # The daily loss limit is on the whole account: every margin asset the bot trades in, summed
         # (USDC and USDT both count at par), so the base does not flip with the signal's wallet.
         equity = balance.total
-        for asset in self.profile.venue.quote_assets:
+        for asset in self.quote_assets:
             if asset != market.settle:
                 equity += (await self.venue.balance(asset)).total
         self.risk.record_balance(equity, now)
         plan = plan_entry(side=signal.side.value, price=Decimal(str(signal.price)), market=market,
-                          balance=balance.free, orders=self.profile.orders,
+                          balance=balance.free, orders=self.orders,
                           sl_pct=signal.sl_pct, tp_pcts=signal.tp_pcts)
         if isinstance(plan, SizingRefusal):
             self.counters.refused += 1
@@ -219,13 +223,13 @@ class TradingEngine:
         if market.symbol in self._prepared:
             return
         try:
-            await self.venue.set_margin_mode(market.symbol, self.profile.orders.margin_mode)  # type: ignore[arg-type]
+            await self.venue.set_margin_mode(market.symbol, self.orders.margin_mode)  # type: ignore[arg-type]
         except VenueError as exc:
             log.debug("%s margin mode: %s", market.symbol, exc)
         try:
-            await self.venue.set_leverage(market.symbol, self.profile.orders.leverage)
+            await self.venue.set_leverage(market.symbol, self.orders.leverage)
         except VenueError as exc:
-            log.warning("%s leverage %s refused: %s", market.symbol, self.profile.orders.leverage, exc)
+            log.warning("%s leverage %s refused: %s", market.symbol, self.orders.leverage, exc)
         self._prepared.add(market.symbol)
 
     async def on_executions(self, executions: list[Execution], now: datetime) -> None:

@@ -148,11 +148,11 @@ async def test_config_shows_the_merged_profile_without_secret_values(world: Worl
 
 
 async def test_aggression_switches_the_profile_live_and_survives_a_reload(world: World) -> None:
-    assert world.engine.profile.risk.max_positions == 5
+    assert world.bot.risk.config.max_positions == 5
     reply = text(await world.ask("/aggression aggressive"))
     assert "✅ profile aggressive active" in reply
     # applied live: the engine's sizing and the risk guard use it, the run loop was told
-    assert world.engine.profile.orders.leverage == 10 and world.bot.risk.config.max_positions == 10
+    assert world.engine.orders.leverage == 10 and world.bot.risk.config.max_positions == 10
     assert world.services.control.loaded.profile.risk.sl_streak.losses == 4
     assert [p.orders.risk_per_trade_pct for p in world.profile_changes] == [1.0]
     assert world.profile_changes[0].name == "ctl"  # same bot, same state folder

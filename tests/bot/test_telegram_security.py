@@ -20,13 +20,13 @@ CHANGING = ("/pause", "/resume", "/panic", "/close P1", "/aggression aggressive"
 async def test_a_stranger_changes_nothing_and_is_logged(world: World, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="engine.bot.telegram")
     position = await world.open(ETH)
-    profile_before = world.engine.profile
+    orders_before = world.engine.orders
     for command in (*CHANGING, "/status", "/config", "/positions"):
         world.api.command(command, chat_id=STRANGER)
     await world.settle()  # updates are handled in order: every stranger update has been handled now
     assert not [c for c in world.api.sent() if c.params.get("chat_id") == STRANGER], "a stranger gets no answer"
     assert not world.bot.risk.state.paused
-    assert position.state == "open" and world.engine.profile is profile_before
+    assert position.state == "open" and world.engine.orders is orders_before
     assert world.commands() == [] and len(world.services.control.confirmations) == 0
     rejected = world.services.telegram.rejections
     assert len(rejected) == len(CHANGING) + 3 and {r.chat_id for r in rejected} == {STRANGER}

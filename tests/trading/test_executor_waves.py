@@ -369,7 +369,7 @@ async def _enter_without_protection(session: Session) -> Position:
     """A position whose entry filled and whose protection is queued but not yet sent."""
     position = session.book.new_position(ETH)
     plan = plan_entry(side="long", price=PRICE, market=session.markets[ETH], balance=Decimal(100_000),
-                      orders=session.engine.profile.orders, sl_pct=None, tp_pcts=None)
+                      orders=session.engine.orders, sl_pct=None, tp_pcts=None)
     assert not isinstance(plan, SizingRefusal)
     payload = plan.to_payload()
     session.risk.record_balance(Decimal(100_000), NOW)  # what on_signal does before the `signal` event

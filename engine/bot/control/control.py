@@ -322,7 +322,7 @@ class BotControl:
         """Point the live session at the new profile, then let the run loop apply what it owns."""
         self.loaded = new
         self.session.loaded = new
-        self.session.engine.profile = new.profile
+        self.session.engine.orders = new.profile.orders
         self.session.risk.config = new.profile.risk
         if self.on_profile_change is not None:
             self.on_profile_change(new.profile)
