@@ -14,6 +14,7 @@ from engine.bot.services import BotServices
 from engine.bot.session import Session
 from engine.clock import Clock
 from engine.config.profile import Profile
+from engine.exits import ExitReason
 from engine.strategy.scalping_v1 import ScalpingV1
 
 
@@ -31,7 +32,7 @@ async def running_services(session: Session, clock: Clock, signals: Any, note: s
     await services.start()
     profile = session.loaded.profile
     services.notify("start", profile=profile.name, mode=profile.mode, positions=len(session.book.live), note=note)
-    reason = "shutdown"
+    reason: str = ExitReason.SHUTDOWN  # the bot's stop reason: the word its positions' closes use too
     try:
         yield services
     except BaseException as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Protocol
 
+from engine.exits import ExitReason
 from engine.machine.registry import Registry, Step
 from engine.positions.model import PLACING_KINDS, Intent, IntentKind, OrderRole, Position, RoleKind, Side
 
@@ -90,7 +91,7 @@ _ROLE = {
 def _queue_cancel(pos: Position, step: Step, target: str) -> None:
     pos.intents.append(
         Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
-               side="", qty=Decimal(0), target=target, created_seq=step.seq)
+               side=None, qty=Decimal(0), target=target, created_seq=step.seq)
     )
 
 
@@ -152,6 +153,14 @@ def protect(step: Step) -> None:
                reduce_only=True, tp_step=n)
 
 
+# The exit reason a fill event records when its payload names none (see record_exit).
+_FILL_REASON = {
+    "sl_filled": ExitReason.STOP_LOSS,
+    "tp_filled": ExitReason.TAKE_PROFIT,
+    "close_filled": ExitReason.CLOSE,
+}
+
+
 @REGISTRY.action("position.record_exit")
 def record_exit(step: Step) -> None:
     pos: Position = step.model
@@ -167,9 +176,11 @@ def record_exit(step: Step) -> None:
     client_id = step.payload.get("client_id")
     if client_id in pos.open_orders:
         pos.open_orders.remove(client_id)
-    reason = step.payload.get("reason") or step.event.removesuffix("_filled")
+    # A close fill carries the reason the close was sent for; otherwise the fill's own kind. An event
+    # the vocabulary does not know keeps its name without `_filled`, as the journal always had it.
+    reason = step.payload.get("reason") or _FILL_REASON.get(step.event) or step.event.removesuffix("_filled")
     if step.event == "tp_filled" and "step" in step.payload:
-        reason = f"tp{step.payload['step']}"
+        reason = ExitReason.take_profit(step.payload["step"])
     pos.exit_reason = reason
     if pos.qty <= 0:
         pos.closed_at = step.now
@@ -205,7 +216,7 @@ def replace_stop(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     stops = pos.stops()
-    after_tp = (pos.exit_reason or "").startswith("tp")
+    after_tp = pos.exit_kind is ExitReason.TAKE_PROFIT
     _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty,
            price=_stop_price(pos, after_tp), reduce_only=True)
     for client_id in stops:
@@ -223,7 +234,7 @@ def submit_close(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     _queue(pos, step, IntentKind.CLOSE, side=pos.side.exit_order_side, qty=pos.qty, reduce_only=True)
-    pos.exit_reason = step.payload.get("reason") or step.event
+    pos.exit_reason = step.payload.get("reason") or step.event  # a CloseRequested reason, or the timeout's name
 
 
 @REGISTRY.action("orders.emergency_close", leads_to="exit")
@@ -232,16 +243,16 @@ def emergency_close(step: Step) -> None:
     have filled, the planned size is used: reduce-only trims it to whatever the venue holds."""
     pos: Position = step.model
     _cancel_all_open(pos, step)
-    side = pos.side or Side(pos.plan.get("side", "long"))
+    side = pos.side or Side(pos.plan.get("side", Side.LONG))
     qty = pos.qty if pos.qty > 0 else Decimal(pos.plan.get("qty", "0"))
     _queue(pos, step, IntentKind.CLOSE, side=side.exit_order_side, qty=qty, reduce_only=True)
-    pos.exit_reason = "emergency"
+    pos.exit_reason = ExitReason.EMERGENCY
 
 
 @REGISTRY.action("position.record_rejection")
 def record_rejection(step: Step) -> None:
     pos: Position = step.model
-    pos.exit_reason = f"rejected {step.payload.get('code', '')} {step.payload.get('msg', '')}".strip()
+    pos.exit_reason = ExitReason.rejected(step.payload.get("code", ""), step.payload.get("msg", ""))
     pos.closed_at = step.now
 
 
@@ -250,4 +261,4 @@ def record_flat(step: Step) -> None:
     pos: Position = step.model
     pos.qty = Decimal(0)
     pos.closed_at = step.now
-    pos.exit_reason = pos.exit_reason or "flat"
+    pos.exit_reason = pos.exit_reason or ExitReason.FLAT

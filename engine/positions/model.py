@@ -12,18 +12,23 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from engine.exits import ExitReason
+from engine.venue.types import Side as OrderSide
+
 
 class Side(StrEnum):
+    """The position's direction; its orders are on the venue's `OrderSide` (buy / sell)."""
+
     LONG = "long"
     SHORT = "short"
 
     @property
-    def entry_order_side(self) -> str:
-        return "buy" if self is Side.LONG else "sell"
+    def entry_order_side(self) -> OrderSide:
+        return OrderSide.BUY if self is Side.LONG else OrderSide.SELL
 
     @property
-    def exit_order_side(self) -> str:
-        return "sell" if self is Side.LONG else "buy"
+    def exit_order_side(self) -> OrderSide:
+        return OrderSide.SELL if self is Side.LONG else OrderSide.BUY
 
 
 class IntentKind(StrEnum):
@@ -91,7 +96,7 @@ _KIND_CODE = {
 }
 
 # `member.value` of the enums above, as a plain lookup (the property is slow on a hot path).
-_VALUE: dict[StrEnum, str] = {member: member.value for enum in (Side, IntentKind) for member in enum}
+_VALUE: dict[StrEnum, str] = {member: member.value for enum in (Side, IntentKind, OrderSide) for member in enum}
 
 PLACING_KINDS = frozenset({IntentKind.ENTRY, IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT, IntentKind.CLOSE})
 
@@ -107,7 +112,7 @@ class Intent:
     client_id: str
     kind: IntentKind
     symbol: str
-    side: str  # "buy" | "sell" (order side, not position side)
+    side: OrderSide | None  # the order's side (not the position's); None for a CANCEL, "" on disk
     qty: Decimal
     price: Decimal | None = None  # trigger price for stop-loss / take-profit, reference price otherwise
     reduce_only: bool = False
@@ -115,12 +120,17 @@ class Intent:
     tp_step: int | None = None  # take-profit step number (1-based)
     created_seq: int = 0  # journal seq of the transition that created it
 
+    def __post_init__(self) -> None:
+        # Callers may still name the side by its string ("sell", or "" for a cancel): one type inside.
+        if self.side is not None and self.side.__class__ is not OrderSide:
+            self.side = OrderSide(self.side) if self.side else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "client_id": self.client_id,
             "kind": _VALUE[self.kind],
             "symbol": self.symbol,
-            "side": self.side,
+            "side": "" if self.side is None else _VALUE[self.side],
             "qty": str(self.qty),
             "price": None if self.price is None else str(self.price),
             "reduce_only": self.reduce_only,
@@ -135,7 +145,7 @@ class Intent:
             client_id=d["client_id"],
             kind=IntentKind(d["kind"]),
             symbol=d["symbol"],
-            side=d["side"],
+            side=OrderSide(d["side"]) if d["side"] else None,
             qty=Decimal(d["qty"]),
             price=None if d.get("price") is None else Decimal(d["price"]),
             reduce_only=bool(d.get("reduce_only", False)),
@@ -193,6 +203,11 @@ class Position:
         self.intent_counter += 1
         prefix = f"{self.order_prefix}-" if self.order_prefix else ""
         return f"{prefix}{self.id}-{_KIND_CODE[kind]}{self.intent_counter}"
+
+    @property
+    def exit_kind(self) -> ExitReason | None:
+        """The typed view of `exit_reason` (which stays the journal's string): tp3 is TAKE_PROFIT."""
+        return ExitReason.of(self.exit_reason)
 
     @property
     def number(self) -> int:

@@ -19,17 +19,20 @@ from typing import Any
 
 import pandas as pd
 
+from engine.exits import ExitReason
+
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
 
-# Final exit reason → row of the exit-reason table, in display order. Anything else is "other".
+# Final exit reason (the stored string, as ExitReason writes it) → row of the exit-reason table, in
+# display order. Take-profits get a row per step; anything else is "other".
 EXIT_REASON_ROWS: tuple[tuple[str, str], ...] = (
-    ("tp1", "TP1"),
-    ("tp2", "TP2"),
-    ("tp3", "TP3"),
-    ("sl", "SL"),
-    ("max_hold", "max hold"),
-    ("emergency", "emergency"),
+    (ExitReason.take_profit(1), "TP1"),
+    (ExitReason.take_profit(2), "TP2"),
+    (ExitReason.take_profit(3), "TP3"),
+    (ExitReason.STOP_LOSS, "SL"),
+    (ExitReason.MAX_HOLD, "max hold"),
+    (ExitReason.EMERGENCY, "emergency"),
 )
 OTHER_ROW = "other"
 
@@ -52,6 +55,10 @@ class Trade:
     @property
     def hold(self) -> timedelta:
         return self.closed_at - self.opened_at
+
+    @property
+    def exit_kind(self) -> ExitReason | None:
+        return ExitReason.of(self.exit_reason)
 
     @property
     def exit_row(self) -> str:
@@ -146,7 +153,7 @@ def parse_trades(records: Iterable[Mapping[str, Any] | Trade]) -> tuple[list[Tra
             continue
         reason = str(record.get("exit_reason") or "")
         opened, closed = record.get("opened_at"), record.get("closed_at")
-        if opened is None or closed is None or reason.startswith("rejected"):
+        if opened is None or closed is None or ExitReason.of(reason) is ExitReason.REJECTED:
             excluded += 1
             excluded_pnl += Decimal(str(record.get("realised_pnl", "0")))
             continue

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.report.kpis import Kpi, all_passed
-from engine.report.metrics import DayResult, Metrics, Trade, drawdown_pct_series, parse_trades
+from engine.report.metrics import OTHER_ROW, DayResult, Metrics, Trade, drawdown_pct_series, parse_trades
 
 CSV_COLUMNS = (
     "id", "symbol", "side", "qty", "entry", "opened_at", "closed_at", "hold_s", "exit_reason", "realised_pnl", "fees",
@@ -181,7 +181,7 @@ def _exit_reason_table(m: Metrics) -> Table:
             str(row.count),
             "—" if empty else _colored(row.net_pnl),
             "—" if empty else _colored(row.avg_pnl),
-            ", ".join(row.raw_reasons) if row.reason == "other" else "",
+            ", ".join(row.raw_reasons) if row.reason == OTHER_ROW else "",
         )
     return table
 

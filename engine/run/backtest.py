@@ -22,6 +22,7 @@ from engine.bot.session import open_session
 from engine.clock import SimulatedClock, from_ms, to_ms
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
+from engine.exits import ExitReason
 from engine.market.datadir import DataDir
 from engine.run.driver import CandleDriver
 from engine.run.timeline import count_candles, merged_steps
@@ -129,7 +130,7 @@ async def run_backtest(
         if task is not None and done % 5000 < len(rows):
             progress.update(task, completed=done)
     last = clock.now()
-    await session.engine.close_all(last, reason="end_of_backtest")
+    await session.engine.close_all(last, reason=ExitReason.END_OF_BACKTEST)
     await session.engine.on_timeouts(last)
     if task is not None:
         progress.update(task, completed=total)

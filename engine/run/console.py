@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.bot.session import Session
+from engine.exits import ExitReason
 
 
 def install_signal_handlers(stop: asyncio.Event) -> None:
@@ -29,7 +30,7 @@ async def shutdown(session: Session, now: datetime, out: Any) -> None:
     live = len(session.book.live)
     if profile.runtime.close_on_shutdown and live:
         out.print(f"shutting down: closing {live} open position(s) (runtime.close_on_shutdown: true)")
-        await session.engine.close_all(now, reason="shutdown")
+        await session.engine.close_all(now, reason=ExitReason.SHUTDOWN)
     elif live:
         out.print(f"shutting down: {live} position(s) left open, protected by their stop-loss")
     out.print(f"state saved in {session.book.state_dir}; run the same command to resume")

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.config.profile import OrdersSection
+from engine.exits import ExitReason
 from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
 from engine.positions.book import PositionBook
 from engine.positions.events import (
@@ -341,7 +342,7 @@ class TradingEngine:
         if intents:
             await self._run_net(position, intents, now)
 
-    async def close_all(self, now: datetime, reason: str = "close_requested") -> None:
+    async def close_all(self, now: datetime, reason: ExitReason = ExitReason.CLOSE_REQUESTED) -> None:
         """Close every open or partially closed position with a reduce-only market order."""
         for position in list(self.book.live.values()):
             if self.book.machine.has_tag(position.state, PROTECTED):

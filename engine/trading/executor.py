@@ -41,7 +41,7 @@ from engine.venue.errors import (
     StatusUnknown,
     VenueUnavailable,
 )
-from engine.venue.types import OrderState, OrderStatus, ReportSource, Side
+from engine.venue.types import OrderState, OrderStatus, ReportSource
 
 log = logging.getLogger("engine.executor")
 
@@ -138,7 +138,8 @@ class Executor:
 
     # --- placing -------------------------------------------------------------------------------
     async def _place(self, position: Position, intent: Intent) -> list[PositionEvent]:
-        side = Side.BUY if intent.side == "buy" else Side.SELL
+        side = intent.side  # already the venue's order side (Intent holds one; only a cancel has none)
+        assert side is not None
         try:
             if intent.kind is IntentKind.ENTRY:
                 order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id)

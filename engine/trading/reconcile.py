@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from engine.exits import ExitReason
 from engine.positions.events import EXIT, PROTECTED, FlatConfirmed, Panic, ProtectionLost
 from engine.positions.model import Position
 from engine.trading.engine import TradingEngine
@@ -124,7 +125,7 @@ class Reconciler:
                 report.problems.append(
                     f"{position.id} {position.symbol}: the venue holds {venue_qty}, the machine {position.qty}: "
                     "flattening through emergency")
-                await engine.apply(position, Panic("reconcile", venue_qty=venue_qty), now)
+                await engine.apply(position, Panic(ExitReason.RECONCILE, venue_qty=venue_qty), now)
                 return
             stops = position.stops()
             if not any(c in open_ids for c in stops) and not await self._any_live(position, stops):
@@ -132,7 +133,7 @@ class Reconciler:
                 await engine.apply(position, ProtectionLost(tuple(stops)), now)
         elif machine.has_tag(position.state, EXIT) and venue_qty == 0:
             report.fixes.append(f"{position.id} {position.symbol}: venue flat while {position.state}; closed")
-            await engine.apply(position, FlatConfirmed(reason=position.exit_reason or "flat"), now)
+            await engine.apply(position, FlatConfirmed(reason=position.exit_reason or ExitReason.FLAT), now)
 
     async def _confirmed_qty(self, position: Position, held: dict[str, VenuePosition]) -> Decimal:
         """The venue's size on the position's side, re-read when it disagrees with the machine."""

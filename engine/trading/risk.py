@@ -27,12 +27,11 @@ from decimal import Decimal
 from typing import Any
 
 from engine.config.profile import RiskSection
-from engine.exits import STOP_LOSS_REASON
+from engine.exits import ExitReason
 
 log = logging.getLogger("engine.risk")
 
 RULES = ("not_paused", "daily_loss_limit", "sl_streak_pause", "max_positions", "symbol_cooldown")
-REJECTED_PREFIX = "rejected"
 
 
 @dataclass
@@ -213,22 +212,24 @@ class RiskGuard:
         if (s.day_start_balance, s.last_balance) != before:
             self._changed()
 
-    def record_close(self, symbol: str, exit_reason: str, realised_pnl: Decimal, now: datetime) -> None:
-        """A position on `symbol` closed at `now` with `realised_pnl` (net of fees).
+    def record_close(self, symbol: str, exit_reason: str | None, realised_pnl: Decimal, now: datetime) -> None:
+        """A position on `symbol` closed at `now` with `realised_pnl` (net of fees); `exit_reason` is the
+        position's stored reason string (read through `ExitReason.of`).
 
-        A "sl" exit at a loss extends the stop-loss streak; any other exit (take-profit, max hold,
+        A stop-loss exit at a loss extends the stop-loss streak; any other exit (take-profit, max hold,
         close, emergency, and a stop trailed to break-even that closed in profit) resets it. A
         rejected entry ("rejected …") was never a trade and changes nothing.
         """
         now = _utc(now)
-        if exit_reason.startswith(REJECTED_PREFIX):
+        kind = ExitReason.of(exit_reason)
+        if kind is ExitReason.REJECTED:
             return
         self._roll_day(now)
         s = self.state
         s.day_pnl += realised_pnl
         if self._day_base() is not None and self._breached(self._day_base()) and s.halted_until is None:
             self._halt(now)
-        if exit_reason == STOP_LOSS_REASON and realised_pnl <= 0:
+        if kind is ExitReason.STOP_LOSS and realised_pnl <= 0:
             if s.sl_pause_until is not None and now >= s.sl_pause_until:
                 s.sl_streak, s.sl_pause_until = 0, None  # the pause was served: a new streak starts
             s.sl_streak += 1

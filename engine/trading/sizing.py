@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from engine.config.profile import OrdersSection
+from engine.positions.model import Side
 from engine.venue.filters import TriggerKind, floor_qty, round_price, round_trigger_price
 from engine.venue.markets import Market
 from engine.venue.types import PositionSide
@@ -56,7 +57,7 @@ class EntryPlan:
     """A sized entry that passes every filter of its market. `notes` says what sizing adjusted
     (caps, merged slices) for the log; it is not part of the payload."""
 
-    side: str  # "long" | "short"
+    side: Side
     qty: Decimal
     price: Decimal  # reference price of the market entry, on tick
     stop_price: Decimal
@@ -78,7 +79,7 @@ class EntryPlan:
     def to_payload(self) -> dict[str, Any]:
         """The lifecycle's `signal` plan: JSON-safe, every Decimal as a string."""
         return {
-            "side": self.side,
+            "side": self.side.value,
             "qty": str(self.qty),
             "price": str(self.price),
             "stop_price": str(self.stop_price),
@@ -101,7 +102,7 @@ class SizingRefusal:
 
 def plan_entry(
     *,
-    side: str,
+    side: Side,
     price: Decimal,
     market: Market,
     balance: Decimal,
@@ -116,10 +117,12 @@ def plan_entry(
     are used. Sizes always come from the profile's `size_pct`.
 
     Returns a SizingRefusal (never raises) when the market's filters or the balance leave no valid
-    order. Raises ValueError only for a `side` other than "long" / "short".
+    order. Raises ValueError only for a `side` that is no position side (its string, too, is taken).
     """
-    position_side = PositionSide(side)  # ValueError on anything else: a caller bug, not a market fact
-    long = position_side is PositionSide.LONG
+    side = Side(side)  # ValueError on anything else ("buy" included): a caller bug, not a market fact
+    # The venue's filters round triggers by the venue's own name for the same direction.
+    position_side = PositionSide.LONG if side is Side.LONG else PositionSide.SHORT
+    long = side is Side.LONG
     if price <= 0:
         return SizingRefusal(f"{market.symbol}: price {price} is not positive")
     if balance <= 0:
@@ -202,7 +205,7 @@ def plan_entry(
             f"(at {tp_prices[0]}: {qty * tp_prices[0]:.2f})"
         )
     return EntryPlan(
-        side=position_side.value,
+        side=side,
         qty=qty,
         price=entry,
         stop_price=stop,

@@ -28,7 +28,9 @@ from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
 from engine.config.redact import redacted
 from engine.errors import UserError
+from engine.exits import ExitReason
 from engine.positions.events import PROTECTED, CloseRequested
+from engine.positions.model import Side
 from engine.store.fsio import read_tail
 
 if TYPE_CHECKING:
@@ -154,7 +156,7 @@ class BotControl:
             mark = marks.get(position.symbol)
             upnl = None
             if mark is not None and position.entry_price is not None and position.qty:
-                sign = 1 if side == "long" else -1
+                sign = 1 if side == Side.LONG else -1  # `side`: the view's string, the plan's before the entry
                 upnl = (mark - position.entry_price) * position.qty * sign
             since = position.opened_at or position.created_at
             stop = position.plan.get("stop_price")
@@ -285,7 +287,7 @@ class BotControl:
             now = self.now()
             record = self.session.book.record_command("close", by, {"position": position.id}, now=now)
             self.notify("close", id=position.id, by=by)
-            await self.session.engine.apply(position, CloseRequested("manual"), now)
+            await self.session.engine.apply(position, CloseRequested(ExitReason.MANUAL), now)
         state = position.state
         return CommandResult(True, f"{position.id} {position.symbol}: close sent, now {state}", record)
 

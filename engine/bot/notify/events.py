@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine.exits import ExitReason
+
 LEVELS = ("info", "success", "warning", "failure")  # apprise NotifyType values, mildest first
 SUMMARY_LINES = 8
 
@@ -67,7 +69,7 @@ def _start(d: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def _stop(d: Mapping[str, Any]) -> tuple[str, str, str]:
-    body = str(d.get("reason") or "shutdown")
+    body = str(d.get("reason") or ExitReason.SHUTDOWN)
     if d.get("positions") is not None:
         body += f" · {d['positions']} live position(s) left"
     return "bot stopped", body, "warning"

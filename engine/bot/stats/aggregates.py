@@ -35,7 +35,7 @@ from tinydb import Query, TinyDB
 from tinydb.middlewares import CachingMiddleware
 from tinydb.storages import JSONStorage
 
-from engine.exits import STOP_LOSS_REASON
+from engine.exits import ExitReason
 from engine.report.metrics import Trade, parse_trades
 
 log = logging.getLogger("engine.bot.stats")
@@ -144,7 +144,7 @@ class _State:
         self.days.setdefault(trade.closed_at.date().isoformat(), _Bucket()).add(trade)
         self.hours.setdefault(_hour_key(trade.closed_at), _Bucket()).add(trade)
         self.hold_us += (trade.hold // timedelta(microseconds=1))
-        if trade.exit_reason == STOP_LOSS_REASON and trade.realised_pnl <= 0:
+        if trade.exit_kind is ExitReason.STOP_LOSS and trade.realised_pnl <= 0:
             self.sl_streak += 1
             self.max_sl_streak = max(self.max_sl_streak, self.sl_streak)
         else:
