@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.bot.session import open_session
 from engine.bot.venues import binance_venue
@@ -20,9 +20,7 @@ from engine.errors import UserError
 from engine.market.poller import CandlePoller
 from engine.market.universe import choose_symbols
 from engine.run.live_loop import LiveLoop, trade_until_stopped
-
-if TYPE_CHECKING:
-    pass
+from engine.store.lock import state_lock
 
 log = logging.getLogger("engine.live")
 
@@ -60,30 +58,37 @@ async def run_live(loaded: LoadedProfile, options: LiveOptions, out: Any) -> int
     # order-list reads) far below Binance's 2400 weight/min, and a 429/418 is honoured (Retry-After).
     # The poller asks for exactly the candles it needs, so the venue's candle cache is not used.
     settings = BinanceSettings(enable_rate_limit=False, cache_candles=False)
-    venue = binance_venue(profile, base_url=options.venue_url, settings=settings)
+    venue = binance_venue(profile, base_url=options.venue_url, settings=settings)  # keys checked here
     try:
-        health = await venue.health()
-        out.print(f"{health.mode} · {health.endpoint} · {health.markets} markets · clock offset "
-                  f"{health.clock_offset_ms} ms · round trip {health.round_trip_ms or 0:.0f} ms")
-        for note in health.notes:
-            out.print(f"[yellow]{note}[/]")
-        if health.modes is not None:
-            check_modes(health.modes.hedge, health.modes.multi_assets, f"{profile.mode} account")
-        if not health.ok:
-            out.print("[red]not starting: " + "; ".join(health.problems) + "[/]")
-            return 1
-        markets = await venue.markets()
-        symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
-        if not symbols:
-            raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
-        loaded.state_dir.mkdir(parents=True, exist_ok=True)
-        session = open_session(loaded, markets, venue=venue)
-        try:
-            return await _trade(session, venue, symbols, options, out)
-        finally:
-            session.book.close()
+        # Before the venue is even asked: a second run on this folder must not probe, reconcile or trade.
+        with state_lock(loaded.state_dir):
+            return await _start(loaded, venue, options, out)
     finally:
         await venue.close()
+
+
+async def _start(loaded: LoadedProfile, venue, options: LiveOptions, out: Any) -> int:  # noqa: ANN001
+    """Health and account checks, then the session on the (locked) state folder."""
+    profile = loaded.profile
+    health = await venue.health()
+    out.print(f"{health.mode} · {health.endpoint} · {health.markets} markets · clock offset "
+              f"{health.clock_offset_ms} ms · round trip {health.round_trip_ms or 0:.0f} ms")
+    for note in health.notes:
+        out.print(f"[yellow]{note}[/]")
+    if health.modes is not None:
+        check_modes(health.modes.hedge, health.modes.multi_assets, f"{profile.mode} account")
+    if not health.ok:
+        out.print("[red]not starting: " + "; ".join(health.problems) + "[/]")
+        return 1
+    markets = await venue.markets()
+    symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
+    if not symbols:
+        raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
+    session = open_session(loaded, markets, venue=venue)
+    try:
+        return await _trade(session, venue, symbols, options, out)
+    finally:
+        session.book.close()
 
 
 async def _trade(session, venue, symbols: list[str], options: LiveOptions, out: Any) -> int:  # noqa: ANN001

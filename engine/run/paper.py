@@ -29,6 +29,7 @@ from engine.market.replay import FileFeed, PaperFeed, SyntheticFeed
 from engine.market.universe import choose_symbols
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
+from engine.store.lock import state_lock
 from engine.strategy.sources import LiveSignals
 from engine.venue.catalog import markets_for
 from engine.venue.sim.persistent import PersistentSimVenue
@@ -53,18 +54,17 @@ async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> i
     if profile.mode != "paper":
         raise UserError(f"{loaded.path}: mode {profile.mode!r} needs the Binance venue, which this version does "
                         "not have yet; use mode: paper")
-    state_dir = loaded.state_dir
-    state_dir.mkdir(parents=True, exist_ok=True)
     markets, market_note = markets_for(profile.venue.quote_assets, options.data_dir)
     symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
     if not symbols:
         raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
-    venue = paper_venue(loaded, markets, state_dir)
-    session = open_session(loaded, markets, venue=venue)
-    try:
-        return await _trade(session, venue, symbols, options, out, market_note)
-    finally:
-        session.book.close()
+    with state_lock(loaded.state_dir):  # before the first read of the folder (venue.json)
+        venue = paper_venue(loaded, markets, loaded.state_dir)
+        session = open_session(loaded, markets, venue=venue)
+        try:
+            return await _trade(session, venue, symbols, options, out, market_note)
+        finally:
+            session.book.close()
 
 
 async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str], options: PaperOptions,

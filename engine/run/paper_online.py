@@ -23,6 +23,7 @@ from engine.market.poller import CandlePoller
 from engine.market.universe import choose_symbols
 from engine.run.driver import feed_candle
 from engine.run.live_loop import LiveLoop, trade_until_stopped
+from engine.store.lock import state_lock
 from engine.venue.errors import VenueUnavailable
 from engine.venue.markets import Market, parse_exchange_info
 from engine.venue.sim.persistent import PersistentSimVenue
@@ -66,11 +67,20 @@ async def open_public(base_url: str | None) -> tuple[BinancePublicCandleSource, 
 async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
                            out: Any, *, ticks: int | None = None) -> int:
     profile = loaded.profile
-    chosen = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
-    symbols = [s for s in chosen if s in source.exchange.markets]
-    if not symbols:
-        raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
-    loaded.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        chosen = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
+        symbols = [s for s in chosen if s in source.exchange.markets]
+        if not symbols:
+            raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
+        with state_lock(loaded.state_dir):  # before the first read of the folder (venue.json)
+            return await _trade(loaded, source, markets, symbols, out, ticks)
+    finally:
+        await source.close()
+
+
+async def _trade(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
+                 symbols: list[str], out: Any, ticks: int | None) -> int:
+    profile = loaded.profile
     venue = paper_venue(loaded, markets, loaded.state_dir)
     session = open_session(loaded, markets, venue=venue)
     clock = WallClock()
@@ -87,7 +97,6 @@ async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSou
         return 0
     finally:
         session.book.close()
-        await source.close()
 
 
 async def _prime(venue: PersistentSimVenue, poller: CandlePoller, loop: LiveLoop) -> None:
