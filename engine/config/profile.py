@@ -35,6 +35,9 @@ class VenueSection(_Section):
     """Paper and backtest wallet, in the quote asset."""
     slippage_bps: float = Field(2.0, ge=0, le=500)
     """Simulated adverse slippage on market fills (paper, backtest)."""
+    markets_refresh: Duration = timedelta(hours=1)
+    """Testnet/live and paper on live data: re-read every market's filters and status (exchangeInfo)
+    this often; an order refused by a filter (-1111, -1013, -4164, ...) re-reads them at once."""
 
 
 class UniverseSection(_Section):
@@ -73,6 +76,9 @@ class OrdersSection(_Section):
     entry_timeout: Duration = timedelta(seconds=30)
     close_timeout: Duration = timedelta(seconds=30)
     emergency_retry: Duration = timedelta(seconds=10)
+    emergency_alert_after: int = Field(3, ge=1, le=1000)
+    """Emergency closes the venue may refuse before every notification channel is alerted; the position
+    keeps its stop-loss meanwhile and the close is retried every `emergency_retry`."""
 
     @field_validator("take_profit")
     @classmethod
