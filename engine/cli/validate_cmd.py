@@ -1,14 +1,22 @@
-"""`validate PATH`: check a machine or a profile (with its machine) and show what was understood."""
+"""`validate PATH`: check a machine or a profile (with its machine) and show what was understood.
+
+A profile that is valid but risky gets warnings on stderr (exit code still 0, and shown with
+`--quiet` too: they are about who can control the bot, not about what was understood)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.output import console
 from engine.config.redact import redacted
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.config.profile import TelegramSection
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Validate a machine (machines/*.yaml) or a profile (profiles/*.yaml). "
                                    "A profile is shown merged (extends + runtime overrides), secrets redacted.")
     p.add_argument("path", type=Path, help="machine or profile YAML file")
-    p.add_argument("--quiet", "-q", action="store_true", help="print only errors")
+    p.add_argument("--quiet", "-q", action="store_true", help="print only errors and warnings")
     p.set_defaults(run=run)
 
 
@@ -44,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
 
     loaded = load_profile(path)
     load_machine_for(loaded)
+    for warning in telegram_warnings(loaded.profile.telegram):
+        print(f"warning: {path}: {warning}", file=sys.stderr)
     if not args.quiet:
         out.print(f"OK {path}: profile {loaded.profile.name!r} ({loaded.profile.mode}), machine "
                   f"{loaded.profile.runtime.machine}, state in {loaded.state_dir}")
@@ -51,3 +61,19 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"runtime overrides merged: {json.dumps(loaded.overrides)}")
         out.print(yaml.safe_dump(redacted(loaded.profile.model_dump(mode="json")), sort_keys=False).rstrip())
     return 0
+
+
+def telegram_warnings(section: TelegramSection) -> list[str]:
+    """Who can control the bot beyond what the profile's author may think: a group or channel (Telegram
+    gives them negative ids) on the chat allow-list with no user allow-list lets every member in."""
+    if section.allowed_user_ids:
+        return []
+    groups = [chat for chat in section.allowed_chat_ids if chat < 0]
+    if not groups:
+        return []
+    chats = ", ".join(str(chat) for chat in groups)
+    state = "" if section.enabled else " (telegram.enabled is false now; this applies once it is enabled)"
+    return [f"telegram.allowed_chat_ids has group/channel chat(s) {chats} and telegram.allowed_user_ids is empty: "
+            f"EVERY member of {'that chat' if len(groups) == 1 else 'those chats'} can control the bot (pause, "
+            f"panic, close positions, switch profiles). List the operators' numeric user ids in "
+            f"telegram.allowed_user_ids{state}."]
