@@ -123,6 +123,14 @@ class MatchingEngine(EngineStateMixin):
             account = self._accounts[asset] = SettleAccount(asset, ZERO)
         return account
 
+    def update_market(self, market: Market) -> None:
+        """Take a market's new filters or status (as Binance publishes them in exchangeInfo): later orders
+        are checked against it; resting orders and the position are left as they are, as on Binance."""
+        self.markets[market.symbol] = market
+        book = self._books.get(market.symbol)
+        if book is not None:
+            book.market = market
+
     def book(self, symbol: str) -> SymbolBook:
         """The book of a unified symbol, created on first use. Raises InvalidSymbol (-1121)."""
         book = self._books.get(symbol)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -34,7 +35,7 @@ from tests.fakes.binance.market import MarketClock, Tape, current_price, parse_t
 from tests.fakes.binance.orders import OrderDesk
 from tests.fakes.binance.params import Params
 from tests.fakes.binance.server import FapiServer, RecordedRequest
-from tests.fakes.binance.shapes import algo_json, order_json, symbol_entry, with_order_types
+from tests.fakes.binance.shapes import algo_json, decimals, order_json, plain, symbol_entry, with_order_types
 
 DEFAULT_SYMBOLS = ("BTC/USDC:USDC", "ETH/USDC:USDC", "SOL/USDC:USDC", "BNB/USDC:USDC", "XRP/USDC:USDC",
                    "DOGE/USDC:USDC")
@@ -131,6 +132,7 @@ class FakeBinance:
         self.desk = OrderDesk(self.engine, lambda: self.clock.now_ms())
         self.settings = AccountSettings()
         self.faults = FaultBook()
+        self.delisted: set[str] = set()  # venue ids taken out of exchangeInfo (`delist`)
         self.requests: list[RecordedRequest] = []
         self._fed_until = self.start_ms
         self._forming_at: int | None = None
@@ -253,14 +255,71 @@ class FakeBinance:
         return self.markets[to_unified(symbol)]
 
     def market_param(self, params: Params, name: str = "symbol") -> Market:
-        """The market a request names; -1102 when missing, -1121 when unknown."""
+        """The market a request names; -1102 when missing, -1121 when unknown or delisted."""
         value = params.get(name)
         if value is None:
             raise mandatory(name)
         market = self.by_id.get(value)
-        if market is None:
+        if market is None or value in self.delisted:
             raise invalid_symbol()
         return market
+
+    def listed(self) -> list[Market]:
+        """The markets exchangeInfo lists (every one but the delisted)."""
+        return [m for m in self.markets.values() if m.id not in self.delisted]
+
+    # ---- what Binance changes under a running bot (admin hooks for tests) -------------------------------
+
+    def set_filters(self, symbol: str, *, step_size: Decimal | str | None = None,
+                    tick_size: Decimal | str | None = None, min_notional: Decimal | str | None = None) -> Market:
+        """Change a market's filters now, as Binance does now and then under open positions: exchangeInfo
+        answers the new values (LOT_SIZE and MARKET_LOT_SIZE steps and minimums, PRICE_FILTER tick and
+        minimum, MIN_NOTIONAL, the precisions) and every later order is checked against them. Positions
+        and resting orders are left as they are. Returns the new market."""
+        market = self.market(symbol)
+        changes: dict[str, Any] = {}
+        if step_size is not None:
+            step = Decimal(str(step_size))
+            changes.update(step_size=step, min_qty=step, market_step_size=step, market_min_qty=step)
+        if tick_size is not None:
+            tick = Decimal(str(tick_size))
+            changes.update(tick_size=tick, min_price=tick)
+        if min_notional is not None:
+            changes.update(min_notional=Decimal(str(min_notional)))
+        return self._replace_market(market, **changes)
+
+    def set_status(self, symbol: str, status: str) -> Market:
+        """Set a market's exchangeInfo `status` (SETTLING, DELIVERING, BREAK, PENDING_TRADING, TRADING):
+        outside TRADING the matching engine refuses orders that open or increase a position (-4140)
+        and still fills reduce-only ones."""
+        return self._replace_market(self.market(symbol), status=status)
+
+    def delist(self, symbol: str) -> None:
+        """Take a market out of exchangeInfo: every request naming it answers -1121 "Invalid symbol."
+        and symbol-less tickers skip it, while its position and resting orders stay on the account
+        (listed by positionRisk and the symbol-less open-order lists, still filled by the market) until
+        `relist`: the moment between Binance dropping a symbol and settling what is left on it."""
+        self.delisted.add(self.market(symbol).id)
+
+    def relist(self, symbol: str) -> None:
+        self.delisted.discard(self.market(symbol).id)
+
+    def _replace_market(self, market: Market, **changes: Any) -> Market:
+        new = replace(market, **changes)
+        self.markets[new.symbol] = new
+        self.by_id[new.id] = new
+        self.engine.update_market(new)
+        entry = next(e for e in self.symbol_entries if e["symbol"] == new.id)
+        filters = {f["filterType"]: dict(f) for f in entry.get("filters", [])}
+        for kind, fields in (("PRICE_FILTER", {"tickSize": new.tick_size, "minPrice": new.min_price}),
+                             ("LOT_SIZE", {"stepSize": new.step_size, "minQty": new.min_qty}),
+                             ("MARKET_LOT_SIZE", {"stepSize": new.market_step_size, "minQty": new.market_min_qty}),
+                             ("MIN_NOTIONAL", {"notional": new.min_notional})):
+            filters.setdefault(kind, {"filterType": kind}).update({k: plain(v) for k, v in fields.items()})
+        updated = {**entry, "status": new.status, "filters": list(filters.values()),
+                   "pricePrecision": decimals(new.tick_size), "quantityPrecision": decimals(new.step_size)}
+        self.symbol_entries[self.symbol_entries.index(entry)] = updated
+        return new
 
     def optional_market(self, params: Params) -> Market | None:
         return self.market_param(params) if "symbol" in params else None

@@ -13,15 +13,18 @@ requests (`None`: every one until `clear_faults`). Kinds:
 | `rate_limit` | 429 -1003 with `Retry-After: retry_after` |
 | `ban` | 418 -1003 with `Retry-After` |
 | `bad_timestamp` | 400 -1021 on signed requests only |
-| `reject` | 400 with any Binance `code` and `msg` (-2019, -4164, -2021, -2022, -1111, -4131 ...); nothing happens |
+| `reject` | 400 with any Binance `code` and `msg` (-2019, -4164, -2021, -2022, -1111, -4131 ...); nothing happens; |
+|          | `reject_closes`: only reduce-only MARKET orders (the bot's closes: an emergency that cannot finish) |
 | `partial_fill` | the next MARKET order fills `ratio` of its quantity (floored to the step) and ends EXPIRED |
 | `vanish` | the open algo order with `client_id` is silently canceled (now, or as soon as it exists) |
 
+A fault with `params` matches only requests carrying those parameter values (`{"reduceOnly": "true"}`).
 Every firing is recorded in `FaultBook.fired` (kind, method, path).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,6 +60,7 @@ class Fault:
     retry_after: int = 1
     ratio: float = 0.5
     client_id: str | None = None
+    params: dict[str, str] | None = None  # only requests with these parameter values (as sent) match
 
     @classmethod
     def latency(cls, delay_s: float, *, method: str | None = None, path: str | None = None,
@@ -99,6 +103,14 @@ class Fault:
         return cls("reject", method, path, times, status=status, code=code, msg=msg)
 
     @classmethod
+    def reject_closes(cls, code: int = -1111, msg: str = "Precision is over the maximum defined for this asset.",
+                      *, times: int | None = None) -> Fault:
+        """Refuse every reduce-only MARKET order (what the bot closes with) and nothing else: entries,
+        stops and take-profits still go through, so a position reaches `emergency` and cannot leave it."""
+        return cls("reject", "POST", "/fapi/v1/order", times, status=400, code=code, msg=msg,
+                   params={"reduceOnly": "true"})
+
+    @classmethod
     def partial_fill(cls, ratio: float = 0.5, *, times: int | None = 1) -> Fault:
         return cls("partial_fill", "POST", "/fapi/v1/order", times, ratio=ratio)
 
@@ -106,7 +118,9 @@ class Fault:
     def vanish(cls, client_id: str, *, times: int | None = 1) -> Fault:
         return cls("vanish", None, None, times, client_id=client_id)
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, params: Mapping[str, str] | None = None) -> bool:
+        if self.params and (params is None or any(params.get(k) != v for k, v in self.params.items())):
+            return False
         return (self.method is None or self.method == method) and (self.path is None or self.path == path)
 
 
@@ -133,10 +147,11 @@ class FaultBook:
     def clear(self) -> None:
         self.active.clear()
 
-    def peek(self, kinds: tuple[FaultKind, ...], method: str, path: str) -> Fault | None:
+    def peek(self, kinds: tuple[FaultKind, ...], method: str, path: str,
+             params: Mapping[str, str] | None = None) -> Fault | None:
         """The first active fault of one of `kinds` matching the request (not consumed)."""
         for fault in self.active:
-            if fault.kind in kinds and fault.matches(method, path):
+            if fault.kind in kinds and fault.matches(method, path, params):
                 return fault
         return None
 
@@ -148,9 +163,9 @@ class FaultBook:
             if fault.times <= 0 and fault in self.active:
                 self.active.remove(fault)
 
-    def take(self, kind: FaultKind, method: str, path: str) -> Fault | None:
+    def take(self, kind: FaultKind, method: str, path: str, params: Mapping[str, str] | None = None) -> Fault | None:
         """Find, fire and return the first matching fault of `kind`."""
-        fault = self.peek((kind,), method, path)
+        fault = self.peek((kind,), method, path, params)
         if fault is not None:
             self.fire(fault, method, path)
         return fault

@@ -34,7 +34,8 @@ def server_time(fake: FakeBinance, p: Params) -> Any:
 
 
 def exchange_info(fake: FakeBinance, p: Params) -> Any:
-    return shapes.exchange_info(fake.symbol_entries, fake.asset_entries, wall_ms())
+    entries = [e for e in fake.symbol_entries if e["symbol"] not in fake.delisted]
+    return shapes.exchange_info(entries, fake.asset_entries, wall_ms())
 
 
 def _price(fake: FakeBinance, market: Market) -> float:
@@ -66,7 +67,7 @@ def index_price_klines(fake: FakeBinance, p: Params) -> Any:
 
 def _markets(fake: FakeBinance, p: Params) -> list[Market]:
     market = fake.optional_market(p)
-    return [market] if market is not None else list(fake.markets.values())
+    return [market] if market is not None else fake.listed()
 
 
 def _one_or_all(p: Params, rows: list[dict[str, Any]]) -> Any:

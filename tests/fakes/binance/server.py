@@ -220,7 +220,7 @@ class FapiServer:
                          api_key=self.fake.api_key, secret=self.fake.secret, wall_ms=int(time.time() * 1000))
             if faults.take("bad_timestamp", method, path) is not None:
                 raise timestamp_error()
-        rejection = faults.take("reject", method, path)
+        rejection = faults.take("reject", method, path, params.values)
         if rejection is not None:
             raise ApiError(rejection.status or 400, rejection.code, rejection.msg)
         failure = faults.peek(("timeout", "http_error"), method, path)

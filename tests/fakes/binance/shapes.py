@@ -37,7 +37,10 @@ def price_text(market: Market, value: Decimal | float) -> str:
 
 
 def qty_text(market: Market, value: Decimal | float) -> str:
-    return f"{Decimal(str(value)):.{decimals(market.step_size)}f}"
+    places = decimals(market.step_size)
+    if isinstance(value, Decimal):
+        places = max(places, decimals(value))  # a size from before a step change keeps all its digits
+    return f"{Decimal(str(value)):.{places}f}"
 
 
 # ---- public market data ------------------------------------------------------------------------------
