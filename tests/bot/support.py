@@ -106,8 +106,9 @@ class World:
         self.api.command(text, chat_id=chat_id, user_id=user_id)
         return await self.api.wait_call("sendMessage", lambda c: c.params.get("chat_id") == chat_id, after=mark)
 
-    async def press(self, data: str, prompt: Call, *, chat_id: int = OPERATOR, user_id: int | None = None) -> Call:
-        """Press a button of `prompt` (a sendMessage call) and wait for the edited prompt."""
+    async def press(self, data: str, prompt: Call, *, chat_id: int | None = None, user_id: int | None = None) -> Call:
+        """Press a button of `prompt` (a sendMessage call; from its own chat unless `chat_id` says
+        otherwise) and wait for the edited prompt."""
         assert self.api is not None
         mark = self.api.mark()
         self.api.press(data, message_id=prompt.result["message_id"], chat_id=chat_id, user_id=user_id)

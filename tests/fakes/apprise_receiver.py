@@ -19,6 +19,7 @@ from tests.fakes.local_http import serve_local
 class Received:
     payload: dict[str, Any]
     headers: dict[str, str]
+    path: str = ""  # the request path, query included (URL tokens live there)
     at: float = field(default_factory=time.monotonic)
 
     @property
@@ -68,7 +69,7 @@ class AppriseReceiver:
             payload = json.loads(raw) if raw else {}
         except json.JSONDecodeError:
             payload = {"raw": raw.decode("utf-8", "replace")}
-        self.received.append(Received(payload, dict(request.headers)))
+        self.received.append(Received(payload, dict(request.headers), request.path_qs))
         self._arrived.set()
         if self.mode == "fail":
             return web.json_response({"error": "boom"}, status=500)

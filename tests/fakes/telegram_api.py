@@ -2,9 +2,10 @@
 Application with its real Updater: getMe, deleteWebhook, setMyCommands, getUpdates (long poll with
 offsets), sendMessage, sendPhoto, answerCallbackQuery, editMessageText. Unknown methods are 404.
 
-Tests enqueue updates (`command`, `press`), then wait for what the bot sent (`wait_call`). Every call
-is recorded with its decoded parameters (`calls`). A `fail_next` injects an HTTP error (429 with
-retry_after, 500 …) on the next call of a method.
+Tests enqueue updates (`command`, `edit`, `press`), then wait for what the bot sent (`wait_call`).
+Every call is recorded with its decoded parameters (`calls`). Queued updates are delivered whatever
+`allowed_updates` the bot asked for, so what the bot does with each kind is its own handlers' doing.
+A `fail_next` injects an HTTP error (429 with retry_after, 500 …) on the next call of a method.
 
 Shutdown does not wait for a parked long poll (see the reference, gotcha 2): `stop()` sets `closing`
 and wakes every poll before the runner is cleaned up with a 1 s shutdown timeout.
@@ -198,20 +199,40 @@ class FakeTelegramAPI:
     def command(self, text: str, *, chat_id: int = 42, user_id: int | None = None,
                 username: str = "op") -> dict[str, Any]:
         """Queue a message whose text starts with a /command (with its bot_command entity)."""
+        message = self._user_message(text, chat_id, user_id, username, next(self._message_ids))
+        return self._push({"update_id": next(self._update_ids), "message": message})
+
+    def edit(self, text: str, *, message_id: int | None = None, chat_id: int = 42, user_id: int | None = None,
+             username: str = "op") -> dict[str, Any]:
+        """Queue an `edited_message` update: the user edited one of their messages (`message_id`, by
+        default a new id) so that it now reads `text`."""
+        message = self._user_message(text, chat_id, user_id, username,
+                                     next(self._message_ids) if message_id is None else message_id)
+        message["edit_date"] = int(time.time())
+        return self._push({"update_id": next(self._update_ids), "edited_message": message})
+
+    @staticmethod
+    def _user_message(text: str, chat_id: int, user_id: int | None, username: str, message_id: int) -> dict[str, Any]:
         user = {"id": chat_id if user_id is None else user_id, "is_bot": False, "first_name": "Op",
                 "username": username}
         word = text.split()[0]
-        message = {"message_id": next(self._message_ids), "date": int(time.time()), "text": text,
-                   "chat": {"id": chat_id, "type": "private" if user["id"] == chat_id else "group"},
-                   "from": user, "entities": [{"type": "bot_command", "offset": 0, "length": len(word)}]}
-        return self._push({"update_id": next(self._update_ids), "message": message})
+        return {"message_id": message_id, "date": int(time.time()), "text": text,
+                "chat": {"id": chat_id, "type": "private" if user["id"] == chat_id else "group"},
+                "from": user, "entities": [{"type": "bot_command", "offset": 0, "length": len(word)}]}
 
-    def press(self, data: str, *, message_id: int, chat_id: int = 42, user_id: int | None = None) -> dict[str, Any]:
-        """Queue a press of an inline button (callback query) on one of the bot's messages."""
+    def press(self, data: str, *, message_id: int, chat_id: int | None = None,
+              user_id: int | None = None) -> dict[str, Any]:
+        """Queue a press of an inline button (callback query) on one of the bot's messages. `chat_id`
+        defaults to the chat of that message; another chat makes the press come from a copy of the
+        message in that chat (a button replayed elsewhere). `user_id` defaults to the chat id."""
+        stored = self.messages.get(message_id)
+        if chat_id is None:
+            chat_id = stored["chat"]["id"] if stored else 42
         user = {"id": chat_id if user_id is None else user_id, "is_bot": False, "first_name": "Op"}
-        message = self.messages.get(message_id) or {"message_id": message_id, "date": int(time.time()),
-                                                    "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER,
-                                                    "text": "?"}
+        message = stored or {"message_id": message_id, "date": int(time.time()),
+                             "chat": {"id": chat_id, "type": "private"}, "from": BOT_USER, "text": "?"}
+        if message["chat"]["id"] != chat_id:
+            message = {**message, "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"}}
         query = {"id": str(next(self._callback_ids)), "chat_instance": f"ci-{chat_id}", "data": data,
                  "from": user, "message": message}
         return self._push({"update_id": next(self._update_ids), "callback_query": query})

@@ -232,26 +232,31 @@ class BotControl:
         extra = "" if status["entries_allowed"] else f" (an automatic halt still applies until {status['until']})"
         return CommandResult(True, f"entries resumed{extra}", record)
 
-    def request_panic(self, by: str) -> Pending:
-        return self.confirmations.create("panic", by, positions=len(self.session.book.live))
+    # `where` (the chat asked in) and `by` must match at the answer: see `confirmations`.
+    def request_panic(self, by: str, where: str | None = None) -> Pending:
+        return self.confirmations.create("panic", by, where=where, positions=len(self.session.book.live))
 
-    def request_close(self, position_id: str, by: str) -> Pending:
+    def request_close(self, position_id: str, by: str, where: str | None = None) -> Pending:
         """Raises UserError when the position is not live or cannot be closed by a market order now."""
         position = self._closable(position_id)
-        return self.confirmations.create("close", by, position=position.id, symbol=position.symbol)
+        return self.confirmations.create("close", by, where=where, position=position.id, symbol=position.symbol)
 
-    def cancel(self, token: str, by: str) -> CommandResult:
-        pending = self.confirmations.cancel(token)
+    def cancel(self, token: str, by: str, where: str | None = None) -> CommandResult:
+        """Raises ConfirmationError("not yours") when `by`/`where` did not ask; the prompt stays live."""
+        pending = self.confirmations.cancel(token, by, where)
         if pending is None:
             return CommandResult(False, "nothing to cancel (already answered or expired)")
         log.info("%s cancelled by %s", pending.action, by)
         return CommandResult(True, f"{pending.action} cancelled; nothing done")
 
-    async def confirm(self, token: str, by: str) -> CommandResult:
-        """Carry out a confirmed /panic or /close. An unknown, used or expired token does nothing."""
+    async def confirm(self, token: str, by: str, where: str | None = None) -> CommandResult:
+        """Carry out a confirmed /panic or /close. An unknown, used or expired token does nothing;
+        raises ConfirmationError("not yours") when `by`/`where` did not ask (the token stays live)."""
         try:
-            pending = self.confirmations.take(token)
+            pending = self.confirmations.take(token, by, where)
         except ConfirmationError as exc:
+            if exc.reason == "not yours":
+                raise
             what = exc.pending.action if exc.pending else "confirmation"
             if exc.reason == "expired":
                 return CommandResult(False, f"{what} confirmation expired; nothing done")

@@ -6,8 +6,12 @@ summary ("12 events: 7× exit, 5× entry …"). A failed or hung delivery is log
 abandoned after `send_timeout`; the queue is bounded (the oldest events are dropped and counted).
 
 URLs come from the environment (the profile names the variable) and are never logged: they hold
-tokens. Under ENGINE_OFFLINE only URLs whose host is this machine (127.0.0.1, ::1, localhost) are
-kept; the others are refused with a logged note.
+tokens. We never print one, and before apprise sees them they are handed to
+`engine.config.redact.hide_in_logs`, so apprise's own debug lines (`-v`), urllib3's request lines and
+any error text show `<redacted>` in their place.
+
+Under ENGINE_OFFLINE only URLs whose host is this machine (127.0.0.1, ::1, localhost) are kept; the
+others are refused with a logged note.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from engine.bot.notify.events import Message, format_event, summarise
+from engine.config.redact import hide_in_logs, url_secrets
 from engine.offline import is_offline
 
 log = logging.getLogger("engine.bot.notify")
@@ -99,6 +104,8 @@ class Notifier:
         self.stats = NotifierStats()
         self._apprise = apprise.Apprise()
         self.services = 0
+        for url in urls:
+            hide_in_logs(*url_secrets(url))
         for n, url in enumerate(usable_urls(urls, offline=offline), 1):
             if self._apprise.add(url):
                 self.services += 1

@@ -5,10 +5,16 @@
   `ApplicationHandlerStop`, commands and button presses alike. Nothing else runs for it.
 * Handlers are thin: they ask `BotControl` and format the answer (`engine.bot.telegram.format`).
 * /panic and /close answer with inline buttons carrying a one-time token (`cf:yes:<token>`); the
-  press is answered, carried out, and the prompt is edited so the buttons disappear.
+  press is answered, carried out, and the prompt is edited so the buttons disappear. The token is
+  the asker's in the chat it was asked in: anyone else's press (another member of the group, the
+  same operator from another allowed chat) gets a short refusal and changes nothing.
+* Only new messages are commands. An edited message is not (python-telegram-bot's CommandHandler
+  takes `edited_message` updates by default): editing an old "/pause" into "/panic", or an edit
+  arriving late, must not act; the sender is told to send it anew.
 * Start-up runs in a background task with retries (`initialize → start → updater.start_polling`), so
   an unreachable or slow Telegram never holds up trading; `stop()` is bounded.
 * Under ENGINE_OFFLINE nothing but a Bot API on this machine (127.0.0.1 / localhost) is contacted.
+* The token is in every request URL httpx logs: it is handed to `hide_in_logs` before the first one.
 """
 
 from __future__ import annotations
@@ -36,10 +42,12 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from engine.bot.control.confirmations import ConfirmationError
 from engine.bot.control.control import BotControl
 from engine.bot.notify.notifier import LOOPBACK
 from engine.bot.telegram import format as fmt
 from engine.config.profile import TelegramSection
+from engine.config.redact import hide_in_logs, scrub
 from engine.errors import UserError
 from engine.offline import is_offline
 
@@ -48,6 +56,8 @@ log = logging.getLogger("engine.bot.telegram")
 CONFIRM_PATTERN = r"^cf:(yes|no):[0-9a-f]{1,32}$"
 RETRY_FIRST, RETRY_MAX = 1.0, 60.0
 STOP_TIMEOUT = 5.0
+NOT_YOURS = "Only the person who asked, in the chat it was asked in, can answer this."
+EDITED = "An edited message is not a command; nothing done. Send it again as a new message."
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,40 +77,16 @@ def telegram_allowed(base_url: str) -> str | None:
     return None
 
 
-class RedactToken(logging.Filter):
-    """Replaces the bot token in log records of httpx and python-telegram-bot (request URLs and
-    InvalidToken messages carry it)."""
-
-    LOGGERS = ("httpx", "telegram")
-
-    def __init__(self, token: str) -> None:
-        super().__init__()
-        self.token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if self.token and self.token in message:
-            record.msg, record.args = message.replace(self.token, "<token>"), ()
-        return True
-
-    def loggers(self) -> list[logging.Logger]:
-        names = [n for n in logging.root.manager.loggerDict
-                 if any(n == p or n.startswith(p + ".") for p in self.LOGGERS)]
-        return [logging.getLogger(n) for n in sorted(set(names) | set(self.LOGGERS))]
-
-    def install(self) -> None:
-        for logger in self.loggers():
-            logger.addFilter(self)
-
-    def remove(self) -> None:
-        for logger in self.loggers():
-            logger.removeFilter(self)
-
-
 def sender(update: Update) -> str:
     """Who sent an update, as journaled: `telegram:<user id>`."""
     user = update.effective_user
     return f"telegram:{user.id}" if user is not None else "telegram:?"
+
+
+def place(update: Update) -> str:
+    """The chat an update belongs to (a button press: the chat of the prompt), as confirmations keep it."""
+    chat = update.effective_chat
+    return f"telegram-chat:{chat.id}" if chat is not None else "telegram-chat:?"
 
 
 class TelegramBot:
@@ -116,7 +102,7 @@ class TelegramBot:
         self.failed: str | None = None  # why Telegram gave up for good
         self._task: asyncio.Task[None] | None = None
         self._requests: list[HTTPXRequest] = []
-        self._redact = RedactToken(token)
+        hide_in_logs(token, placeholder="<token>")
 
     # --- building ------------------------------------------------------------------------------
     def build(self) -> Application:
@@ -130,15 +116,17 @@ class TelegramBot:
         app = (ApplicationBuilder().token(self.token).base_url(self.section.api_base_url)
                .request(request).get_updates_request(updates).job_queue(None).build())
         app.add_handler(TypeHandler(Update, self._gate), group=-1)
+        new = filters.UpdateType.MESSAGE  # not edited_message, not channel posts (see the module doc)
         for name, callback in (
             ("status", self._status), ("positions", self._positions), ("summary", self._summary),
             ("performance", self._performance), ("pause", self._pause), ("resume", self._resume),
             ("panic", self._panic), ("close", self._close), ("config", self._config),
             ("aggression", self._aggression), ("logs", self._logs), ("help", self._help), ("start", self._help),
         ):
-            app.add_handler(CommandHandler(name, callback))
+            app.add_handler(CommandHandler(name, callback, filters=new))
         app.add_handler(CallbackQueryHandler(self._button, pattern=CONFIRM_PATTERN))
-        app.add_handler(MessageHandler(filters.COMMAND, self._unknown))
+        app.add_handler(MessageHandler(filters.COMMAND & new, self._unknown))
+        app.add_handler(MessageHandler(filters.COMMAND & filters.UpdateType.EDITED_MESSAGE, self._edited))
         app.add_error_handler(self._error)
         return app
 
@@ -151,7 +139,6 @@ class TelegramBot:
             log.warning("Telegram stays off: %s", refusal)
             return
         if self._task is None:
-            self._redact.install()
             self._task = asyncio.get_running_loop().create_task(self._connect(), name="telegram-start")
 
     async def _connect(self) -> None:
@@ -164,7 +151,8 @@ class TelegramBot:
                 assert app.updater is not None
                 await app.updater.start_polling(
                     timeout=self.section.poll_timeout.total_seconds(),
-                    allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY],
+                    # edits are asked for only to tell the sender they do nothing (`_edited`)
+                    allowed_updates=[Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY],
                     error_callback=self._poll_error,
                 )
             except InvalidToken:
@@ -174,7 +162,7 @@ class TelegramBot:
                 return
             except (TelegramError, OSError) as exc:
                 log.warning("Telegram not reachable (%s: %s); retrying in %.0fs", type(exc).__name__,
-                            self._scrub(str(exc)), delay)
+                            scrub(str(exc)), delay)
                 await self._teardown(app)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
@@ -189,11 +177,8 @@ class TelegramBot:
                 log.info("could not set the command menu: %s", exc)
             return
 
-    def _scrub(self, text: str) -> str:
-        return text.replace(self.token, "<token>") if self.token else text
-
     def _poll_error(self, exc: TelegramError) -> None:
-        log.warning("Telegram polling: %s: %s (retrying)", type(exc).__name__, self._scrub(str(exc)))
+        log.warning("Telegram polling: %s: %s (retrying)", type(exc).__name__, scrub(str(exc)))
 
     async def stop(self) -> None:
         """Stop polling and close connections, at most STOP_TIMEOUT seconds; never raises."""
@@ -211,7 +196,6 @@ class TelegramBot:
                 log.warning("Telegram did not stop within %.0fs; left behind", STOP_TIMEOUT)
             self.app = None
         self.ready.clear()
-        self._redact.remove()
 
     async def _teardown(self, app: Application) -> None:
         try:
@@ -270,7 +254,7 @@ class TelegramBot:
         await self._reply(update, fmt.esc(self.control.resume(sender(update)).message))
 
     async def _panic(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        pending = self.control.request_panic(sender(update))
+        pending = self.control.request_panic(sender(update), place(update))
         ttl = self.section.confirm_timeout
         await self._reply(update, fmt.panic_prompt(pending, ttl),
                           reply_markup=self._confirm_keyboard(pending.token, "🚨 Yes, close ALL"))
@@ -280,7 +264,7 @@ class TelegramBot:
             await self._reply(update, "usage: /close P3 (see /positions)")
             return
         try:
-            pending = self.control.request_close(context.args[0], sender(update))
+            pending = self.control.request_close(context.args[0], sender(update), place(update))
         except UserError as exc:
             await self._reply(update, fmt.esc(str(exc)))
             return
@@ -295,13 +279,21 @@ class TelegramBot:
     async def _button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         assert query is not None and query.data is not None
-        await query.answer()
         _, answer, token = query.data.split(":", 2)
-        by = sender(update)
+        by, where = sender(update), place(update)
+        try:
+            # Checked before the press is answered: the refusal is the answer (a pop-up for the presser).
+            self.control.confirmations.check(token, by, where)
+        except ConfirmationError as refused:
+            log.warning("telegram: %s %s refused for %s in %s: asked by %s in %s", refused.pending.action,
+                        answer, by, where, refused.pending.by, refused.pending.where)
+            await query.answer(NOT_YOURS, show_alert=True)
+            return
+        await query.answer()
         if answer == "yes":
-            result = await self.control.confirm(token, by)
+            result = await self.control.confirm(token, by, where)
         else:
-            result = self.control.cancel(token, by)
+            result = self.control.cancel(token, by, where)
         await query.edit_message_text(("✅ " if result.ok else "✖ ") + fmt.esc(result.message),
                                       parse_mode=ParseMode.HTML)
 
@@ -332,8 +324,13 @@ class TelegramBot:
     async def _unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self._reply(update, "unknown command; /help lists them")
 
+    async def _edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.info("telegram: edited message from %s ignored: %r", sender(update),
+                 (update.effective_message.text or "")[:40] if update.effective_message else "")
+        await self._reply(update, EDITED)
+
     async def _error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram handler failed: %s", self._scrub(str(context.error)), exc_info=context.error)
+        log.error("telegram handler failed: %s", scrub(str(context.error)), exc_info=context.error)
         if isinstance(update, Update) and update.effective_message is not None:
             try:
                 await update.effective_message.reply_text(f"⚠ failed: {type(context.error).__name__}")
