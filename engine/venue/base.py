@@ -36,6 +36,11 @@ class Venue(ABC):
     async def markets(self) -> dict[str, Market]:
         """Every market the venue lists, keyed by unified symbol."""
 
+    async def refresh_markets(self) -> dict[str, Market]:
+        """Every market as the venue lists it now, read again (filters and status change under a running
+        bot). A venue whose markets never change answers `markets()`."""
+        return await self.markets()
+
     @abstractmethod
     async def fetch_ohlcv(
         self, symbol: str, timeframe: str, since_ms: int | None = None, limit: int | None = None

@@ -3,6 +3,8 @@ nothing else, so the executor handles one set of kinds.
 
 Rejections carry Binance's code and message (USD-M futures error table). What the caller should do:
 - `RequestRejected` and subclasses: the venue refused; nothing happened. Fix the request, do not retry as is.
+- `FilterRejected` (a kind of `OrderRejected`): the order broke one of the market's filters as the venue
+  knows them now, which may not be what the caller last read: re-read the markets before retrying.
 - `StatusUnknown`: 5xx or timeout. The order may exist. Look it up by client id before anything else.
 - `RateLimited`: back off `retry_after` seconds (None when the venue did not say).
 - `VenueUnavailable`: could not reach the venue, or it is closed; nothing was sent.
@@ -33,12 +35,23 @@ class OrderRejected(RequestRejected):
     """An order was refused (filters, margin, reduce-only, ...)."""
 
 
+class FilterRejected(OrderRejected):
+    """The order broke a filter of its market (LOT_SIZE, MARKET_LOT_SIZE, PRICE_FILTER, MIN_NOTIONAL):
+    Binance may have changed the filters since they were read."""
+
+
 class InvalidSymbol(RequestRejected):
     code, default_msg = -1121, "Invalid symbol."
 
 
-class PrecisionTooHigh(OrderRejected):
+class PrecisionTooHigh(FilterRejected):
     code, default_msg = -1111, "Precision is over the maximum defined for this asset."
+
+
+class FilterFailure(FilterRejected):
+    """-1013 "Filter failure: LOT_SIZE" (or PRICE_FILTER, MIN_NOTIONAL, ...): the filter is named in the text."""
+
+    code, default_msg = -1013, "Filter failure: LOT_SIZE"
 
 
 class OrderNotFound(OrderRejected):
@@ -63,27 +76,27 @@ class MaxPositionExceeded(OrderRejected):
     code, default_msg = -2027, "Exceeded the maximum allowable position at current leverage."
 
 
-class QuantityTooSmall(OrderRejected):
+class QuantityTooSmall(FilterRejected):
     code, default_msg = -4004, "Quantity less than min quantity."
 
 
-class QuantityTooLarge(OrderRejected):
+class QuantityTooLarge(FilterRejected):
     code, default_msg = -4005, "Quantity greater than max quantity."
 
 
-class QuantityNotPositive(OrderRejected):
+class QuantityNotPositive(FilterRejected):
     code, default_msg = -4003, "Quantity less than zero."
 
 
-class StopPriceTooHigh(OrderRejected):
+class StopPriceTooHigh(FilterRejected):
     code, default_msg = -4007, "Stop price greater than max price."
 
 
-class PriceTooLow(OrderRejected):
+class PriceTooLow(FilterRejected):
     code, default_msg = -4013, "Price less than min price."
 
 
-class PriceNotOnTick(OrderRejected):
+class PriceNotOnTick(FilterRejected):
     code, default_msg = -4014, "Price not increased by tick size."
 
 
@@ -91,7 +104,7 @@ class InvalidClientOrderId(OrderRejected):
     code, default_msg = -4015, "Client order id is not valid."
 
 
-class QuantityNotOnStep(OrderRejected):
+class QuantityNotOnStep(FilterRejected):
     code, default_msg = -4023, "Qty not increased by step size."
 
 
@@ -103,7 +116,7 @@ class SymbolNotTrading(OrderRejected):
     code, default_msg = -4140, "Invalid symbol status for opening position"
 
 
-class MinNotional(OrderRejected):
+class MinNotional(FilterRejected):
     code = -4164
 
     def __init__(
@@ -166,6 +179,7 @@ _BY_CODE: dict[int, type[RequestRejected]] = {
     for cls in (
         InvalidSymbol,
         PrecisionTooHigh,
+        FilterFailure,
         OrderNotFound,
         MarginInsufficient,
         WouldImmediatelyTrigger,

@@ -2,7 +2,8 @@
 MIN_NOTIONAL), answering with the same Binance error the real venue would give.
 
 Rounding rules:
-- quantities are floored to the step (never send more than sized; ccxt truncates the same way);
+- quantities are floored to the step (never send more than sized; ccxt truncates the same way), except
+  reduce-only closes and stops, which may be rounded up (`ceil_to_step`): the venue trims them to the position;
 - plain prices are rounded to the nearest tick (like ccxt `price_to_precision`);
 - stop-loss / take-profit triggers are rounded TOWARD THE POSITION'S ENTRY, i.e. the conservative way:
   a stop never ends up further away (more risk) than asked, a take-profit never further away (more
@@ -42,6 +43,12 @@ def _to_multiple(value: Decimal, unit: Decimal, rounding: str) -> Decimal:
 def floor_to_step(qty: Decimal, step: Decimal) -> Decimal:
     """Largest multiple of `step` not above `qty`, with the step's decimal places."""
     return _to_multiple(qty, step, ROUND_FLOOR)
+
+
+def ceil_to_step(qty: Decimal, step: Decimal) -> Decimal:
+    """Smallest multiple of `step` not below `qty`: for reduce-only orders, which the venue trims to the
+    position, so rounding up never sends more than is held and never leaves a sliver behind."""
+    return _to_multiple(qty, step, ROUND_CEILING)
 
 
 def floor_qty(market: Market, qty: Decimal, *, market_order: bool = True) -> Decimal:

@@ -169,14 +169,16 @@ class BinanceVenue(BinanceOrders):
 
     # ---- markets ---------------------------------------------------------------------------------------
 
-    async def _load_markets(self) -> dict[str, Market]:
+    async def _load_markets(self, *, fresh: bool = False) -> dict[str, Market]:
         self._ensure_open()
-        cached = self._markets.get(_MARKETS_KEY)
+        cached = None if fresh else self._markets.get(_MARKETS_KEY)
         if cached is not None:
             return cached
         stale = self._markets.stale(_MARKETS_KEY)
+        # ccxt keeps its own copy (amount_to_precision reads it): reload it whenever ours is renewed.
+        reload = fresh or stale is not None
         try:
-            await self._requests.read("load markets", lambda: self.exchange.load_markets(reload=stale is not None))
+            await self._requests.read("load markets", lambda: self.exchange.load_markets(reload=reload))
         except VenueError as exc:
             if stale is None:
                 raise
@@ -194,6 +196,12 @@ class BinanceVenue(BinanceOrders):
 
     async def markets(self) -> dict[str, Market]:
         return dict(await self._load_markets())
+
+    async def refresh_markets(self) -> dict[str, Market]:
+        """exchangeInfo read again now, whatever the cache says (filters and status change under a running
+        bot: a filter rejection or the profile's `venue.markets_refresh` asks). When the read fails the
+        markets loaded before are answered (with a warning) for another minute."""
+        return dict(await self._load_markets(fresh=True))
 
     async def _market(self, symbol: str) -> Market:
         market = (await self._load_markets()).get(symbol)

@@ -162,6 +162,14 @@ class SimVenue(Venue):
     async def markets(self) -> dict[str, Market]:
         return dict(self._open().markets)
 
+    def update_markets(self, markets: Mapping[str, Market]) -> None:
+        """Take new filters or status for the markets it trades (paper on live data follows Binance's
+        exchangeInfo); later orders are checked against them, resting ones are left as they are."""
+        engine = self._open()
+        for symbol, market in markets.items():
+            if symbol in engine.markets:
+                engine.update_market(market)
+
     async def fetch_ohlcv(
         self, symbol: str, timeframe: str, since_ms: int | None = None, limit: int | None = None
     ) -> list[Candle]:
