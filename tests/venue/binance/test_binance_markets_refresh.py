@@ -8,10 +8,17 @@ from decimal import Decimal
 import pytest
 
 from engine.venue.binance import BinanceVenue
-from engine.venue.errors import FilterFailure, FilterRejected, InvalidSymbol, MinNotional, PrecisionTooHigh
+from engine.venue.errors import (
+    FilterFailure,
+    FilterRejected,
+    InvalidSymbol,
+    MinNotional,
+    PrecisionTooHigh,
+    error_for_code,
+)
 from engine.venue.types import Side
-from tests.fakes.binance import FakeBinance, Fault
-from tests.venue.binance.conftest import BTC, ETH, qty_for
+from tests.fakes.binance import FakeBinance
+from tests.venue.binance.conftest import BTC, ETH
 
 INFO = "/fapi/v1/exchangeInfo"
 
@@ -50,19 +57,9 @@ async def test_a_delisted_symbol_is_gone_after_a_refresh_and_refused_without_a_r
     assert len(fake.requests) == sent
 
 
-@pytest.mark.parametrize(
-    ("code", "msg", "error"),
-    [
-        (-1111, "Precision is over the maximum defined for this asset.", PrecisionTooHigh),
-        (-1013, "Filter failure: LOT_SIZE", FilterFailure),
-        (-4164, "Order's notional must be no smaller than 100 (unless you choose reduce only).", MinNotional),
-    ],
-)
-async def test_filter_rejections_from_the_wire_are_filter_rejected(
-    fake: FakeBinance, venue: BinanceVenue, code: int, msg: str, error: type[FilterRejected]
-) -> None:
-    qty = await qty_for(venue, BTC, Decimal(150))
-    fake.inject(Fault.reject(code, msg, method="POST", path="/fapi/v1/order"))
-    with pytest.raises(error) as info:
-        await venue.place_market(BTC, Side.BUY, qty, "bot-P3-E1")
-    assert isinstance(info.value, FilterRejected) and info.value.code == code
+def test_every_filter_rejection_is_filter_rejected() -> None:
+    """What tells the executor to re-read the markets before its one retry (see test_binance_wire for the
+    codes on the wire)."""
+    assert all(issubclass(kind, FilterRejected) for kind in (PrecisionTooHigh, FilterFailure, MinNotional))
+    assert isinstance(error_for_code(-1013, "Filter failure: PRICE_FILTER"), FilterFailure)
+    assert not isinstance(error_for_code(-2019, "Margin is insufficient."), FilterRejected)

@@ -18,9 +18,11 @@ from engine.config.profile import Profile
 from engine.errors import UserError
 from engine.venue.binance import BinanceVenue, OfflineRefused
 from engine.venue.errors import (
+    FilterFailure,
     MarginInsufficient,
     MinNotional,
     OrderNotFound,
+    PrecisionTooHigh,
     RateLimited,
     ReduceOnlyRejected,
     StatusUnknown,
@@ -328,6 +330,8 @@ async def test_timestamp_rejection_resyncs_the_clock_and_sends_once_more(
         (-4164, "Order's notional must be no smaller than 100 (unless you choose reduce only).", MinNotional),
         (-2021, "Order would immediately trigger.", WouldImmediatelyTrigger),
         (-2022, "ReduceOnly Order is rejected.", ReduceOnlyRejected),
+        (-1111, "Precision is over the maximum defined for this asset.", PrecisionTooHigh),
+        (-1013, "Filter failure: LOT_SIZE", FilterFailure),
     ],
 )
 async def test_injected_rejections_map_to_engine_errors(
