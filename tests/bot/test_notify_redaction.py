@@ -80,3 +80,34 @@ async def test_notification_url_secrets_reach_no_log_record(tmp_path: Path, api:
         assert not [s for s in (*SECRETS, "json://", str(hook.port)) if s in reply]
     stored = [p for p in world.bot.state_dir.rglob("*") if p.is_file()]
     assert stored and not [p for p in stored if any(s.encode() in p.read_bytes() for s in SECRETS)]
+
+
+async def test_a_tgram_url_token_reaches_no_log_record(monkeypatch: pytest.MonkeyPatch,
+                                                       debug_records: Records) -> None:
+    """tgram:// carries the bot token where a host would be; apprise posts to `…/bot<token>/sendMessage`
+    and urllib3 logs that path at DEBUG. The Bot API host is apprise's class attribute, pointed at the
+    fake (the reference, §10); the offline switch is off for this Notifier only because the URL's
+    "host" is the token, and nothing but the fake on 127.0.0.1 is contacted."""
+    from apprise.plugins.telegram import NotifyTelegram
+
+    from engine.bot.notify.events import Message
+    from engine.bot.notify.notifier import Notifier
+
+    token = "654321:TGRAMsecret-tok_9f3a"
+    api = await FakeTelegramAPI(token=token).start()
+    monkeypatch.setattr(NotifyTelegram, "notify_url", f"http://127.0.0.1:{api.port}/bot")
+    notifier = Notifier([f"tgram://{token}/42"], min_interval=0, send_timeout=5, offline=False)
+    try:
+        assert notifier.enabled
+        notifier.start()
+        notifier.post(Message("start", "bot started", "mode paper", "info"))
+        sent = await api.wait_call("sendMessage")
+        assert sent.params["chat_id"] == 42 and "bot started" in sent.params["text"]
+        assert await notifier.flush(5) and notifier.stats.sent == 1
+    finally:
+        await notifier.close(1)
+        await api.stop()
+    lines = debug_records.lines
+    assert any(line.startswith("urllib3") and f"/bot{PLACEHOLDER}/sendMessage" in line for line in lines)
+    leaks = [line for line in lines if "TGRAMsecret-tok_9f3a" in line]
+    assert leaks == [], f"{len(leaks)} log record(s) show the tgram token, first: {leaks[:1]}"
