@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -30,21 +29,23 @@ from typing import Any, NamedTuple
 from engine.machine.runtime import CompiledMachine, Outcome
 from engine.machine.tags import Tag
 from engine.positions.model import Position, iso
+from engine.positions.replay import JournalFacts, RecoveryError, replay_journal, replay_record
 from engine.store.history import History, PendingLine
-from engine.store.journal import COMMAND, Journal, is_command, transitions
+from engine.store.journal import COMMAND, Journal, is_bot, is_command
 from engine.store.overlap import FsyncOverlap
 from engine.store.snapshot import FsyncPolicy, PreparedSlot, Snapshot
+
+__all__ = ["BookFailed", "PositionBook", "RecoveryError", "ResumeReport", "replay_journal", "replay_record"]
 
 log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.jsonl"
 SNAPSHOT_FILE = "snapshot.json"
 HISTORY_FILE = "history.jsonl"
-BOOK_KEYS = frozenset({"seq", "next_position", "order_prefix"})  # bot keys only the book writes
-
-
-class RecoveryError(Exception):
-    """The snapshot and the journal disagree in a way that cannot be repaired automatically."""
+# bot keys only the book writes: derived from the journal's records (seq, next_position, bot_n) or
+# journaled with the first record that can carry it (order_prefix)
+BOOK_KEYS = frozenset({"seq", "next_position", "order_prefix", "bot_n"})
+_NONE = object()
 
 
 class BookFailed(RuntimeError):
@@ -128,21 +129,27 @@ class PositionBook:
         self.live: dict[str, Position] = {}
         self.bot: dict[str, Any] = {}
         self.failed: str | None = None  # why the book stopped accepting transitions (see _fail)
+        self._prefix_journaled = False  # whether a journal record carries the order prefix yet
 
     # --- start-up ---------------------------------------------------------------------------
     def open(self) -> ResumeReport:
-        """Load the snapshot, check it against the journal and roll it forward if it lags.
+        """Load the snapshot, check the whole journal, roll the snapshot forward if it lags, and
+        check the history against the journal.
 
-        Raises RecoveryError when the snapshot is ahead of the journal or a journal record does not
-        replay to the state it recorded; nothing is changed on disk in that case.
+        Raises DamagedRecord (engine.store.sealed) at the first damaged journal record, and
+        RecoveryError when the snapshot is ahead of the journal or a journal record does not replay
+        to the state it recorded; nothing is changed on disk in either case (a torn last line aside).
+        With both snapshot slots gone, everything is rebuilt from the journal alone: positions, the
+        bot values journaled by `set_bot_value`, the order prefix and the next position number.
         """
         self.journal.open()
         report = ResumeReport()
         if self.journal.torn:
             report.torn_tail = self.journal.torn.describe(self.journal.path)
             log.warning(report.torn_tail)
-        self.bot = self.snapshot.bot or {"seq": 0, "next_position": 1, "order_prefix": secrets.token_hex(2)}
+        self.bot = self.snapshot.bot or {"seq": 0, "next_position": 1}
         report.snapshot_seq = self.snapshot.seq
+        found = JournalFacts.read(self.journal, self.machine)  # every record checked before anything is changed
         report.journal_seq = self.journal.last_seq
         if report.snapshot_seq > report.journal_seq:
             raise RecoveryError(
@@ -155,18 +162,52 @@ class PositionBook:
             self.machine.attach(position)
             self.live[position.id] = position
         self._check_tail(report)
-        if report.snapshot_seq == 0 and report.journal_seq > 0:
-            report.warnings.append("no valid snapshot: rebuilding every position from the journal")
-            self.history.remember_all()
-        for record in self.journal.records(after_seq=report.snapshot_seq):
-            self._roll_forward(record)
-            report.rolled_forward += 1
-        if report.rolled_forward:
+        if report.snapshot_seq == 0 and (report.journal_seq > 0 or found.bot_n):
+            report.warnings.append("no valid snapshot: rebuilding every position from the journal, and the bot values it holds")
+        bot_n = int(self.bot.get("bot_n", 0))
+        if report.journal_seq > report.snapshot_seq or found.bot_n > bot_n:
+            for record in self.journal.scan():
+                if is_bot(record):
+                    if record["n"] > bot_n:
+                        self.bot.update(record["bot"])
+                elif record["seq"] > report.snapshot_seq:
+                    self._roll_forward(record)
+                    report.rolled_forward += 1
+            self.bot["bot_n"] = found.bot_n
+        self.bot.setdefault("order_prefix", found.order_prefix or secrets.token_hex(2))
+        self._prefix_journaled = found.order_prefix is not None
+        if report.rolled_forward or found.bot_n > bot_n:
             self.bot["seq"] = report.journal_seq
+            self.snapshot.set_bot(self.bot)
             self.snapshot.set_seq(report.journal_seq)
             self.snapshot.flush(sync=True)
+        report.warnings += self._rebuild_history(found)
+        missing = {k: v for k, v in self.bot.items() if k not in BOOK_KEYS and found.bot.get(k, _NONE) != v}
+        if missing:  # a snapshot written before bot values were journaled: journal them now
+            self._journal_bot(missing, sync=True)
         report.live = len(self.live)
         return report
+
+    def _rebuild_history(self, found: JournalFacts) -> list[str]:
+        """Every position the journal shows closed must be in the history: a closing it lacks (a
+        truncated file, or a line lost with the page cache) is replayed from the journal and
+        appended. Returns what to report."""
+        recorded = set(self.history.keys)
+        missing = {pid: seq for pid, seq in found.closings.items() if (pid, seq) not in recorded}
+        notes = []
+        if missing:
+            for position in replay_journal(self.machine, self.journal.scan(), only=set(missing)).values():
+                self.history.append(position.to_dict(), sync=True)
+            ids = ", ".join(sorted(missing, key=lambda pid: missing[pid])[:10])
+            notes.append(f"{self.history.path}: {len(missing)} closed position(s) the journal records were missing "
+                         f"({ids}{' …' if len(missing) > 10 else ''}): rebuilt from the journal")
+        unknown = sorted({pid for pid, seq in recorded if found.closings.get(pid) != seq})
+        if unknown:
+            notes.append(f"{self.history.path}: holds {len(unknown)} closed position(s) the journal does not record "
+                         f"as closed ({', '.join(unknown[:10])}): the journal was cut or replaced")
+        for note in notes:
+            log.warning(note)
+        return notes
 
     def _check_tail(self, report: ResumeReport) -> None:
         if report.snapshot_seq != report.journal_seq or report.journal_seq == 0:
@@ -224,6 +265,7 @@ class PositionBook:
         first = position.last_seq == 0
         position.last_seq = seq
         record = record_for(position, outcome, payload, now, seq, first=first)
+        self._prefix_journaled = self._prefix_journaled or "order_prefix" in record
         try:
             self.journal.write(record)
             staged = self._commit(position, seq)
@@ -338,7 +380,7 @@ class PositionBook:
         self.snapshot.set_bot(self.bot)  # a no-op unless a bot value changed (a new position's number…)
         self.snapshot.set_seq(seq)
         if self.durable:
-            self.snapshot.flush()
+            self._flush_snapshot()
 
     def due_timeouts(self, now: datetime) -> list[tuple[Position, str]]:
         """Positions whose deadline has passed, with the event to fire, oldest deadline first."""
@@ -346,58 +388,49 @@ class PositionBook:
         return sorted(due, key=lambda pe: pe[0].deadline_at or now)
 
     def set_bot_value(self, key: str, value: Any, *, sync: bool = False) -> None:
-        """Persist a bot-level value (risk state, pause flag, paper cursor) in the snapshot now.
-        `sync=True` also forces it to disk (commands a user gave); otherwise the fsync policy applies."""
+        """Persist a bot-level value (risk state, pause flag, paper cursor): journaled as a bot record
+        (so that it survives the loss of both snapshot slots) and written to the snapshot.
+        `sync=True` forces both to disk now (commands a user gave). Otherwise nothing is fsync'd here:
+        the next transition's or command's fsync, or `close`, makes the record durable. That is
+        cheap enough for the paper cursor, set after every candle, and loses nothing to a kill -9
+        (the write is in the page cache); a power cut can lose the last records, which for the
+        cursor only makes the next start replay candles that the paper venue refuses to feed twice
+        (its own `fed`, fsync'd with venue.json every candle). A value equal to the stored one
+        writes nothing."""
+        if key in self.bot and self.bot[key] == value:
+            return
         self.bot[key] = value
+        self._journal_bot({key: value}, sync=sync)
         self.snapshot.set_bot(self.bot)
         if self.durable or sync:
-            self.snapshot.flush(sync=True if sync else None)
+            self._flush_snapshot(sync=True if sync else None)
+
+    def _journal_bot(self, values: dict[str, Any], *, sync: bool) -> None:
+        self._check_usable()
+        if not self._prefix_journaled:  # the prefix is journaled with the first record that can carry it
+            values = {"order_prefix": self.bot["order_prefix"], **values}
+        try:
+            self.journal.write_bot(values)
+            if sync:
+                self.journal.force_sync()
+        except BaseException as exc:
+            self._fail(f"bot values {sorted(values)} failed while being made durable: {exc!r}")
+            raise
+        self._prefix_journaled = True
+        self.bot["bot_n"] = self.journal.bot_n
+
+    def _flush_snapshot(self, sync: bool | None = None) -> None:
+        """Write the snapshot slot; a slot that is fsync'd is preceded by the journal's fsync, so a
+        durable slot never holds a bot value whose record the journal could still lose."""
+        prepared = self.snapshot.prepare(sync)
+        if prepared is not None and prepared.sync:
+            self.journal.sync()
+        self.snapshot.write_prepared(prepared)
 
     def close(self) -> None:
         self._overlap.close()
+        if self.failed is None and self.journal.is_open:
+            self.journal.sync()  # before the snapshot's final fsync (see `_flush_snapshot`)
         self.snapshot.close()
         self.journal.close()
         self.history.close()
-
-
-def replay_journal(machine: CompiledMachine, records: Iterable[dict[str, Any]]) -> dict[str, Position]:
-    """Rebuild every position from journal records alone (no snapshot, no venue); command records
-    are skipped.
-
-    Returns all positions by id, closed ones included. Raises RecoveryError on a record that does
-    not replay to the state it recorded.
-    """
-    positions: dict[str, Position] = {}
-    for record in transitions(records):
-        position = positions.get(record["position"])
-        if position is None:
-            position = Position(record["position"], record["symbol"], order_prefix=record.get("order_prefix", ""))
-            machine.attach(position)
-            positions[position.id] = position
-        replay_record(machine, position, record)
-    for position in positions.values():
-        machine.detach(position)
-    return positions
-
-
-def replay_record(machine: CompiledMachine, position: Position, record: dict[str, Any]) -> None:
-    """Apply one journal record: the recorded edge, time and deadline; guards are not consulted."""
-    deadline = record.get("deadline_at")
-    try:
-        outcome = machine.fire(
-            position,
-            record["event"],
-            record.get("payload") or {},
-            now=datetime.fromisoformat(record["time"]),
-            seq=int(record["seq"]),
-            replay_to=record["to"],
-            deadline_at=None if deadline is None else datetime.fromisoformat(deadline),
-        )
-    except Exception as exc:
-        raise RecoveryError(f"journal record seq {record['seq']} does not replay for {position.id}: {exc}") from exc
-    if not outcome.applied or position.state != record["to"]:
-        raise RecoveryError(
-            f"journal record seq {record['seq']} ({record['event']} {record['from']}→{record['to']}) "
-            f"does not replay for {position.id}"
-        )
-    position.last_seq = int(record["seq"])

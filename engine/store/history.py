@@ -1,14 +1,21 @@
-"""Closed positions, appended as JSON lines and never rewritten (cost independent of history size)."""
+"""Closed positions, appended as JSON lines and never rewritten (cost independent of history size).
+
+Every line is sealed with a CRC-32 (`engine.store.sealed`). Opening reads the whole file once,
+checked: a damaged line stops the start-up (DamagedRecord naming the line), and the (position,
+closing seq) of every line is kept so that the book can compare the history with the journal
+(a closing the journal records and the history lacks is rebuilt from the journal, see
+`PositionBook.open`).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from engine.store.fsio import TornTail, cut_torn_tail, from_json, read_tail, to_json
+from engine.store.fsio import TornTail, cut_torn_tail, to_json
+from engine.store.sealed import StateFileError, seal, sealed_lines, write_failed
 
 
 class PendingLine(NamedTuple):
@@ -16,62 +23,69 @@ class PendingLine(NamedTuple):
     line: bytes
 
 
+def damage_remedy(path: Path) -> str:
+    return ("restore the file from a backup, or run `python -m engine repair PROFILE --cut-at-damage` (state folder "
+            f"{path.parent}): it keeps a copy, cuts the history before this line, and the next start rebuilds the "
+            "closed positions after it from the journal")
+
+
+def history_keys(path: Path) -> list[tuple[str, int]]:
+    """(position id, closing seq) of every line, in order, checked (DamagedRecord)."""
+    return [_key(h) for _, h in sealed_lines(path, damage_remedy(path))]
+
+
+def _key(position: dict[str, Any]) -> tuple[str, int]:
+    return str(position.get("id", "")), int(position.get("last_seq", 0))
+
+
 class History:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A torn line is a closing that will be rolled forward from the journal: drop it.
-        self.torn: TornTail | None = cut_torn_tail(path)
-        # Closings rolled forward after a crash may already be here; the journal order means they
-        # can only be among the most recent lines, so the tail is all that needs checking.
-        self._recent: set[tuple[str, int]] = {
-            (h.get("id", ""), int(h.get("last_seq", 0))) for h in self._tail_records()
-        }
-        self._fh = path.open("ab", buffering=0)
+        try:
+            # A torn line is a closing that will be rolled forward from the journal: drop it.
+            self.torn: TornTail | None = cut_torn_tail(path)
+            self.keys: list[tuple[str, int]] = history_keys(path)
+            self._fh = path.open("ab", buffering=0)
+        except OSError as exc:
+            raise StateFileError(path, f"cannot open the history ({exc.strerror or exc})",
+                                 "check the folder's permissions and the disk, then run again") from None
+        # Closings rolled forward after a crash may already be here: a closing is never recorded twice.
+        self._recent: set[tuple[str, int]] = set(self.keys)
 
     def append(self, position: dict[str, Any], sync: bool = False) -> None:
-        """Append a closed position. Idempotent for the last one written: a closing transition
-        that is rolled forward after a crash is not recorded twice."""
+        """Append a closed position. Idempotent: a closing transition that is rolled forward after a
+        crash is not recorded twice."""
         self.write(self.prepare(position), sync)
 
     def prepare(self, position: dict[str, Any]) -> PendingLine | None:
         """The line `write` will append for a closed position; None when it is already recorded.
         Encoding is separate from writing so the book can encode before the journal's fsync and
         write after it."""
-        key = (position["id"], int(position["last_seq"]))
+        key = _key(position)
         if key in self._recent:
             return None
-        return PendingLine(key, to_json(position) + b"\n")
+        return PendingLine(key, seal(to_json(position)))
 
     def write(self, pending: PendingLine | None, sync: bool = False) -> None:
         if pending is None or pending.key in self._recent:
             return
-        self._fh.write(pending.line)
+        try:
+            self._fh.write(pending.line)
+            if sync:
+                os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise write_failed(self.path, exc, "the history") from exc
         self._recent.add(pending.key)
-        if sync:
-            os.fsync(self._fh.fileno())
+        self.keys.append(pending.key)
 
     def remember_all(self) -> None:
-        """Load the key of every recorded closing (for a full rebuild from the journal)."""
-        self._recent = {(h.get("id", ""), int(h.get("last_seq", 0))) for h in self}
-
-    def _tail_records(self) -> list[dict[str, Any]]:
-        out = []
-        for line in read_tail(self.path, 1 << 16).splitlines():
-            try:
-                out.append(from_json(line))
-            except json.JSONDecodeError:
-                continue  # the first line of the tail window is usually cut
-        return out
+        """Kept for callers of the former API: every recorded closing is known since `__init__`."""
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        with self.path.open("rb") as fh:
-            for raw in fh:
-                if raw.endswith(b"\n"):
-                    try:
-                        yield from_json(raw)
-                    except json.JSONDecodeError:
-                        continue
+        """Every closed position, checked (DamagedRecord at a damaged line)."""
+        for _, position in sealed_lines(self.path, damage_remedy(self.path)):
+            yield position
 
     def close(self) -> None:
         self._fh.close()

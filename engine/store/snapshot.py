@@ -38,6 +38,7 @@ from tinydb.storages import Storage
 from tinydb.table import Document
 
 from engine.store.fsio import from_json, to_json
+from engine.store.sealed import write_failed
 
 FsyncPolicy = Literal["always", "checkpoint"]
 SLOTS = ("a", "b")
@@ -212,12 +213,15 @@ class DoubleBufferedStorage(Storage):
     def write_prepared(self, prepared: PreparedSlot | None) -> None:
         if prepared is None or self._abandoned:
             return
-        fd = self._fd(prepared.index)
-        # One pwrite in place: no rename, no truncation. Bytes left past the end by an older, longer
-        # generation are ignored because the header gives the payload length.
-        os.pwrite(fd, prepared.blob, 0)
-        if prepared.sync:
-            os.fdatasync(fd)
+        try:
+            fd = self._fd(prepared.index)
+            # One pwrite in place: no rename, no truncation. Bytes left past the end by an older, longer
+            # generation are ignored because the header gives the payload length.
+            os.pwrite(fd, prepared.blob, 0)
+            if prepared.sync:
+                os.fdatasync(fd)
+        except OSError as exc:
+            raise write_failed(self.slots[prepared.index], exc, "the snapshot") from exc
 
     def flush(self, sync: bool | None = None) -> None:
         """Write the current data into the older slot now (see `prepare`)."""

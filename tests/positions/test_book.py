@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -15,6 +14,7 @@ from engine.positions.book import (
     RecoveryError,
     replay_journal,
 )
+from engine.store.history import History
 from engine.store.journal import read_records
 from engine.store.snapshot import encode_slot, read_slots, read_snapshot_file, slot_paths
 from tests.positions.support import PATHS, T0, Env, fill, machine, plan
@@ -94,7 +94,7 @@ def test_closed_positions_move_to_history_and_leave_the_snapshot(tmp_path) -> No
         book.apply(keep, event, payload, now=T0, env=Env())
     book.close()
     assert list(snapshot_positions(tmp_path)) == [keep.id]
-    history = [json.loads(line) for line in (tmp_path / HISTORY_FILE).read_text().splitlines()]
+    history = list(History(tmp_path / HISTORY_FILE))
     assert [h["id"] for h in history] == ["P1", "P2", "P3"]
     assert all(h["state"] == "closed" and h["exit_reason"] == "sl" for h in history)
 
@@ -130,7 +130,7 @@ def test_journal_replay_equals_snapshot(tmp_path) -> None:
     replayed = replay_journal(machine(), read_records(tmp_path / JOURNAL_FILE))
     live = {pid: p.to_dict() for pid, p in replayed.items() if p.state != "closed"}
     assert live == snapshot_positions(tmp_path)
-    closed = {h["id"]: h for h in map(json.loads, (tmp_path / HISTORY_FILE).read_text().splitlines())}
+    closed = {h["id"]: h for h in History(tmp_path / HISTORY_FILE)}
     assert {pid: p.to_dict() for pid, p in replayed.items() if p.state == "closed"} == closed
 
 

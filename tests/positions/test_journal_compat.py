@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, SNAPSHOT_FILE, PositionBook, replay_journal
+from engine.store.history import History
 from engine.store.journal import read_records
 from tests.positions.support import T0, Env, fill, machine
 
@@ -45,7 +46,7 @@ def facts(position: Any, fields: list[str]) -> dict[str, Any]:
 
 
 def history_lines(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / HISTORY_FILE).read_text().splitlines() if line.strip()]
+    return list(History(folder / HISTORY_FILE))  # checked, without the checksum key
 
 
 @pytest.fixture

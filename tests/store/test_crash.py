@@ -8,7 +8,6 @@ reusing a client order id.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
+from engine.store.history import History
 from engine.store.journal import read_records
 from tests.positions.support import REPO, machine
 
@@ -42,7 +42,7 @@ def assert_consistent(state_dir: Path) -> PositionBook:
     live = {pid: p.to_dict() for pid, p in replayed.items() if p.state != "closed"}
     assert {pid: p.to_dict() for pid, p in book.live.items()} == live
     closed_ids = [pid for pid, p in replayed.items() if p.state == "closed"]
-    history = [json.loads(line) for line in (state_dir / HISTORY_FILE).read_bytes().splitlines()]
+    history = list(History(state_dir / HISTORY_FILE))
     assert sorted(h["id"] for h in history) == sorted(closed_ids), "history must hold each closed position once"
     ids = [i["client_id"] for r in records for i in r["intents"]]
     assert len(ids) == len(set(ids)), "a client order id was issued twice"
