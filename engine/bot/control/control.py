@@ -201,7 +201,7 @@ class BotControl:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the window's cut first line
-            if isinstance(record, dict):
+            if isinstance(record, dict) and "seq" in record:  # bot records (no seq) are state, not log lines
                 records.append(record)
         return records[::-1]
 
