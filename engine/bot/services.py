@@ -29,13 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.bot.control.control import BotControl
+from engine.bot.notify.events import duration_text
 from engine.bot.notify.notifier import Notifier, urls_from_env
 from engine.bot.session import Session
 from engine.bot.stats.aggregates import Aggregates
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
 from engine.machine.runtime import Outcome
-from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, EntryFilled
+from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, CloseRejected, EntryFilled
 from engine.positions.model import Position
 from engine.trading.risk import RiskState
 
@@ -177,6 +178,8 @@ class BotServices:
         if machine.has_tag(outcome.dest, EMERGENCY) and not machine.has_tag(outcome.source, EMERGENCY):
             self.notify("emergency", id=position.id, symbol=position.symbol, event=outcome.event,
                         source=outcome.source)
+        if outcome.event == CloseRejected.name and machine.has_tag(outcome.dest, EMERGENCY):
+            self._emergency_refused(position, outcome)
         if outcome.event == EntryFilled.name and machine.has_tag(outcome.dest, PROTECTED):
             self.notify("entry", id=position.id, symbol=position.symbol,
                         side=position.side.value if position.side else "?", qty=str(position.qty),
@@ -188,6 +191,20 @@ class BotServices:
                 self.notify("exit", id=position.id, symbol=position.symbol,
                             side=position.side.value if position.side else "?", pnl=str(position.realised_pnl),
                             fees=str(position.fees), reason=position.exit_reason, hold=hold)
+
+    def _emergency_refused(self, position: Position, outcome: Outcome) -> None:
+        """An emergency the venue will not let finish: once its close has been refused the profile's
+        number of times, every channel hears that the position is still open (its stop kept, the close
+        retried); the log says it at each refusal."""
+        orders = self.session.loaded.profile.orders
+        refusals = position.close_refusals
+        every = duration_text(orders.emergency_retry)
+        log.error("%s %s: emergency close refused %d time(s); the stop stays, retried every %s", position.id,
+                  position.symbol, refusals, every)
+        if refusals == orders.emergency_alert_after:
+            self.notify("emergency", id=position.id, symbol=position.symbol, source=outcome.source,
+                        event=f"close refused {refusals} times, position still open; its stop-loss stays on the "
+                              f"venue and the close is retried every {every}")
 
     @staticmethod
     def _risk_marks(state: RiskState) -> tuple[Any, Any]:

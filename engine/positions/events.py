@@ -11,7 +11,7 @@ machine YAML that leaves one unhandled (engine.machine.contract). Timeout events
                      FlatConfirmed ProtectionFailed
     strategy         Signal
     commands         CloseRequested Panic
-    reconciliation   ProtectionLost FlatConfirmed Panic (and the fills it finds)
+    reconciliation   ProtectionLost FlatConfirmed Panic MarketHalted (and the fills it finds)
 """
 
 from __future__ import annotations
@@ -155,6 +155,18 @@ class ProtectionLost(PositionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class MarketHalted(PositionEvent):
+    """The position's market is no longer listed by the venue, or no longer TRADING (SETTLING,
+    DELIVERING, BREAK, ...): nothing new opens there, and what is held is closed while it can be."""
+
+    status: str  # the market's exchangeInfo status, or "no longer listed"
+    name: ClassVar[str] = "market_halted"
+
+    def payload(self) -> dict[str, Any]:
+        return {"status": self.status}
+
+
+@dataclass(frozen=True, slots=True)
 class CloseRequested(PositionEvent):
     reason: ExitReason  # MANUAL, SHUTDOWN, END_OF_BACKTEST, CLOSE_REQUESTED
     name: ClassVar[str] = "close_requested"
@@ -181,20 +193,22 @@ def event_name(event: PositionEvent) -> str:
 
 
 # Every event the engine sends, and where it can send it. A state that can hold a live stop-loss
-# (protected) or a travelling close (exit) can see a stop fill; an emergency retries a refused close
-# by its own deadline, so `close_rejected` is not sent there.
+# (protected) or a travelling close (exit) can see a stop fill. An emergency keeps the position's stop
+# and take-profits on the venue until it is flat, so everything a resting order or its reconciliation
+# can answer arrives there too: their fills, a refused or lost stop, and the refusal of its own close.
 EXPECTED: tuple[Expected, ...] = (
     Expected("signal", "the strategy: a new entry", initial=True),
     Expected("entry_filled", "the venue: the entry filled", frozenset({ENTRY})),
     Expected("entry_rejected", "the venue: the entry was refused", frozenset({ENTRY})),
-    Expected("protection_failed", "the venue: the stop-loss was refused", frozenset({PROTECTED})),
-    Expected("protection_lost", "reconciliation: no live stop-loss on the venue", frozenset({PROTECTED})),
-    Expected("tp_filled", "the venue: a take-profit slice filled", frozenset({PROTECTED})),
+    Expected("protection_failed", "the venue: the stop-loss was refused", frozenset({PROTECTED, EMERGENCY})),
+    Expected("protection_lost", "reconciliation: no live stop-loss on the venue", frozenset({PROTECTED, EMERGENCY})),
+    Expected("tp_filled", "the venue: a take-profit slice filled", frozenset({PROTECTED, EMERGENCY})),
     Expected("sl_filled", "the venue: the stop-loss filled", frozenset({PROTECTED, EXIT})),
     Expected("close_requested", "a command: close (manual, shutdown)", frozenset({PROTECTED})),
     Expected("close_filled", "the venue: the close filled", frozenset({EXIT})),
     Expected("flat_confirmed", "the venue or reconciliation: nothing left to close", frozenset({EXIT})),
-    Expected("close_rejected", "the venue: the close was refused", frozenset({EXIT}), frozenset({EMERGENCY})),
+    Expected("close_rejected", "the venue: the close was refused", frozenset({EXIT})),
+    Expected("market_halted", "reconciliation: the market is no longer listed or TRADING", frozenset({PROTECTED})),
     Expected("panic", "a command, a liquidation or reconciliation", frozenset({EXPOSED}), frozenset({EMERGENCY})),
 )
 

@@ -9,7 +9,8 @@ through the machine rebuilds the same position without a profile or a venue.
 Payloads:
 - signal: {"plan": {side, qty, price, stop_price, take_profits: [{price, qty}], step_size,
   min_notional, stop_after_tp: "breakeven"|"keep"}}
-- *_filled: {"client_id", "qty", "price", "fee"}; entry_rejected/close_rejected: {"code", "msg"}
+- *_filled: {"client_id", "qty", "price", "fee"}; entry_rejected/close_rejected: {"code", "msg", "client_id"}
+- protection_lost: {"missing": [client ids]}; market_halted: {"status"}
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from engine.exits import ExitReason
 from engine.machine.registry import Registry, Step
+from engine.machine.tags import Tag
 from engine.positions.model import PLACING_KINDS, Intent, IntentKind, OrderRole, Position, RoleKind, Side
 
 REGISTRY = Registry()
@@ -101,7 +103,7 @@ def _cancel_all_open(pos: Position, step: Step) -> None:
     pos.open_orders = []
 
 
-@REGISTRY.action("orders.submit_entry", leads_to="entry")
+@REGISTRY.action("orders.submit_entry", leads_to=Tag.ENTRY)
 def submit_entry(step: Step) -> None:
     pos: Position = step.model
     plan = dict(step.payload["plan"])
@@ -123,7 +125,7 @@ def record_entry(step: Step) -> None:
     pos.opened_at = step.now
 
 
-@REGISTRY.action("orders.protect", leads_to="protected")
+@REGISTRY.action("orders.protect", leads_to=Tag.PROTECTED)
 def protect(step: Step) -> None:
     """One reduce-only stop for the whole position plus the stepped take-profits.
 
@@ -193,7 +195,7 @@ def _stop_price(pos: Position, after_tp: bool) -> Decimal:
     return Decimal(pos.plan["stop_price"])
 
 
-@REGISTRY.action("orders.trail_stop", leads_to="protected")
+@REGISTRY.action("orders.trail_stop", leads_to=Tag.PROTECTED)
 def trail_stop(step: Step) -> None:
     """After a take-profit slice: replace the stop with one sized to what is left, moved to
     break-even when the plan says so. The new stop is queued before the old one's cancel so the
@@ -208,7 +210,7 @@ def trail_stop(step: Step) -> None:
         _queue_cancel(pos, step, client_id)
 
 
-@REGISTRY.action("orders.replace_stop", leads_to="protected")
+@REGISTRY.action("orders.replace_stop", leads_to=Tag.PROTECTED)
 def replace_stop(step: Step) -> None:
     """The venue no longer holds our stop (payload `client_id`: the one found missing). A new stop for
     the open quantity, at the stop price in force, under a fresh client id; the lost one is forgotten
@@ -229,7 +231,7 @@ def cancel_remaining(step: Step) -> None:
     _cancel_all_open(step.model, step)
 
 
-@REGISTRY.action("orders.submit_close", leads_to="exit")
+@REGISTRY.action("orders.submit_close", leads_to=Tag.EXIT)
 def submit_close(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
@@ -237,16 +239,63 @@ def submit_close(step: Step) -> None:
     pos.exit_reason = step.payload.get("reason") or step.event  # a CloseRequested reason, or the timeout's name
 
 
-@REGISTRY.action("orders.emergency_close", leads_to="exit")
-def emergency_close(step: Step) -> None:
-    """Cancel every order we own, then a reduce-only market close. Before the entry is known to
-    have filled, the planned size is used: reduce-only trims it to whatever the venue holds."""
-    pos: Position = step.model
-    _cancel_all_open(pos, step)
+def _exposure(pos: Position) -> tuple[Side, Decimal]:
+    """The side and size the venue may hold for the position. Before the entry is known to have filled,
+    the planned ones: reduce-only orders are trimmed to whatever the venue holds."""
     side = pos.side or Side(pos.plan.get("side", Side.LONG))
-    qty = pos.qty if pos.qty > 0 else Decimal(pos.plan.get("qty", "0"))
+    return side, pos.qty if pos.qty > 0 else Decimal(pos.plan.get("qty", "0"))
+
+
+def _forget(pos: Position, client_id: str | None) -> None:
+    if client_id in pos.open_orders:
+        pos.open_orders.remove(client_id)
+
+
+@REGISTRY.action("orders.emergency_close", leads_to=Tag.EXIT)
+def emergency_close(step: Step) -> None:
+    """A reduce-only market close of everything the position may hold. Its stop-loss and take-profits
+    stay on the venue until it is flat: reduce-only orders are trimmed to the position, so none of them
+    conflicts with the close, and a close the venue refuses leaves the position protected (the
+    transitions to `closed` cancel them). A close sent before (this is a retry) is forgotten: a market
+    order never rests."""
+    pos: Position = step.model
+    for client_id in [c for c in pos.open_orders if pos.role_of(c).kind_is(RoleKind.CLOSE)]:
+        pos.open_orders.remove(client_id)
+    side, qty = _exposure(pos)
     _queue(pos, step, IntentKind.CLOSE, side=side.exit_order_side, qty=qty, reduce_only=True)
     pos.exit_reason = ExitReason.EMERGENCY
+
+
+@REGISTRY.action("orders.keep_protected", leads_to=Tag.EMERGENCY)
+def keep_protected(step: Step) -> None:
+    """While the venue refuses the emergency close, the position keeps one live stop-loss. The stops the
+    payload names as lost (`missing`) are forgotten (a cancel goes after the new stop, in case one only
+    looked missing); with no stop left, a new one covers everything the position may hold, at the plan's
+    stop price (a break-even stop is likelier to be refused as already crossed)."""
+    pos: Position = step.model
+    lost = [c for c in step.payload.get("missing", ()) if c in pos.open_orders]
+    for client_id in lost:
+        pos.open_orders.remove(client_id)
+    side, qty = _exposure(pos)
+    if not pos.stops() and qty > 0 and pos.plan.get("stop_price"):
+        _queue(pos, step, IntentKind.STOP_LOSS, side=side.exit_order_side, qty=qty,
+               price=Decimal(pos.plan["stop_price"]), reduce_only=True)
+    for client_id in lost:
+        _queue_cancel(pos, step, client_id)
+
+
+@REGISTRY.action("orders.forget_refused")
+def forget_refused(step: Step) -> None:
+    """The order the venue refused (payload `client_id`) is not resting: it protects nothing."""
+    _forget(step.model, step.payload.get("client_id"))
+
+
+@REGISTRY.action("position.record_refusal")
+def record_refusal(step: Step) -> None:
+    """One more emergency close the venue refused (the bot alerts after `orders.emergency_alert_after`)."""
+    pos: Position = step.model
+    pos.close_refusals += 1
+    _forget(pos, step.payload.get("client_id"))
 
 
 @REGISTRY.action("position.record_rejection")

@@ -3,6 +3,7 @@
     every `runtime.tick`:  new closed candles (poller) → settle (paper: feed the simulated venue;
     live: read the fills of our resting orders) → deadlines → strategy → entries
     every `runtime.reconcile_every`: full reconciliation with the venue
+    every `venue.markets_refresh`: the markets' filters and status read again (exchangeInfo)
 
 Start-up follows DESIGN.md's protocol: warm the strategy, finish each live position's last outbox
 (orders looked up by client id before anything is resent), reconcile, and only then allow entries.
@@ -46,7 +47,7 @@ class LoopStats:
 
 class LiveLoop:
     def __init__(self, session: Session, poller: CandlePoller, *, clock: Clock, settle: Settle | None,
-                 out: Any, services: Any = None) -> None:
+                 out: Any, services: Any = None, refresh_markets: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.session = session
         self.engine = session.engine
         self.poller = poller
@@ -63,6 +64,10 @@ class LiveLoop:
         self.stats = LoopStats()
         self._seen: dict[str, int] = {}  # symbol -> newest candle the strategy has seen
         self._last_reconcile: datetime | None = None
+        # The venue's markets again (paper on live data passes Binance's public exchangeInfo instead).
+        self._refresh_markets = refresh_markets or self.engine.refresh_markets
+        self.markets_every = profile.venue.markets_refresh
+        self._markets_read: datetime | None = None
 
     # --- start-up ------------------------------------------------------------------------------
     async def warm(self) -> None:
@@ -83,6 +88,7 @@ class LiveLoop:
 
     async def start(self) -> None:
         now = self.clock.now()
+        self._markets_read = now  # the session was just opened on them
         await self.engine.resume(now)
         await self.reconcile(now)
 
@@ -109,6 +115,8 @@ class LiveLoop:
             await self.reconciler.sync_fills(now)
         else:  # paper: the simulated venue fills on the candles it is fed
             await self.settle(new, now)
+        if self._markets_read is None or now - self._markets_read >= self.markets_every:
+            await self.refresh_markets(now)
         await self.engine.on_timeouts(now)
         for signal in self._signals(new):
             if self.entries_ok:
@@ -117,6 +125,15 @@ class LiveLoop:
             await self.reconcile(now)
         self.stats.ticks += 1
         self.stats.tick_ms.append((time.perf_counter() - started) * 1000)
+
+    async def refresh_markets(self, now: datetime) -> None:
+        """Filters and status as the venue lists them now: new filters size the next orders, and a market
+        gone or no longer TRADING gets no entry (reconciliation closes what is held on it)."""
+        self._markets_read = now
+        try:
+            await self._refresh_markets()
+        except VenueError as exc:
+            log.warning("markets not read again: %s", exc)
 
     def _signals(self, new: dict[str, list[Candle]]) -> list[Signal]:
         """Every new candle goes through the strategy in order; only a signal on a symbol's newest

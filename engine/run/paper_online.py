@@ -87,7 +87,8 @@ async def _trade(loaded: LoadedProfile, source: BinancePublicCandleSource, marke
     try:
         session.book.set_bot_value("paper", {**(session.book.bot.get("paper") or {}), "source": SOURCE})
         poller = CandlePoller(public_fetch(source), symbols, profile.venue.timeframe)
-        loop = LiveLoop(session, poller, clock=clock, settle=_feeder(venue, session), out=out)
+        loop = LiveLoop(session, poller, clock=clock, settle=_feeder(venue, session), out=out,
+                        refresh_markets=_public_markets(source, venue, session))
         out.rule(f"paper trading on live Binance data · profile {profile.name}")
         out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
         for line in session.resume.lines():
@@ -110,6 +111,22 @@ async def _prime(venue: PersistentSimVenue, poller: CandlePoller, loop: LiveLoop
         row = loop.signals.last_row(symbol)
         if row is not None:
             venue.on_candle(symbol, *row)
+
+
+def _public_markets(source: BinancePublicCandleSource, venue: PersistentSimVenue, session):  # noqa: ANN001, ANN202
+    """Binance's exchangeInfo read again, for the simulated venue (its filters and status follow Binance's)
+    and the engine alike."""
+    import ccxt
+
+    async def refresh() -> None:
+        try:
+            fresh = parse_exchange_info(await source.exchange_info())
+        except (ccxt.NetworkError, ccxt.ExchangeError, OSError) as exc:
+            raise VenueUnavailable(f"public exchangeInfo: {type(exc).__name__}: {exc}") from exc
+        venue.update_markets(fresh)
+        session.engine.update_markets(fresh)
+
+    return refresh
 
 
 def _feeder(venue: PersistentSimVenue, session):  # noqa: ANN001, ANN202

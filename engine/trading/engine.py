@@ -5,11 +5,18 @@
 The engine never changes a position except through `PositionBook.apply`, and executes a
 transition's intents only after `apply` has made it durable. One engine serves every venue: the
 drivers in `engine.run` decide where candles and time come from (backtest, paper, live).
+
+One symbol never stops the others: a venue error while working on one position (a symbol Binance no
+longer lists, a request that keeps failing) is logged and the next position is worked on; its own
+deadlines and the next reconciliation pick it up again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -91,7 +98,7 @@ class TradingEngine:
         self.quote_assets = quote_assets
         self.book = book
         self.venue = venue
-        self.executor = Executor(venue)
+        self.executor = Executor(venue, self.refresh_markets)
         self.risk = risk
         self.markets = markets
         self.gate = MarketGate(markets)
@@ -104,6 +111,8 @@ class TradingEngine:
         # observation must not stop trading.
         self.listeners: list[Any] = []
         self._prepared: set[str] = set()
+        self._markets_lock = asyncio.Lock()
+        self._markets_read = 0  # how many times the markets were renewed (concurrent refreshes share one read)
 
     # --- applying events ---------------------------------------------------------------------
     async def apply(
@@ -193,8 +202,15 @@ class TradingEngine:
         self.counters.signals += 1
         self.last_signals[signal.symbol] = signal
         market = self.markets.get(signal.symbol)
-        if market is None or signal.symbol in self.gate.busy:
+        if market is None or not market.is_trading or signal.symbol in self.gate.busy:
+            return None  # (the machine's market.tradable guard says the same; no need to ask the venue)
+        try:
+            return await self._enter(signal, market, now)
+        except VenueError as exc:  # this symbol's entry failed; the other signals of the tick go on
+            log.warning("%s: no entry, the venue failed: %s", signal.symbol, exc)
             return None
+
+    async def _enter(self, signal: Signal, market: Market, now: datetime) -> Position | None:
         balance = await self.venue.balance(market.settle)
         # The daily loss limit is on the whole account: every margin asset the bot trades in, summed
         # (USDC and USDT both count at par), so the base does not flip with the signal's wallet.
@@ -264,7 +280,8 @@ class TradingEngine:
             if outcome is not None and outcome.applied:
                 queued.setdefault(position.id, (position, []))[1].extend(position.intents)
         for position, intents in queued.values():
-            await self._run_net(position, intents, now)
+            with self.isolated(position, "sending its orders"):
+                await self._run_net(position, intents, now)
 
     async def _run_net(self, position: Position, intents: list[Intent], now: datetime) -> None:
         """Carry out the net effect of several transitions' outboxes: orders the position still owns
@@ -277,7 +294,8 @@ class TradingEngine:
 
     async def on_timeouts(self, now: datetime) -> None:
         for position, event in self.book.due_timeouts(now):
-            await self.apply(position, Timeout(event), now)
+            with self.isolated(position, f"its {event} deadline"):
+                await self.apply(position, Timeout(event), now)
 
     async def sweep_orphans(self) -> int:
         """Cancel every open order of this bot (client ids carry the book's prefix) that no live
@@ -295,8 +313,44 @@ class TradingEngine:
                 log.info("cancelled orphan order %s on %s", order.client_id, order.symbol)
             except OrderNotFound:
                 pass
+            except VenueError as exc:  # a symbol the venue no longer lists, ...: the next sweep tries again
+                log.warning("orphan order %s on %s not cancelled: %s", order.client_id, order.symbol, exc)
         self.counters.orphans_cancelled += cancelled
         return cancelled
+
+    # --- markets -------------------------------------------------------------------------------
+    def update_markets(self, fresh: dict[str, Market]) -> None:
+        """Take the markets as the venue lists them now, in place (the market gate and sizing read the
+        same dict): new filters size the next entries, and a symbol gone or no longer TRADING gets no
+        entry (reconciliation then closes what is held on it)."""
+        for symbol in sorted(set(self.markets) | set(fresh)):
+            old, new = self.markets.get(symbol), fresh.get(symbol)
+            if old is not None and new is not None and old != new:
+                log.info("%s: market changed (status %s, step %s, tick %s, min notional %s)", symbol, new.status,
+                         new.market_step_size, new.tick_size, new.min_notional)
+            elif old is not None and new is None and symbol in self.gate.busy:
+                log.warning("%s: no longer listed by the venue", symbol)
+        self.markets.clear()
+        self.markets.update(fresh)
+        self._markets_read += 1
+
+    async def refresh_markets(self) -> dict[str, Market]:
+        """Read the venue's markets again and take them (`update_markets`). Callers that arrive while a
+        read is under way (the take-profits of one wave, refused together) share its answer."""
+        seen = self._markets_read
+        async with self._markets_lock:
+            if self._markets_read == seen:
+                self.update_markets(await self.venue.refresh_markets())
+        return self.markets
+
+    @contextmanager
+    def isolated(self, position: Position, what: str) -> Iterator[None]:
+        """Around the work on one position of many: a venue error is logged and the caller goes on with the
+        next position (the position's deadline and the next reconciliation come back to it)."""
+        try:
+            yield
+        except VenueError as exc:
+            log.warning("%s %s: %s failed, going on with the others: %s", position.id, position.symbol, what, exc)
 
     # --- lifecycle -----------------------------------------------------------------------------
     async def resume(self, now: datetime) -> None:
@@ -304,9 +358,11 @@ class TradingEngine:
         cancel orphans. No entry happens before this returns."""
         for position in list(self.book.live.values()):
             self._track(position)
-            await self.run_intents(position, now, resume=True)
+            with self.isolated(position, "resuming its last orders"):
+                await self.run_intents(position, now, resume=True)
         for position in list(self.book.live.values()):
-            await self.recover_fills(position, now)
+            with self.isolated(position, "looking up its fills"):
+                await self.recover_fills(position, now)
         await self.sweep_orphans()
 
     async def recover_fills(self, position: Position, now: datetime, *, known_open: set[str] | None = None) -> None:

@@ -14,13 +14,18 @@ entry (or a close) costs one round trip for all its take-profit slices (or cance
 each. The answers of a wave come back in the intents' order whatever order the venue answered in, so
 the events fed to the machine are deterministic; neither a take-profit nor a cancel answer carries an
 event today.
+
+An order a filter refuses (`FilterRejected`: -1111, -1013, -4164, ...) is sent once more after the
+markets have been read again: Binance changes filters under open positions, and an intent sized on the
+old ones is fitted to the new (`engine.trading.refit`). A symbol the venue no longer lists (-1121) is a
+refusal like any other, so one symbol never stops the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from engine.positions.events import (
@@ -32,15 +37,20 @@ from engine.positions.events import (
     fill_event,
 )
 from engine.positions.model import Intent, IntentKind, Position
+from engine.trading.refit import refit
 from engine.venue.base import Venue
 from engine.venue.errors import (
+    FilterRejected,
+    InvalidSymbol,
     OrderNotFound,
-    OrderRejected,
     RateLimited,
     ReduceOnlyRejected,
+    RequestRejected,
     StatusUnknown,
+    VenueError,
     VenueUnavailable,
 )
+from engine.venue.markets import Market
 from engine.venue.types import OrderState, OrderStatus, ReportSource
 
 log = logging.getLogger("engine.executor")
@@ -80,11 +90,18 @@ class ExecutorStats:
     rejected: int = 0
     unknown: int = 0
     looked_up: int = 0
+    refitted: int = 0  # orders sent again on filters read after a filter rejection
+
+
+RefreshMarkets = Callable[[], Awaitable[Mapping[str, Market]]]
 
 
 class Executor:
-    def __init__(self, venue: Venue) -> None:
+    def __init__(self, venue: Venue, refresh_markets: RefreshMarkets | None = None) -> None:
+        """`refresh_markets` reads the markets again after a filter rejection (the engine's, which also
+        renews what sizing reads); the venue's own by default."""
         self.venue = venue
+        self.refresh_markets = refresh_markets or venue.refresh_markets
         self.stats = ExecutorStats()
 
     async def carry_out_wave(
@@ -122,6 +139,11 @@ class Executor:
                 if existing is not None:
                     return self._events_for_existing(position, intent, existing)
             return await self._place(position, intent)
+        except InvalidSymbol as exc:
+            # The look-up of an order on a symbol the venue no longer lists: whether it rests there is
+            # unknown, so nothing is concluded (reconciliation deals with the symbol).
+            log.warning("%s %s: not looked up: %s", position.id, intent.client_id, exc)
+            return []
         except StatusUnknown as exc:
             self.stats.unknown += 1
             log.warning("%s %s: status unknown (%s); looking it up by client id", position.id, intent.client_id, exc)
@@ -137,40 +159,59 @@ class Executor:
             return []
 
     # --- placing -------------------------------------------------------------------------------
-    async def _place(self, position: Position, intent: Intent) -> list[PositionEvent]:
-        side = intent.side  # already the venue's order side (Intent holds one; only a cancel has none)
-        assert side is not None
+    async def _place(self, position: Position, intent: Intent, *, refitted: bool = False) -> list[PositionEvent]:
         try:
-            if intent.kind is IntentKind.ENTRY:
-                order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id)
-                self.stats.placed += 1
-                return _filled(position, order)
-            if intent.kind is IntentKind.CLOSE:
-                order = await self.venue.place_market(
-                    intent.symbol, side, intent.qty, intent.client_id, reduce_only=True
-                )
-                self.stats.placed += 1
-                return _filled(position, order)
-            assert intent.price is not None
-            if intent.kind is IntentKind.STOP_LOSS:
-                await self.venue.place_stop_market(intent.symbol, side, intent.qty, intent.price, intent.client_id)
-            else:
-                await self.venue.place_take_profit_market(
-                    intent.symbol, side, intent.qty, intent.price, intent.client_id
-                )
-            self.stats.placed += 1
-            return []
+            return await self._send(position, intent)
         except ReduceOnlyRejected as exc:
             self.stats.rejected += 1
             if intent.kind is IntentKind.CLOSE:
                 # Nothing left to reduce: the venue is already flat for this position.
                 return [FlatConfirmed(refusal=CloseRejected(intent.client_id, exc.code, exc.msg))]
             return self._rejected(position, intent, exc)
-        except OrderRejected as exc:
+        except FilterRejected as exc:
+            self.stats.rejected += 1
+            fitted = None if refitted else await self._refit(position, intent, exc)
+            if fitted is None:
+                return self._rejected(position, intent, exc)
+            self.stats.refitted += 1
+            return await self._place(position, fitted, refitted=True)
+        except RequestRejected as exc:  # any other refusal, InvalidSymbol included
             self.stats.rejected += 1
             return self._rejected(position, intent, exc)
 
-    def _rejected(self, position: Position, intent: Intent, exc: OrderRejected) -> list[PositionEvent]:
+    async def _refit(self, position: Position, intent: Intent, exc: FilterRejected) -> Intent | None:
+        """The intent fitted to the markets read again now, or None when there is nothing to retry."""
+        try:
+            market = (await self.refresh_markets()).get(intent.symbol)
+        except VenueError as err:
+            log.warning("%s %s: markets not read again after %s: %s", position.id, intent.client_id, exc, err)
+            return None
+        fitted = None if market is None else refit(intent, market)
+        if fitted is not None:
+            log.warning("%s %s %s refused (%s %s): filters read again, sending qty %s price %s", position.id,
+                        intent.kind.value, intent.client_id, exc.code, exc.msg, fitted.qty, fitted.price)
+        return fitted
+
+    async def _send(self, position: Position, intent: Intent) -> list[PositionEvent]:
+        side = intent.side  # already the venue's order side (Intent holds one; only a cancel has none)
+        assert side is not None
+        if intent.kind is IntentKind.ENTRY:
+            order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id)
+            self.stats.placed += 1
+            return _filled(position, order)
+        if intent.kind is IntentKind.CLOSE:
+            order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id, reduce_only=True)
+            self.stats.placed += 1
+            return _filled(position, order)
+        assert intent.price is not None
+        if intent.kind is IntentKind.STOP_LOSS:
+            await self.venue.place_stop_market(intent.symbol, side, intent.qty, intent.price, intent.client_id)
+        else:
+            await self.venue.place_take_profit_market(intent.symbol, side, intent.qty, intent.price, intent.client_id)
+        self.stats.placed += 1
+        return []
+
+    def _rejected(self, position: Position, intent: Intent, exc: RequestRejected) -> list[PositionEvent]:
         log.warning("%s %s %s rejected: %s %s", position.id, intent.kind.value, intent.client_id, exc.code, exc.msg)
         if intent.kind is IntentKind.ENTRY:
             return [EntryRejected(intent.client_id, exc.code, exc.msg)]
@@ -188,7 +229,7 @@ class Executor:
             self.stats.cancelled += 1
         except OrderNotFound:
             pass  # filled, already cancelled, or never placed: nothing to cancel either way
-        except OrderRejected as exc:
+        except RequestRejected as exc:  # InvalidSymbol included: the order stays where it is
             log.info("%s cancel %s refused: %s %s", position.id, intent.target, exc.code, exc.msg)
 
     # --- looking up ----------------------------------------------------------------------------

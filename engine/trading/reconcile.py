@@ -12,7 +12,13 @@ What is checked, per live position (one per symbol: the market gate never opens 
 - the venue is flat while the machine holds exposure, or holds a different size: `panic` (emergency
   cancels what is left and flattens; a flat venue answers the reduce-only close with -2022, which
   becomes `flat_confirmed`);
-- closing / emergency with the venue flat: `flat_confirmed`.
+- closing / emergency with the venue flat: `flat_confirmed`;
+- emergency with exposure left and no live stop of ours (lost, refused, never placed): `protection_lost`
+  (emergency places one: the position stays protected while its close is refused);
+- a protected position on a market the venue no longer lists, or no longer TRADING (SETTLING,
+  DELIVERING, BREAK, ...): `market_halted` (emergency closes it while it can, keeping the stop).
+A position that cannot be checked (a symbol gone from the venue, a read that keeps failing) is reported
+and the others are checked all the same: one symbol never blocks the pass or the entries on the others.
 Then venue-wide: a position on a symbol no machine holds was not opened by this bot (every entry is
 journalled before it is sent), so it is left alone, reported, and its symbol blocked for entries;
 open orders no live position owns are cancelled.
@@ -30,7 +36,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from engine.exits import ExitReason
-from engine.positions.events import EXIT, PROTECTED, FlatConfirmed, Panic, ProtectionLost
+from engine.positions.events import EMERGENCY, EXIT, PROTECTED, FlatConfirmed, MarketHalted, Panic, ProtectionLost
 from engine.positions.model import Position
 from engine.trading.engine import TradingEngine
 from engine.venue.errors import VenueError
@@ -77,7 +83,11 @@ class Reconciler:
             open_orders = await engine.venue.open_orders()
             held = {p.symbol: p for p in await engine.venue.positions()}
             for position in list(engine.book.live.values()):
-                await self._position(position, open_orders, held, now, report)
+                try:
+                    await self._position(position, open_orders, held, now, report)
+                except VenueError as exc:
+                    report.problems.append(f"{position.id} {position.symbol}: not reconciled ({exc}); "
+                                           "the others were, and the next pass tries again")
             held = {p.symbol: p for p in await engine.venue.positions()}
             self._foreign(held, report)
             report.orphans_cancelled = await engine.sweep_orphans()
@@ -89,10 +99,11 @@ class Reconciler:
         return report
 
     async def sync_fills(self, now: datetime) -> None:
-        """The cheap per-tick part: for each protected position, look up the stops and take-profits
-        that left the venue's open list since the last look (one open-orders read per symbol held)."""
+        """The cheap per-tick part: for each position with resting stops or take-profits (protected, or in
+        emergency, which keeps them until flat), look up those that left the venue's open list since the
+        last look (one open-orders read per symbol held)."""
         engine = self.engine
-        held = [p for p in engine.book.live.values() if engine.book.machine.has_tag(p.state, PROTECTED)]
+        held = [p for p in engine.book.live.values() if _resting(engine, p)]
         # The reads go out together (one round trip for all symbols); the fills they reveal are then
         # applied one position at a time, as everything that changes a position is.
         answers = await asyncio.gather(*(engine.venue.open_orders(p.symbol) for p in held), return_exceptions=True)
@@ -104,7 +115,8 @@ class Reconciler:
                 raise answer
             open_ids = {o.client_id for o in answer}
             if position.id in engine.book.live and any(c not in open_ids for c in position.open_orders):
-                await engine.recover_fills(position, now, known_open=open_ids)
+                with engine.isolated(position, "looking up its fills"):
+                    await engine.recover_fills(position, now, known_open=open_ids)
 
     # --- one position ----------------------------------------------------------------------------
     async def _position(self, position: Position, open_orders: list[OrderState],
@@ -112,7 +124,7 @@ class Reconciler:
         engine = self.engine
         machine = engine.book.machine
         open_ids = {o.client_id for o in open_orders}
-        if machine.has_tag(position.state, PROTECTED) and any(c not in open_ids for c in position.open_orders):
+        if _resting(engine, position) and any(c not in open_ids for c in position.open_orders):
             seq = position.last_seq
             await engine.recover_fills(position, now, known_open=open_ids)
             if position.last_seq != seq:
@@ -120,6 +132,13 @@ class Reconciler:
             if position.id not in engine.book.live:
                 return
         venue_qty = await self._confirmed_qty(position, held)
+        market = engine.markets.get(position.symbol)
+        if machine.has_tag(position.state, PROTECTED) and (market is None or not market.is_trading):
+            status = "no longer listed" if market is None else market.status
+            report.problems.append(f"{position.id} {position.symbol}: the market is {status}; closing the position "
+                                   "(its stop stays until the venue is flat)")
+            await engine.apply(position, MarketHalted(status), now)
+            return
         if machine.has_tag(position.state, PROTECTED):
             if venue_qty != position.qty:
                 report.problems.append(
@@ -134,6 +153,19 @@ class Reconciler:
         elif machine.has_tag(position.state, EXIT) and venue_qty == 0:
             report.fixes.append(f"{position.id} {position.symbol}: venue flat while {position.state}; closed")
             await engine.apply(position, FlatConfirmed(reason=position.exit_reason or ExitReason.FLAT), now)
+        elif machine.has_tag(position.state, EMERGENCY) and venue_qty > 0:
+            await self._emergency(position, open_ids, now, report)
+
+    async def _emergency(self, position: Position, open_ids: set[str], now: datetime,
+                         report: ReconcileReport) -> None:
+        """An emergency the venue has not let finish: its stop must be resting meanwhile."""
+        stops = position.stops()
+        if not any(c in open_ids for c in stops) and not await self._any_live(position, stops):
+            report.fixes.append(f"{position.id} {position.symbol}: in emergency with no live stop-loss; placing one")
+            await self.engine.apply(position, ProtectionLost(tuple(stops)), now)
+        if position.close_refusals:
+            report.problems.append(f"{position.id} {position.symbol}: emergency close refused "
+                                   f"{position.close_refusals} time(s); the stop stays, the close is retried")
 
     async def _confirmed_qty(self, position: Position, held: dict[str, VenuePosition]) -> Decimal:
         """The venue's size on the position's side, re-read when it disagrees with the machine."""
@@ -168,6 +200,13 @@ class Reconciler:
                     "left alone, no entries on it until it is gone")
             self.blocked.add(symbol)
             gate.busy.add(symbol)
+
+
+def _resting(engine: TradingEngine, position: Position) -> bool:
+    """The position's stops and take-profits rest on the venue: protected, or in emergency (which keeps
+    them until the venue is flat)."""
+    machine = engine.book.machine
+    return machine.has_tag(position.state, PROTECTED) or machine.has_tag(position.state, EMERGENCY)
 
 
 def _qty_for(position: Position, venue_position: VenuePosition | None) -> Decimal:
