@@ -91,7 +91,7 @@ def write_profile(root: Path, symbols: list[str]) -> Path:
             "venue": {"quote_assets": ["USDT"]},
             "universe": {"max_symbols": len(symbols), "whitelist": [s.split("/")[0] + "USDT" for s in symbols]},
             "runtime": {"state_dir": str(root / "state"), "machine": str(REPO / "machines" / "position.yaml"),
-                        "tick": "0s", "reconcile_every": "10s", "close_on_shutdown": False}}
+                        "tick": "1ms", "reconcile_every": "10s", "close_on_shutdown": False}}
     path = folder / "bench.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from pathlib import Path
 
+from engine.cli.flags import output_dir
 from engine.cli.output import console
 from engine.errors import UserError
 
@@ -24,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="end", required=True, metavar="DATE", help="end day (exclusive), e.g. 2025-02-01")
     p.add_argument("--symbols", nargs="+", metavar="S", help="BTC ETH … or BTCUSDC or BTC/USDC:USDC")
     p.add_argument(
-        "--out", type=Path, metavar="DIR", help="output folder (default state/backtests/<profile>-<from>-<to>)"
+        "--out", type=output_dir, metavar="DIR", help="output folder (default state/backtests/<profile>-<from>-<to>)"
     )
     p.set_defaults(run=run)
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.cli.flags import output_file
 from engine.errors import UserError
 
 DEFAULT_MACHINE = Path("machines/position.yaml")
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", type=Path, metavar="FILE", help="use this profile's state folder")
     p.add_argument("--format", choices=("mermaid", "svg", "png"), default=None,
                    help="output format (default: from -o's extension, else mermaid)")
-    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("-o", "--output", type=output_file, metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(run=run)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from engine.cli.backtest_cmd import parse_day
+from engine.cli.flags import non_negative_int, positive_float, positive_int
 from engine.cli.output import console
 from engine.clock import to_ms
 from engine.errors import UserError
@@ -23,25 +24,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "again resumes exactly.")
     p.add_argument("profile", type=Path, help="profile YAML (e.g. profiles/aggressive.yaml)")
     p.add_argument("--data", type=Path, metavar="DIR", help="replay real candle files from DIR (e.g. ../shared/data)")
-    p.add_argument("--speed", type=float, default=1.0, metavar="N",
+    p.add_argument("--speed", type=positive_float, default=1.0, metavar="N",
                    help="replay N times faster than real time (default 1: one 5m candle every 5 minutes)")
-    p.add_argument("--candles", type=int, metavar="N", help="stop after N candles (demos and tests)")
+    p.add_argument("--candles", type=positive_int, metavar="N", help="stop after N candles (demos and tests)")
     p.add_argument("--from", dest="start", metavar="DATE",
                    help="with --data: start trading at DATE (YYYY-MM-DD, UTC) instead of the files' beginning")
-    p.add_argument("--seed", type=int, help="seed of the synthetic market on a first start (kept on resume)")
+    p.add_argument("--seed", type=non_negative_int,
+                   help="seed of the synthetic market on a first start (kept on resume)")
     p.add_argument("--venue-url", metavar="URL",
                    help="Binance-compatible fapi base URL instead of Binance's own (e.g. the local fake server)")
     p.add_argument("--confirm-live", action="store_true",
                    help="required for mode: live (real money); refused otherwise")
-    p.add_argument("--ticks", type=int, metavar="N", help="live loop: stop after N ticks (demos and tests)")
+    p.add_argument("--ticks", type=non_negative_int, metavar="N",
+                   help="live loop: stop after N ticks (demos and tests)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.speed <= 0:
-        raise UserError(f"--speed {args.speed}: expected a positive number")
-    if args.candles is not None and args.candles < 1:
-        raise UserError(f"--candles {args.candles}: expected a positive number")
     if args.data is not None and not args.data.is_dir():
         raise UserError(f"--data {args.data}: no such folder")
     start_ms = None

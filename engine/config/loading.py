@@ -7,6 +7,7 @@ inherited key) and what was expected.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -88,6 +89,11 @@ def _load_chain(path: Path, seen: list[Path]) -> tuple[dict[str, Any], Locator]:
         return data, locator
     if not isinstance(parent_name, str):
         raise locator.error(("extends",), f"expected a profile file name, got {parent_name!r}")
+    if not seen and "name" not in data:
+        # Inheriting the parent's name would share its state folder (positions, journal, overrides).
+        raise SpecError(path, locator.line(("extends",)), "name",
+                        f"required key is missing: a profile that extends {parent_name} needs its own name "
+                        f"(e.g. name: {_suggested_name(path)}), or it would share {parent_name}'s state folder")
     parent_path = path.parent / parent_name
     if not parent_path.suffix:
         parent_path = parent_path.with_suffix(".yaml")
@@ -106,6 +112,11 @@ def _load_chain(path: Path, seen: list[Path]) -> tuple[dict[str, Any], Locator]:
         combined.lines[key] = line
         combined.files[key] = path
     return merged, combined
+
+
+def _suggested_name(path: Path) -> str:
+    name = re.sub(r"[^a-z0-9_-]+", "-", path.stem.lower()).strip("-_")
+    return name or "my-profile"
 
 
 def _paths(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -12,16 +12,23 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from engine.config.durations import Duration
+from engine.config.durations import Duration, PositiveDuration
+from engine.config.numbers import cross_field_error, refuse_booleans
 from engine.strategy.params import ScalpingParams
 
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` or `.nan` in a profile is a typo, never a setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: object, info: ValidationInfo) -> object:
+        return refuse_booleans(cls, value, info)
 
 
 class VenueSection(_Section):
@@ -31,11 +38,11 @@ class VenueSection(_Section):
     timeframe: Literal["1m", "3m", "5m", "15m"] = "5m"
     api_key_env: str = Field("BINANCE_API_KEY", pattern=ENV_NAME)
     api_secret_env: str = Field("BINANCE_API_SECRET", pattern=ENV_NAME)
-    starting_balance: Decimal = Field(Decimal(1000), gt=0)
+    starting_balance: Decimal = Field(Decimal(1000), gt=0, le=Decimal(10**12))
     """Paper and backtest wallet, in the quote asset."""
     slippage_bps: float = Field(2.0, ge=0, le=500)
     """Simulated adverse slippage on market fills (paper, backtest)."""
-    markets_refresh: Duration = timedelta(hours=1)
+    markets_refresh: PositiveDuration = timedelta(hours=1)
     """Testnet/live and paper on live data: re-read every market's filters and status (exchangeInfo)
     this often; an order refused by a filter (-1111, -1013, -4164, ...) re-reads them at once."""
 
@@ -43,11 +50,18 @@ class VenueSection(_Section):
 class UniverseSection(_Section):
     max_symbols: int = Field(35, ge=1, le=200)
     min_quote_volume_24h: float = Field(0, ge=0)
-    atr_pct_min: float = Field(0.0, ge=0)
-    atr_pct_max: float = Field(100.0, gt=0)
-    rotation: Duration = timedelta(hours=1)
+    atr_pct_min: float = Field(0.0, ge=0, le=100)
+    atr_pct_max: float = Field(100.0, gt=0, le=100)
+    rotation: PositiveDuration = timedelta(hours=1)
     whitelist: tuple[str, ...] = ()
     blacklist: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _atr_range(self) -> Self:
+        if self.atr_pct_min >= self.atr_pct_max:
+            raise cross_field_error("atr_pct_min", f"atr_pct_min ({self.atr_pct_min:g}) must be below "
+                                                   f"atr_pct_max ({self.atr_pct_max:g}): no market could qualify")
+        return self
 
 
 class TakeProfitStep(_Section):
@@ -61,7 +75,7 @@ class OrdersSection(_Section):
     sizing: Literal["risk", "fixed"] = "risk"
     risk_per_trade_pct: float = Field(0.5, gt=0, le=10)
     """With sizing=risk: the loss at the stop-loss, as % of the balance."""
-    stake: Decimal = Field(Decimal(100), gt=0)
+    stake: Decimal = Field(Decimal(100), gt=0, le=Decimal(10**12))
     """With sizing=fixed: margin per trade in the quote asset."""
     leverage: int = Field(5, ge=1, le=125)
     margin_mode: Literal["isolated", "cross"] = "isolated"
@@ -73,9 +87,9 @@ class OrdersSection(_Section):
         max_length=10,
     )
     stop_after_tp: Literal["breakeven", "keep"] = "breakeven"
-    entry_timeout: Duration = timedelta(seconds=30)
-    close_timeout: Duration = timedelta(seconds=30)
-    emergency_retry: Duration = timedelta(seconds=10)
+    entry_timeout: PositiveDuration = timedelta(seconds=30)
+    close_timeout: PositiveDuration = timedelta(seconds=30)
+    emergency_retry: PositiveDuration = timedelta(seconds=10)
     emergency_alert_after: int = Field(3, ge=1, le=1000)
     """Emergency closes the venue may refuse before every notification channel is alerted; the position
     keeps its stop-loss meanwhile and the close is retried every `emergency_retry`."""
@@ -103,7 +117,7 @@ class RiskSection(_Section):
     daily_loss_limit_pct: float = Field(3.0, gt=0, le=100)
     """Entries halt for the rest of the UTC day once today's loss reaches this % of the day's start balance."""
     sl_streak: SlStreak = SlStreak()
-    max_hold: Duration = timedelta(minutes=10)
+    max_hold: PositiveDuration = timedelta(minutes=10)
     symbol_cooldown: Duration = timedelta(minutes=5)
 
 
@@ -111,9 +125,9 @@ class RuntimeSection(_Section):
     state_dir: str = "state"
     """Runtime data folder; the profile's own data lives in `<state_dir>/<profile name>/`."""
     machine: str = "machines/position.yaml"
-    tick: Duration = timedelta(seconds=10)
-    status_every: Duration = timedelta(seconds=60)
-    reconcile_every: Duration = timedelta(seconds=60)
+    tick: PositiveDuration = timedelta(seconds=10)
+    status_every: PositiveDuration = timedelta(seconds=60)
+    reconcile_every: PositiveDuration = timedelta(seconds=60)
     """Testnet/live and paper on live data: full reconciliation with the venue this often."""
     close_on_shutdown: bool = True
     """Ctrl+C / SIGTERM: close open positions (true) or leave them protected by their stop-loss."""
@@ -126,7 +140,7 @@ class NotificationsSection(_Section):
     """Environment variable holding apprise URLs (comma separated)."""
     min_interval: Duration = timedelta(seconds=5)
     """At most one message per interval; events arriving meanwhile are sent as one summary."""
-    send_timeout: Duration = timedelta(seconds=10)
+    send_timeout: PositiveDuration = timedelta(seconds=10)
     """A delivery that takes longer is abandoned (and logged); trading never waits for it."""
     max_queue: int = Field(1000, ge=1, le=100_000)
     """Events waiting for delivery beyond this are dropped, oldest first (and counted)."""
@@ -142,7 +156,7 @@ class TelegramSection(_Section):
     api_base_url: str = Field("https://api.telegram.org/bot", pattern=r"^https?://\S+$")
     """Bot API endpoint; the token is appended (or put where `{token}` is). A local Bot API server or a
     test double on 127.0.0.1 goes here; under ENGINE_OFFLINE only 127.0.0.1 / localhost is contacted."""
-    confirm_timeout: Duration = timedelta(seconds=30)
+    confirm_timeout: PositiveDuration = timedelta(seconds=30)
     """How long the confirmation buttons of /panic and /close stay valid."""
     poll_timeout: Duration = timedelta(seconds=10)
     """Long-poll timeout of getUpdates."""

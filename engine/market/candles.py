@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.errors import UserError
+
 INDEX_NAME = "open_time_ms"
 
 Row = tuple[float, float, float, float, float]  # one candle as open, high, low, close, volume
@@ -28,6 +30,12 @@ _TIMEFRAME_RE = re.compile(r"^(\d+)([smhdw])$")
 
 class CandleDataError(ValueError):
     """Candles that break the format's promises. The message always names where they came from."""
+
+
+class CandleFileError(CandleDataError, UserError):
+    """A candle file the user pointed us at that cannot be read: not the compression its name says,
+    truncated, not CSV, or rows that break the format. The message names the file (and the line when
+    known); the CLI reports it as bad input (exit 2)."""
 
 
 def timeframe_ms(timeframe: str) -> int:

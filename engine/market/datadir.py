@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from engine.errors import UserError
 from engine.market.candles import CandleSeries, concat_candles, timeframe_ms
 from engine.market.loaders import (
     TimeBound,
@@ -53,8 +54,9 @@ FORMAT_PREFERENCE: tuple[CandleFormat, ...] = (
 )
 
 
-class CandlesNotFoundError(FileNotFoundError):
-    """No candle file for the symbol (nor, where allowed, its USDT twin)."""
+class CandlesNotFoundError(FileNotFoundError, UserError):
+    """No candle file for the symbol (nor, where allowed, its USDT twin) in the folder the user gave:
+    bad input (exit 2) when nothing catches it to fall back."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,12 @@ Formats:
 
 from __future__ import annotations
 
+import csv
+import gzip
 import importlib.util
 import io
 import zipfile
+import zlib
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from engine.market.candles import (
     CANDLE_COLUMNS,
     INDEX_NAME,
     CandleDataError,
+    CandleFileError,
     make_candles,
     slice_time,
     validate_candles,
@@ -67,15 +71,66 @@ def bound_ms(bound: TimeBound) -> int | None:
 
 
 def _finish(df: pd.DataFrame, source: str, start: TimeBound, end: TimeBound) -> pd.DataFrame:
-    validate_candles(df, source)
+    try:
+        validate_candles(df, source)
+    except CandleDataError as exc:  # rows of a file: the user's data, reported as bad input
+        raise CandleFileError(str(exc)) from None
     return slice_time(df, bound_ms(start), bound_ms(end))
+
+
+# Decompression and decoding failures of a file (gzip.BadGzipFile is an OSError).
+_UNREADABLE = (OSError, EOFError, zlib.error, UnicodeDecodeError, zipfile.BadZipFile)
+
+
+def unreadable(path: Path | str, exc: BaseException) -> CandleFileError:
+    """Why a candle file could not be decompressed or decoded, in words, naming the file."""
+    if isinstance(exc, EOFError):
+        why = "the compressed data ends early: the file is truncated (an interrupted download or copy?)"
+    elif isinstance(exc, gzip.BadGzipFile):
+        why = f"not a gzip file ({exc}), although its name ends in .gz"
+    elif isinstance(exc, zipfile.BadZipFile):
+        why = f"not a zip archive ({exc})"
+    elif isinstance(exc, zlib.error):
+        why = f"corrupt compressed data ({exc})"
+    elif isinstance(exc, UnicodeDecodeError):
+        why = f"not a text CSV (undecodable byte at offset {exc.start})"
+    else:
+        why = f"cannot be read: {exc}"
+    return CandleFileError(f"{path}: {why}; re-download or re-export it")
+
+
+def _first_bad_row(path: Path) -> str:
+    """Where a klines CSV that pandas refused breaks the format: "line N: what", or "" when no row is to
+    blame (then the header or the encoding is). Only called after a failure, so its slowness is fine."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            if any(c not in header for c in KLINES_CSV_COLUMNS):
+                return ""
+            where = [header.index(c) for c in KLINES_CSV_COLUMNS]
+            for number, row in enumerate(reader, start=2):
+                if len(row) != len(header):
+                    return f"line {number}: expected {len(header)} fields, found {len(row)}"
+                for column, i in zip(KLINES_CSV_COLUMNS, where, strict=True):
+                    try:
+                        int(row[i]) if column == INDEX_NAME else float(row[i])
+                    except ValueError:
+                        kind = "an integer (ms)" if column == INDEX_NAME else "a number"
+                        return f"line {number}: {column} {row[i]!r} is not {kind}"
+    except (*_UNREADABLE, csv.Error):
+        return ""
+    return ""
 
 
 def load_klines_csv(path: Path, start: TimeBound = None, end: TimeBound = None) -> pd.DataFrame:
     """Candles from a klines CSV (gzip or plain), cut to open times in [start, end).
 
-    Raises FileNotFoundError if the file is missing and CandleDataError if its header is not
-    `open_time_ms,open,high,low,close,volume` or its rows break the candle format.
+    Raises FileNotFoundError if the file is missing, and CandleFileError (a CandleDataError and a
+    UserError) naming the file when it is not gzip although named .gz, is truncated or undecodable,
+    its header is not `open_time_ms,open,high,low,close,volume` or its rows break the candle format
+    (with the line of the first bad row when one is to blame).
     """
     path = Path(path)
     try:
@@ -86,9 +141,20 @@ def load_klines_csv(path: Path, start: TimeBound = None, end: TimeBound = None) 
             index_col=INDEX_NAME,
             engine="c",
         )
-    except ValueError as exc:  # wrong header or unparsable number
-        raise CandleDataError(f"{path}: not a klines CSV ({', '.join(KLINES_CSV_COLUMNS)}): {exc}") from exc
-    return _finish(df[list(CANDLE_COLUMNS)], str(path), start, end)
+    except FileNotFoundError:
+        raise
+    except ValueError as exc:  # wrong header, unparsable number, ragged rows (pandas' ParserError)
+        row = _first_bad_row(path)
+        detail = row or str(exc).strip()
+        raise CandleFileError(f"{path}: not a klines CSV ({', '.join(KLINES_CSV_COLUMNS)}): {detail}") from None
+    except _UNREADABLE as exc:
+        raise unreadable(path, exc) from None
+    try:
+        return _finish(df[list(CANDLE_COLUMNS)], str(path), start, end)
+    except CandleFileError as exc:
+        # pandas reads a short row as NaNs; the row by line number says more than the candle it made.
+        row = _first_bad_row(path)
+        raise (CandleFileError(f"{path}: not a klines CSV: {row}") if row else exc) from None
 
 
 def load_freqtrade_feather(path: Path, start: TimeBound = None, end: TimeBound = None) -> pd.DataFrame:
@@ -106,10 +172,13 @@ def load_freqtrade_feather(path: Path, start: TimeBound = None, end: TimeBound =
         )
     if not path.is_file():
         raise FileNotFoundError(f"candle file not found: {path}")
-    raw = pd.read_feather(path)
+    try:
+        raw = pd.read_feather(path)
+    except (*_UNREADABLE, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise CandleFileError(f"{path}: not a freqtrade feather file ({exc}); re-export it") from None
     missing = [c for c in ("date", *CANDLE_COLUMNS) if c not in raw.columns]
     if missing:
-        raise CandleDataError(f"{path}: freqtrade feather without columns {missing}")
+        raise CandleFileError(f"{path}: freqtrade feather without columns {missing}")
     dates = pd.to_datetime(raw["date"])
     dates = dates.dt.tz_localize("UTC") if dates.dt.tz is None else dates.dt.tz_convert("UTC")
     # Integer division by 1 ms works whatever resolution (ns, us, ms) pandas chose for the column.
@@ -127,11 +196,16 @@ def load_binance_vision(path: Path, start: TimeBound = None, end: TimeBound = No
     """
     path = Path(path)
     if path.suffix.lower() == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
-            if len(members) != 1:
-                raise CandleDataError(f"{path}: expected one CSV inside the zip, found {members}")
-            text = archive.read(members[0])
+        try:
+            with zipfile.ZipFile(path) as archive:
+                members = [n for n in archive.namelist() if n.lower().endswith(".csv")]
+                if len(members) != 1:
+                    raise CandleFileError(f"{path}: expected one CSV inside the zip, found {members}")
+                text = archive.read(members[0])
+        except FileNotFoundError:
+            raise
+        except _UNREADABLE as exc:
+            raise unreadable(path, exc) from None
         source = f"{path}!{members[0]}"
     else:
         text = path.read_bytes()
@@ -153,7 +227,9 @@ def _parse_binance_vision_csv(text: bytes, source: str) -> pd.DataFrame:
             engine="c",
         )
     except ValueError as exc:
-        raise CandleDataError(f"{source}: not a Binance kline CSV: {exc}") from exc
+        raise CandleFileError(f"{source}: not a Binance kline CSV: {str(exc).strip()}") from None
+    except UnicodeDecodeError as exc:
+        raise unreadable(source, exc) from None
     open_time = raw["open_time"].to_numpy(np.int64)
     open_ms = np.where(open_time >= _MICROSECONDS_ABOVE, open_time // 1000, open_time)
     return make_candles(open_ms, *(raw[c].to_numpy(np.float64) for c in CANDLE_COLUMNS))

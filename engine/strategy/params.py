@@ -10,7 +10,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from engine.config.numbers import cross_field_error, refuse_booleans
 
 
 class PrimaryTrigger(StrEnum):
@@ -42,7 +44,7 @@ _TAUTOLOGICAL = {
 class ScalpingParams(BaseModel):
     """Every tunable of ScalpingV1. Defaults are a conventional 5m scalping set-up."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     ema_fast: int = Field(9, ge=2, le=200)
     """Period of the fast EMA of closes (candles). Must be below `ema_slow`."""
@@ -87,35 +89,45 @@ class ScalpingParams(BaseModel):
     min_confirmations: int = Field(1, ge=1, le=3)
     """How many of `confirmations` must vote with the trigger (1 = "1+1 gating")."""
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: object, info: ValidationInfo) -> object:
+        return refuse_booleans(cls, value, info)
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
         if self.ema_fast >= self.ema_slow:
-            raise ValueError(f"ema_fast ({self.ema_fast}) must be below ema_slow ({self.ema_slow})")
+            raise cross_field_error("ema_fast", f"ema_fast ({self.ema_fast}) must be below ema_slow ({self.ema_slow})")
         if self.macd_fast >= self.macd_slow:
-            raise ValueError(f"macd_fast ({self.macd_fast}) must be below macd_slow ({self.macd_slow})")
+            raise cross_field_error("macd_fast",
+                                    f"macd_fast ({self.macd_fast}) must be below macd_slow ({self.macd_slow})")
         if not self.rsi_short_min < self.rsi_midline < self.rsi_long_max:
-            raise ValueError(
+            raise cross_field_error(
+                "rsi_midline",
                 f"RSI thresholds must satisfy rsi_short_min < rsi_midline < rsi_long_max, got "
                 f"{self.rsi_short_min} < {self.rsi_midline} < {self.rsi_long_max}"
             )
         if self.atr_pct_min >= self.atr_pct_max:
-            raise ValueError(
-                f"atr_pct_min ({self.atr_pct_min}) must be below atr_pct_max ({self.atr_pct_max})"
+            raise cross_field_error(
+                "atr_pct_min", f"atr_pct_min ({self.atr_pct_min}) must be below atr_pct_max ({self.atr_pct_max})"
             )
         mults = self.atr_tp_mults
         if any(m <= 0 for m in mults) or any(b <= a for a, b in zip(mults, mults[1:], strict=False)):
-            raise ValueError(f"atr_tp_mults must be positive and strictly increasing, got {list(mults)}")
+            raise cross_field_error("atr_tp_mults",
+                                    f"atr_tp_mults must be positive and strictly increasing, got {list(mults)}")
         if len(set(self.confirmations)) != len(self.confirmations):
             names = [c.value for c in self.confirmations]
-            raise ValueError(f"confirmations lists a component twice: {names}")
+            raise cross_field_error("confirmations", f"confirmations lists a component twice: {names}")
         for same in _TAUTOLOGICAL[self.primary_trigger]:
             if same in self.confirmations:
-                raise ValueError(
+                raise cross_field_error(
+                    "confirmations",
                     f"confirmation '{same.value}' cannot confirm primary_trigger "
                     f"'{self.primary_trigger.value}': it always agrees with it"
                 )
         if self.min_confirmations > len(self.confirmations):
-            raise ValueError(
+            raise cross_field_error(
+                "min_confirmations",
                 f"min_confirmations ({self.min_confirmations}) exceeds the {len(self.confirmations)} "
                 "confirmations listed"
             )

@@ -123,9 +123,7 @@ def write_profile(tmp_path: Path, name: str = "demo", body: str = "") -> Path:
     ],
 )
 def test_help_for_every_command(capsys: pytest.CaptureFixture[str], command: str, options: list[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main([command, "--help"])
-    assert info.value.code == 0
+    assert main([command, "--help"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"usage: python -m engine {command}")
     for option in options:
@@ -133,9 +131,7 @@ def test_help_for_every_command(capsys: pytest.CaptureFixture[str], command: str
 
 
 def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(["--help"])
-    assert info.value.code == 0
+    assert main(["--help"]) == 0
     out = capsys.readouterr().out
     for command in ("validate", "diagram", "log", "status"):
         assert command in out
@@ -146,9 +142,7 @@ def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) 
     "argv", [[], ["frobnicate"], ["validate"], ["diagram", "--format", "gif"], ["log", "--tail", "many"]]
 )
 def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
+    assert main(argv) == 2
     err = capsys.readouterr().err
     assert "usage:" in err and "Traceback" not in err
 
