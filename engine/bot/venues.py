@@ -44,7 +44,16 @@ def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Pa
         return PersistentSimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
                                   timeframe=profile.venue.timeframe)
 
-    return open_persistent(state_dir / VENUE_FILE, markets, fresh)
+    return open_persistent(state_dir / VENUE_FILE, markets, fresh, existed=_journaled(state_dir))
+
+
+def _journaled(state_dir: Path) -> str | None:
+    """Why the paper account must exist: the folder's journal has records (they were made against it)."""
+    from engine.positions.book import JOURNAL_FILE
+    from engine.store.fsio import read_tail
+
+    journal = state_dir / JOURNAL_FILE
+    return f"{journal} has records made against it" if read_tail(journal, 4096).strip(b"\0\n ") else None
 
 
 def binance_venue(

@@ -12,7 +12,15 @@ from engine.cli.output import console
 from engine.clock import WallClock
 from engine.errors import UserError
 from engine.inspect.locate import state_folder
-from engine.inspect.transitions_log import LogFilter, describe_payload, event_name, follow, query
+from engine.inspect.transitions_log import (
+    LogFilter,
+    describe_payload,
+    event_name,
+    follow,
+    positions_in,
+    query,
+    query_checked,
+)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,9 +62,14 @@ def run(args: argparse.Namespace) -> int:
     folder = state_folder(args.state, args.profile)
     journal = folder / JOURNAL_FILE
     flt = LogFilter(args.position, args.symbol, args.event, parse_since(args.since, WallClock().now()))
-    records = query(journal, flt, args.tail)
+    records, damage = query_checked(journal, flt, args.tail)
+    if not records and args.position and damage is None:
+        check_position(journal, args.position)
     emit = _json_line if args.json else _table_printer()
     emit(records)
+    if damage is not None:  # what could be read is shown; the reader is told where and why it stops
+        print(f"error: {damage}", file=sys.stderr)
+        return 1
     if args.follow:
         last = max((int(r["seq"]) for r in records), default=0)
         if not records:
@@ -67,6 +80,15 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0
     return 0
+
+
+def check_position(journal: Path, position: str) -> None:
+    """A position the journal has never named is a mistake in the flag, not an empty result."""
+    known = positions_in(journal)
+    if position not in known:
+        shown = ", ".join(known[:5]) + (f" … {known[-1]}" if len(known) > 5 else "")
+        raise UserError(f"--position {position}: no such position in {journal}"
+                        + (f" (it names {shown})" if known else " (it names no position yet)"))
 
 
 def _json_line(records: list[dict]) -> None:

@@ -7,7 +7,6 @@ panicked…). Commands have no position or symbol: a position or symbol filter l
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -16,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.store.journal import is_command, read_records
+from engine.store.journal import SeqOrder, damage_remedy, is_bot, is_command, read_records
+from engine.store.sealed import DamagedRecord, LineChecker
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,34 @@ def query(journal: Path, flt: LogFilter, tail: int | None = None) -> list[dict[s
     return list(matching)
 
 
+def query_checked(
+    journal: Path, flt: LogFilter, tail: int | None = None
+) -> tuple[list[dict[str, Any]], DamagedRecord | None]:
+    """Like `query`, but the records before a damaged line are kept and the damage is returned
+    beside them (None when the whole journal reads), so a reader sees everything that can be read
+    and is told where it stops."""
+    matching: deque[dict[str, Any]] = deque(maxlen=tail)
+    try:
+        for record in read_records(journal):
+            if flt.matches(record):
+                matching.append(record)
+    except DamagedRecord as exc:
+        return list(matching), exc
+    return list(matching), None
+
+
+def positions_in(journal: Path) -> list[str]:
+    """Every position id the journal's readable records name, in order of first appearance."""
+    seen: dict[str, None] = {}
+    try:
+        for record in read_records(journal):
+            if "position" in record:
+                seen.setdefault(str(record["position"]), None)
+    except DamagedRecord:
+        pass
+    return list(seen)
+
+
 def follow(
     journal: Path,
     flt: LogFilter,
@@ -64,9 +92,11 @@ def follow(
 ) -> Iterator[dict[str, Any]]:
     """Yield matching records appended after `after_seq`, until `stop()` is true.
 
-    Reads only complete lines, so a record being written is picked up on the next poll.
+    Reads only complete lines, so a record being written is picked up on the next poll. Raises
+    DamagedRecord at a damaged line (checksum, JSON or seq order), naming its line.
     """
-    offset, seq = 0, after_seq
+    offset, seq, line = 0, after_seq, 0
+    checker = LineChecker(journal, damage_remedy(journal), SeqOrder())
     while not stop():
         try:
             with journal.open("rb") as fh:
@@ -75,9 +105,9 @@ def follow(
                     if not raw.endswith(b"\n"):
                         break
                     offset += len(raw)
-                    try:
-                        record = json.loads(raw)
-                    except json.JSONDecodeError:
+                    line += 1
+                    record = checker.check(raw, line)
+                    if is_bot(record):
                         continue
                     if int(record.get("seq", 0)) > seq:
                         seq = int(record["seq"])

@@ -163,7 +163,8 @@ class PositionBook:
             self.live[position.id] = position
         self._check_tail(report)
         if report.snapshot_seq == 0 and (report.journal_seq > 0 or found.bot_n):
-            report.warnings.append("no valid snapshot: rebuilding every position from the journal, and the bot values it holds")
+            report.warnings.append("no valid snapshot: rebuilding every position from the journal, and the bot "
+                                   "values it holds")
         bot_n = int(self.bot.get("bot_n", 0))
         if report.journal_seq > report.snapshot_seq or found.bot_n > bot_n:
             for record in self.journal.scan():
@@ -173,7 +174,7 @@ class PositionBook:
                 elif record["seq"] > report.snapshot_seq:
                     self._roll_forward(record)
                     report.rolled_forward += 1
-            self.bot["bot_n"] = found.bot_n
+        self.bot["bot_n"] = found.bot_n
         self.bot.setdefault("order_prefix", found.order_prefix or secrets.token_hex(2))
         self._prefix_journaled = found.order_prefix is not None
         if report.rolled_forward or found.bot_n > bot_n:

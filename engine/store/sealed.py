@@ -94,35 +94,41 @@ def unseal(raw: bytes) -> tuple[dict[str, Any], bool]:
     return record, sealed
 
 
-def sealed_lines(path: Path, remedy: str, check: Any = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for every complete line of a JSON-lines state file, checked: raises
-    DamagedRecord for the first damaged one (see the module docstring for the legacy rule). Stops at
-    a last line without its newline (a torn write, or a running journal's preallocated padding).
-    `check(record, line)` may raise ValueError to refuse a record that reads but is out of place
-    (the journal's seq order). A missing file has no lines."""
+class LineChecker:
+    """Checks the lines of one file in order: checksum, JSON, the legacy rule, and `order(record,
+    line)` (which may raise ValueError for a record that reads but is out of place: the journal's
+    seq order). Raises DamagedRecord naming the line."""
+
+    def __init__(self, path: Path, remedy: str, order: Any = None) -> None:
+        self.path, self.remedy, self.order = path, remedy, order
+        self.seen_sealed = False
+
+    def check(self, raw: bytes, number: int) -> dict[str, Any]:
+        try:
+            record, sealed = unseal(raw)
+            if self.seen_sealed and not sealed:
+                raise ValueError("no checksum, after checksummed lines (only the lines of a file written "
+                                 "before checksums existed may lack one)")
+            self.seen_sealed = self.seen_sealed or sealed
+            if self.order is not None:
+                self.order(record, number)
+        except ValueError as exc:
+            raise DamagedRecord(self.path, number, getattr(self.order, "expected", None), str(exc),
+                                self.remedy) from None
+        return record
+
+
+def sealed_lines(path: Path, remedy: str, order: Any = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, record) for every complete line of a JSON-lines state file, checked (see
+    `LineChecker`; DamagedRecord at the first damaged line). Stops at a last line without its
+    newline (a torn write, or a running journal's preallocated padding). A missing file has no lines."""
     try:
         fh = path.open("rb")
     except FileNotFoundError:
         return
-    seen_sealed = False
+    checker = LineChecker(path, remedy, order)
     with fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.endswith(b"\n"):
                 return
-            try:
-                record, sealed = unseal(raw)
-                if seen_sealed and not sealed:
-                    raise ValueError("no checksum, after checksummed lines (only the lines of a file written "
-                                     "before checksums existed may lack one)")
-                seen_sealed = seen_sealed or sealed
-                if check is not None:
-                    check(record, number)
-            except ValueError as exc:
-                raise DamagedRecord(path, number, _seq_of(raw, check), str(exc), remedy) from None
-            yield number, record
-
-
-def _seq_of(raw: bytes, check: Any) -> int | None:
-    """The seq a damaged journal line stands at: the one that was expected there (the line's own
-    digits may be what was damaged)."""
-    return getattr(check, "expected", None)
+            yield number, checker.check(raw, number)

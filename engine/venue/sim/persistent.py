@@ -11,8 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.store.sealed import StateFileError, write_failed
 from engine.venue.markets import Market
 from engine.venue.sim.venue import SimVenue
+
+ACCOUNT_REMEDY = ("restore the file from a backup; or, to start afresh, move the whole state folder away (its "
+                  "positions and orders belong to that account, a new balance would not match them)")
 
 
 class PersistentSimVenue(SimVenue):
@@ -22,7 +26,10 @@ class PersistentSimVenue(SimVenue):
     fed: dict[str, int]  # last candle open time fed per symbol: a replayed step is not fed twice
 
     def _saved(self) -> None:
-        self.save(self.path)
+        try:
+            self.save(self.path)
+        except OSError as exc:
+            raise write_failed(self.path, exc, "the paper account") from exc
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "fed": dict(self.fed)}
@@ -57,15 +64,30 @@ for _name in ("place_market", "place_stop_market", "place_take_profit_market", "
     setattr(PersistentSimVenue, _name, _saving(_name))
 
 
-def open_persistent(path: Path, markets: dict[str, Market], fresh: Any) -> PersistentSimVenue:
+def open_persistent(
+    path: Path, markets: dict[str, Market], fresh: Any, *, existed: str | None = None
+) -> PersistentSimVenue:
     """The venue saved at `path`, else a new one from `fresh()` (a MatchingEngine-building callable
-    is enough: it is only called when there is nothing to resume). Saved at `path` from then on."""
+    is enough: it is only called when there is nothing to resume), saved at once, so that the file
+    exists before anything the bot journals can refer to it. Saved at `path` from then on.
+
+    `existed` says why the account must already exist (the state folder's journal has records): a
+    missing file is then refused rather than replaced by a fresh balance. Raises StateFileError for
+    a missing (when it must exist), unreadable or malformed file, naming it and the remedy."""
     if path.is_file():
-        state = json.loads(path.read_text())
-        venue = PersistentSimVenue.from_state(markets, state)
-        venue.fed = {k: int(v) for k, v in state.get("fed", {}).items()}
-    else:
-        venue = fresh()
-        venue.fed = {}
+        try:
+            state = json.loads(path.read_bytes())
+            venue = PersistentSimVenue.from_state(markets, state)
+            venue.fed = {k: int(v) for k, v in state.get("fed", {}).items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON/UTF-8 errors are ValueErrors
+            raise StateFileError(path, f"the paper account cannot be read ({type(exc).__name__}: {exc})",
+                                 ACCOUNT_REMEDY) from None
+        venue.path = path
+        return venue
+    if existed is not None:
+        raise StateFileError(path, f"the paper account is missing, but {existed}", ACCOUNT_REMEDY)
+    venue = fresh()
+    venue.fed = {}
     venue.path = path
+    venue._saved()
     return venue
