@@ -39,7 +39,7 @@ from engine.positions.events import (
 from engine.positions.events import (
     Signal as SignalEvent,
 )
-from engine.positions.model import Intent, IntentKind, Position
+from engine.positions.model import Intent, IntentKind, Position, Side
 from engine.strategy.signal import Signal
 from engine.trading.executor import Executor, waves
 from engine.trading.risk import RiskGuard
@@ -219,7 +219,7 @@ class TradingEngine:
             if asset != market.settle:
                 equity += (await self.venue.balance(asset)).total
         self.risk.record_balance(equity, now)
-        plan = plan_entry(side=signal.side.value, price=Decimal(str(signal.price)), market=market,
+        plan = plan_entry(side=Side(signal.side.value), price=Decimal(str(signal.price)), market=market,
                           balance=balance.free, orders=self.orders,
                           sl_pct=signal.sl_pct, tp_pcts=signal.tp_pcts)
         if isinstance(plan, SizingRefusal):
@@ -267,7 +267,7 @@ class TradingEngine:
             if execution.kind is ExecutionKind.LIQUIDATION:
                 for position in [p for p in self.book.live.values() if p.symbol == execution.symbol]:
                     log.error("%s %s liquidated at %s", position.id, position.symbol, execution.price)
-                    await self.apply(position, Panic("liquidation"), now)
+                    await self.apply(position, Panic(ExitReason.LIQUIDATION), now)
                 continue
             report = execution.report()
             position = None if report is None else owners.get(report.client_id)
@@ -407,4 +407,4 @@ class TradingEngine:
     async def panic(self, now: datetime) -> None:
         for position in list(self.book.live.values()):
             if Panic.name in self.book.machine.events_from(position.state):
-                await self.apply(position, Panic("panic"), now)
+                await self.apply(position, Panic(ExitReason.PANIC), now)
