@@ -92,10 +92,22 @@ async def _paper_on_public_data(loaded, options, args: argparse.Namespace, out) 
 
 
 def paper_source(loaded) -> str | None:  # noqa: ANN001
-    """Which market this profile's paper state folder trades (None on a first start)."""
+    """Which market this profile's paper state folder trades (None on a first start): from the snapshot,
+    else from the journal's bot records (both snapshot slots can be lost; the journal holds the truth)."""
     from engine.inspect.status import read_status
+    from engine.positions.book import JOURNAL_FILE
+    from engine.store.journal import DamagedRecord, read_records
 
-    paper = read_status(loaded.state_dir).bot.get("paper") or {} if loaded.state_dir.is_dir() else {}
+    if not loaded.state_dir.is_dir():
+        return None
+    paper = read_status(loaded.state_dir).bot.get("paper") or {}
+    journal = loaded.state_dir / JOURNAL_FILE
+    if not paper and journal.is_file():
+        try:
+            for record in read_records(journal, bot=True):
+                paper = (record.get("bot") or {}).get("paper") or paper
+        except DamagedRecord:
+            return None  # the run itself stops on the damage, naming it
     return paper.get("source") or ("synthetic" if paper.get("seed") else None)
 
 
