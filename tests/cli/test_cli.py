@@ -20,6 +20,8 @@ from engine.cli.main import main
 from engine.inspect.transitions_log import LogFilter, follow
 from engine.positions.book import JOURNAL_FILE, PositionBook
 from engine.positions.events import load_position_machine
+from engine.store.fsio import to_json
+from engine.store.sealed import seal
 from tests.positions.support import MACHINE_FILE, REPO, T0, Env, fill, machine, plan
 
 S = timedelta(seconds=1)
@@ -549,7 +551,7 @@ def test_follow_skips_old_records_and_a_partial_line(state: Path) -> None:
         "to": "entering",
         "payload": {},
     }
-    line = json.dumps(record).encode() + b"\n"
+    line = seal(to_json(record))  # a line as the bot writes it (checksummed, like the lines before it)
     steps: list[int] = []
 
     def sleep(_: float) -> None:
@@ -676,7 +678,7 @@ def test_subprocess_exit_codes(tmp_path: Path, state: Path) -> None:
 
 def test_subprocess_runtime_failure_exits_1(tmp_path: Path) -> None:
     """A failure that is not the user's (here: a journal line that is not an object) exits 1 without a
-    traceback unless ENGINE_DEBUG is set."""
+    traceback; a damaged state file is named, with its line and the remedy."""
     st = tmp_path / "st"
     st.mkdir()
     (st / JOURNAL_FILE).write_text("[1, 2]\n", encoding="utf-8")
@@ -684,4 +686,4 @@ def test_subprocess_runtime_failure_exits_1(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: ")
     assert "Traceback" not in result.stderr
-    assert "ENGINE_DEBUG" in result.stderr
+    assert f"{st / JOURNAL_FILE}: damaged record at line 1" in result.stderr and "repair" in result.stderr

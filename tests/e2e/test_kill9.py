@@ -45,10 +45,14 @@ def command(profile: Path, data: Path, candles: int) -> list[str]:
 
 
 def journal_lines(path: Path) -> int:
+    """Complete transition and command lines (bot records, such as the paper cursor journaled every
+    candle, carry no seq and are not what the resume check counts)."""
     try:
-        return path.read_bytes().count(b"\n")
+        data = path.read_bytes()
     except FileNotFoundError:
         return 0
+    complete = data[: data.rfind(b"\n") + 1]
+    return sum(1 for line in complete.splitlines() if line.startswith(b'{"seq":'))
 
 
 def kill_after(profile: Path, data: Path, records: int, log: Path) -> int:
