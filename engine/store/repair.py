@@ -58,7 +58,7 @@ def examine(journal: Path, history: Path) -> Findings:
     found.journal_damage = _first_damage(journal, damage_remedy(journal), SeqOrder())
     found.history_damage = _first_damage(history, history_remedy(history), None)
     if found.journal_damage is not None:
-        found.lost = _lost_from(journal, found.journal_damage.line)
+        found.lost = _lost_from(journal, found.journal_damage.line, found.journal_damage.seq)
         found.kept_seq = (found.journal_damage.seq or 1) - 1
     return found
 
@@ -85,12 +85,13 @@ def _lines(path: Path):  # noqa: ANN202 - (number, raw line) of every complete l
             yield number, raw
 
 
-def _lost_from(journal: Path, line: int) -> Lost:
-    """What the lines from `line` on hold, read leniently (each readable line on its own)."""
+def _lost_from(journal: Path, line: int, damaged_seq: int | None = None) -> Lost:
+    """What the lines from `line` on hold, read leniently (each readable line on its own). The damaged
+    record's own seq (`damaged_seq`, the one its line should hold) is lost too, though it cannot be read."""
     from engine.store.sealed import unseal
 
     lost = Lost(line)
-    seqs: list[int] = []
+    seqs: list[int] = [damaged_seq] if damaged_seq is not None else []
     for number, raw in _lines(journal):
         if number < line:
             continue
