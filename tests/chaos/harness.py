@@ -16,7 +16,6 @@ Used by tests/chaos/test_chaos.py (a short run in CI) and bench/chaos.py (`--kil
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import shutil
@@ -33,6 +32,7 @@ import yaml
 
 from engine.config.loading import load_machine_for, load_profile
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
+from engine.store.history import History
 from engine.store.journal import read_records, transitions
 from tests.chaos.invariants import venue_violations
 from tests.fakes.binance import FakeBinance
@@ -145,8 +145,8 @@ def count_violations(fake: FakeBinance, profile: Path, result: ChaosResult) -> N
         prefix = f"{book.bot.get('order_prefix')}-"
         live = dict(book.live)
         records = list(read_records(book.state_dir / JOURNAL_FILE))
-        lines = (book.state_dir / HISTORY_FILE).read_bytes().splitlines()
-        history = {h["id"]: h for h in map(json.loads, filter(bytes.strip, lines))}
+        # read through History: it checks each line's checksum and drops the crc32 key
+        history = {h["id"]: h for h in History(book.state_dir / HISTORY_FILE)}
     finally:
         book.close()
     for kind, text in venue_violations(fake, live.values(), prefix):
