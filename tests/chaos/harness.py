@@ -2,13 +2,17 @@
 is killed with SIGKILL at random instants and restarted; after every restart the invariants must hold.
 
 One kill cycle:
-1. the trading bot (`python -m engine run PROFILE --venue-url URL`) runs for a random while, then SIGKILL;
+1. the trading bot (`python -m engine run PROFILE --venue-url URL`) runs for a while (`KillTiming`: a
+   random while by default), then SIGKILL; in some cycles a second instance of the same command is
+   started meanwhile on the same state folder: it must be refused at once (exit 1, naming the folder
+   and the first bot's pid, no traceback, never "ready") and the first must trade on ("intruders"
+   counts those that were not refused so);
 2. a restart that resumes, reconciles and stops (`--ticks 0`; the profile leaves positions open on
    shutdown), timed from spawn to its "ready" line: that is `ready_s`;
-3. with no bot running, the invariants are counted on the fake venue and the state folder:
-   naked (exposure without exactly one live reduce-only stop), orphans (open orders of this bot that
-   no live position owns), duplicates (a client id used by two orders), replay_mismatch (journal
-   replay differs from the snapshot or history);
+3. with no bot running, the invariants of tests/chaos/invariants.py are counted on the fake venue
+   and on the state folder, read as files (nothing here opens the book, which would repair it):
+   naked, orphans, duplicates (venue), replay_mismatch and history_mismatch (journal, snapshot and
+   history agree);
 4. the trading bot starts again.
 Used by tests/chaos/test_chaos.py (a short run in CI) and bench/chaos.py (`--kills N`).
 """
@@ -16,6 +20,7 @@ Used by tests/chaos/test_chaos.py (a short run in CI) and bench/chaos.py (`--kil
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import shutil
@@ -23,7 +28,7 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +36,11 @@ from typing import Any
 import yaml
 
 from engine.config.loading import load_machine_for, load_profile
-from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
-from engine.store.history import History
+from engine.inspect.status import read_status
+from engine.machine.tags import Tag
+from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, replay_journal
 from engine.store.journal import read_records, transitions
-from tests.chaos.invariants import venue_violations
+from tests.chaos.invariants import ledger_violations, unguarded_positions, venue_violations
 from tests.fakes.binance import FakeBinance
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,6 +55,9 @@ class ChaosResult:
     orphans: int = 0
     duplicates: int = 0
     replay_mismatch: int = 0
+    history_mismatch: int = 0
+    intruders: int = 0  # second instances on the held folder that were not refused as they must be
+    intrusions: int = 0  # second instances started
     ready_s: list[float] = field(default_factory=list)
     entries: int = 0
     closed: int = 0
@@ -58,9 +67,28 @@ class ChaosResult:
     def ready_median(self) -> float:
         return statistics.median(self.ready_s) if self.ready_s else float("nan")
 
+    def violations(self) -> tuple[int, ...]:
+        """Every count that must stay 0."""
+        return (self.naked, self.orphans, self.duplicates, self.replay_mismatch, self.history_mismatch,
+                self.intruders)
+
     def result_line(self) -> str:
         return (f"RESULT kills={self.kills} naked={self.naked} orphans={self.orphans} duplicates={self.duplicates} "
-                f"replay_mismatch={self.replay_mismatch} ready_s={self.ready_median:.2f}")
+                f"replay_mismatch={self.replay_mismatch} history_mismatch={self.history_mismatch} "
+                f"intruders={self.intruders}/{self.intrusions} ready_s={self.ready_median:.2f}")
+
+
+# How long the trading bot runs before it is killed: awaited with the bot and the harness's random
+# generator. The default is a random while; a caller may wait for something the bot prints instead
+# (bot.lines), e.g. to kill it in the middle of an emergency.
+KillTiming = Callable[["BotProcess", random.Random], Awaitable[None]]
+
+
+def random_while(run_s: tuple[float, float]) -> KillTiming:
+    async def wait(bot: BotProcess, rng: random.Random) -> None:
+        await asyncio.sleep(rng.uniform(*run_s))
+
+    return wait
 
 
 def write_profile(root: Path, symbols: list[str]) -> Path:
@@ -111,14 +139,18 @@ class BotProcess:
                 self.ready_s = time.monotonic() - self._started
                 self._ready.set()
 
-    async def wait_ready(self, timeout: float = 120.0) -> float:
+    async def ready_or_exited(self, timeout: float = 120.0) -> bool:
+        """Wait until the bot is ready (True) or has exited (False)."""
         waiter = asyncio.create_task(self._ready.wait())
         assert self.proc is not None
         exited = asyncio.create_task(self.proc.wait())
-        done, _ = await asyncio.wait({waiter, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({waiter, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         exited.cancel()
-        if not self._ready.is_set():
+        return self._ready.is_set()
+
+    async def wait_ready(self, timeout: float = 120.0) -> float:
+        if not await self.ready_or_exited(timeout):
             await asyncio.sleep(0.1)  # let the reader drain what the process printed
             raise RuntimeError("bot never got ready:\n" + "\n".join(self.lines[-30:]))
         assert self.ready_s is not None
@@ -139,32 +171,56 @@ def count_violations(fake: FakeBinance, profile: Path, result: ChaosResult) -> N
     """Count every invariant violation visible with no bot running (see the module docstring)."""
     loaded = load_profile(profile)
     machine = load_machine_for(loaded)
-    book = PositionBook(machine, loaded.state_dir)
-    book.open()
-    try:
-        prefix = f"{book.bot.get('order_prefix')}-"
-        live = dict(book.live)
-        records = list(read_records(book.state_dir / JOURNAL_FILE))
-        # read through History: it checks each line's checksum and drops the crc32 key
-        history = {h["id"]: h for h in History(book.state_dir / HISTORY_FILE)}
-    finally:
-        book.close()
-    for kind, text in venue_violations(fake, live.values(), prefix):
+    state = loaded.state_dir
+    snapshot = read_status(state)
+    live = {p.id: p for p in snapshot.positions}
+    prefix = f"{snapshot.bot.get('order_prefix')}-"
+    records = list(read_records(state / JOURNAL_FILE))
+    history = [json.loads(line) for line in (state / HISTORY_FILE).read_bytes().splitlines() if line.strip()]
+    for line in history:
+        line.pop("crc32", None)  # the line's own checksum (engine/store/sealed.py), not the position's
+    replayed = replay_journal(machine, list(transitions(records)))
+    found = [*venue_violations(fake, live.values(), prefix),
+             *unguarded_positions(fake, live.values(), machine.spec.tagged(Tag.PROTECTED)),
+             *ledger_violations(replayed, live, history)]
+    for kind, text in found:
         setattr(result, kind, getattr(result, kind) + 1)
         result.findings.append(f"{kind}: {text}")
-    replayed = replay_journal(machine, list(transitions(records)))
-    want_live = {pid: p.to_dict() for pid, p in replayed.items() if p.state != "closed"}
-    want_closed = {pid: p.to_dict() for pid, p in replayed.items() if p.state == "closed"}
-    if {pid: p.to_dict() for pid, p in live.items()} != want_live or history != want_closed:
-        result.replay_mismatch += 1
-        result.findings.append("journal replay differs from the snapshot/history")
     result.entries = sum(1 for r in records if r.get("event") == "entry_filled")
     result.closed = len(history)
 
 
+async def intrude(profile: Path, url: str, fake: FakeBinance, bot: BotProcess, result: ChaosResult) -> None:
+    """A second `run` on the folder `bot` holds: refused at once, and `bot` trades on."""
+    result.intrusions += 1
+    second = BotProcess(profile, url, fake)
+    await second.start()
+    if await second.ready_or_exited():
+        second.kill()  # it got as far as trading: stop it before it does more harm
+    rc = await second.wait()
+    said = "\n".join(second.lines)
+    assert bot.proc is not None
+    problems = [why for bad, why in (
+        (rc != 1, f"exit code {rc}"),
+        (str(load_profile(profile).state_dir) not in said, "the state folder is not named"),
+        (f"pid {bot.proc.pid}" not in said, f"the holder's pid {bot.proc.pid} is not named"),
+        ("Traceback" in said, "a traceback"),
+        (READY in said or "resumed" in said, "it started trading"),
+        (bot.proc.returncode is not None, f"the first bot died ({bot.proc.returncode})"),
+    ) if bad]
+    if problems:
+        result.intruders += 1
+        result.findings.append(f"intruders: {'; '.join(problems)}:\n{said[-2000:]}")
+
+
 async def run_chaos(kills: int, root: Path, *, data_dir: Path | None, seed: int = 1, speed: float = 600.0,
-                    run_s: tuple[float, float] = (1.0, 4.0), say: Callable[[str], None] = print) -> ChaosResult:
+                    run_s: tuple[float, float] = (1.0, 4.0), intrude_p: float = 0.3,
+                    kill_when: KillTiming | None = None, say: Callable[[str], None] = print) -> ChaosResult:
+    """`kills` kill cycles; in each, with probability `intrude_p`, a second instance tries the folder
+    while the bot runs (concurrently with `kill_when`, so a cycle lasts no longer unless the refusal
+    takes longer than the bot's run)."""
     rng = random.Random(seed)
+    kill_when = kill_when or random_while(run_s)
     fake = FakeBinance(symbols=SYMBOLS, data_dir=data_dir, speed=speed, start="2025-03-03" if data_dir else None,
                        balances={"USDC": "10000"})
     url = await fake.start()
@@ -175,7 +231,8 @@ async def run_chaos(kills: int, root: Path, *, data_dir: Path | None, seed: int 
         await bot.start()
         await bot.wait_ready()
         for k in range(1, kills + 1):
-            await asyncio.sleep(rng.uniform(*run_s))
+            second = rng.random() < intrude_p
+            await asyncio.gather(kill_when(bot, rng), *([intrude(profile, url, fake, bot, result)] if second else []))
             bot.kill()
             await bot.wait()
             result.kills += 1
@@ -184,11 +241,11 @@ async def run_chaos(kills: int, root: Path, *, data_dir: Path | None, seed: int 
             result.ready_s.append(await checker.wait_ready())
             if await checker.wait() != 0:
                 raise RuntimeError("the restart failed:\n" + "\n".join(checker.lines[-30:]))
-            before = (result.naked, result.orphans, result.duplicates, result.replay_mismatch)
+            before = result.violations()
             count_violations(fake, profile, result)
-            flag = "" if before == (result.naked, result.orphans, result.duplicates, result.replay_mismatch) else " !!"
-            say(f"kill {k}/{kills}: ready in {result.ready_s[-1]:.2f}s · entries {result.entries} · "
-                f"closed {result.closed}{flag}")
+            flag = "" if before == result.violations() else " !!"
+            say(f"kill {k}/{kills}{' (a second instance refused meanwhile)' if second else ''}: ready in "
+                f"{result.ready_s[-1]:.2f}s · entries {result.entries} · closed {result.closed}{flag}")
             bot = BotProcess(profile, url, fake)
             await bot.start()
             await bot.wait_ready()
