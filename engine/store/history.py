@@ -34,6 +34,13 @@ def history_keys(path: Path) -> list[tuple[str, int]]:
     return [_key(h) for _, h in sealed_lines(path, damage_remedy(path))]
 
 
+def read_history(path: Path) -> Iterator[dict[str, Any]]:
+    """Every closed position of a history file, checked (DamagedRecord at a damaged line), without
+    touching the file: a torn last line ends the reading (only `History`, the writer, cuts it)."""
+    for _, position in sealed_lines(path, damage_remedy(path)):
+        yield position
+
+
 def _key(position: dict[str, Any]) -> tuple[str, int]:
     return str(position.get("id", "")), int(position.get("last_seq", 0))
 
@@ -79,13 +86,9 @@ class History:
         self._recent.add(pending.key)
         self.keys.append(pending.key)
 
-    def remember_all(self) -> None:
-        """Kept for callers of the former API: every recorded closing is known since `__init__`."""
-
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every closed position, checked (DamagedRecord at a damaged line)."""
-        for _, position in sealed_lines(self.path, damage_remedy(self.path)):
-            yield position
+        return read_history(self.path)
 
     def close(self) -> None:
         self._fh.close()

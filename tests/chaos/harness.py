@@ -20,7 +20,6 @@ Used by tests/chaos/test_chaos.py (a short run in CI) and bench/chaos.py (`--kil
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import shutil
@@ -39,6 +38,7 @@ from engine.config.loading import load_machine_for, load_profile
 from engine.inspect.status import read_status
 from engine.machine.tags import Tag
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, replay_journal
+from engine.store.history import read_history
 from engine.store.journal import read_records, transitions
 from tests.chaos.invariants import ledger_violations, unguarded_positions, venue_violations
 from tests.fakes.binance import FakeBinance
@@ -176,9 +176,7 @@ def count_violations(fake: FakeBinance, profile: Path, result: ChaosResult) -> N
     live = {p.id: p for p in snapshot.positions}
     prefix = f"{snapshot.bot.get('order_prefix')}-"
     records = list(read_records(state / JOURNAL_FILE))
-    history = [json.loads(line) for line in (state / HISTORY_FILE).read_bytes().splitlines() if line.strip()]
-    for line in history:
-        line.pop("crc32", None)  # the line's own checksum (engine/store/sealed.py), not the position's
+    history = list(read_history(state / HISTORY_FILE))  # checked, read-only, duplicates kept
     replayed = replay_journal(machine, list(transitions(records)))
     found = [*venue_violations(fake, live.values(), prefix),
              *unguarded_positions(fake, live.values(), machine.spec.tagged(Tag.PROTECTED)),

@@ -16,7 +16,7 @@ import yaml
 from engine.bot.venues import VENUE_FILE
 from engine.config.loading import load_machine_for, load_profile
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, PositionBook, replay_journal
-from engine.store.history import History
+from engine.store.history import read_history
 from engine.store.journal import read_records, transitions
 from engine.venue.catalog import markets_for
 from engine.venue.sim.venue import SimVenue
@@ -69,7 +69,7 @@ def history(state_dir: Path) -> list[dict[str, Any]]:
     path = state_dir / HISTORY_FILE
     if not path.is_file():
         return []
-    return list(History(path))  # checked; the lines' checksum key is not part of the position
+    return list(read_history(path))  # checked and read-only; the lines' checksum key is not part of the position
 
 
 def machine_for(profile: Path):  # noqa: ANN201

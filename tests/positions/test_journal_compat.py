@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, SNAPSHOT_FILE, PositionBook, replay_journal
-from engine.store.history import History
+from engine.store.history import read_history
 from engine.store.journal import read_records
 from tests.positions.support import T0, Env, fill, machine
 
@@ -46,7 +46,7 @@ def facts(position: Any, fields: list[str]) -> dict[str, Any]:
 
 
 def history_lines(folder: Path) -> list[dict[str, Any]]:
-    return list(History(folder / HISTORY_FILE))  # checked, without the checksum key
+    return list(read_history(folder / HISTORY_FILE))  # checked, read-only, without the checksum key
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from engine.cli.repair_cmd import what_is_lost
 from engine.store.journal import Journal, read_records
 from engine.store.lock import state_lock
 from engine.store.repair import cut_at_damage, examine
+from tests.store.support import damage_line
 
 
 def record(seq: int, position: str = "P1") -> dict:
@@ -32,13 +33,6 @@ def written(folder: Path, count: int) -> Path:
     journal.close()
     return path
 
-
-def damage_line(path: Path, number: int, data: bytes = b"XXXX") -> None:
-    lines = path.read_bytes().splitlines(keepends=True)
-    start = sum(len(line) for line in lines[: number - 1]) + len(lines[number - 1]) // 2
-    with path.open("r+b") as fh:
-        fh.seek(start)
-        fh.write(data)
 
 
 def test_a_clean_folder_has_nothing_to_cut(tmp_path: Path) -> None:

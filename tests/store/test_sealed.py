@@ -12,6 +12,7 @@ import pytest
 from engine.store.history import History
 from engine.store.journal import Journal, read_records
 from engine.store.sealed import DamagedRecord, StateWriteError, seal, unseal
+from tests.store.support import damage_line
 
 
 def record(seq: int) -> dict:
@@ -27,14 +28,6 @@ def written(path: Path, count: int) -> Path:
     journal.close()
     return path
 
-
-def damage_line(path: Path, number: int, data: bytes = b"XXXX") -> None:
-    """Overwrite bytes in the middle of line `number` (1-based), as a bad disk sector would."""
-    lines = path.read_bytes().splitlines(keepends=True)
-    start = sum(len(line) for line in lines[: number - 1]) + len(lines[number - 1]) // 2
-    with path.open("r+b") as fh:
-        fh.seek(start)
-        fh.write(data)
 
 
 def test_every_line_is_one_json_object_carrying_the_crc_of_its_own_bytes(tmp_path: Path) -> None:
