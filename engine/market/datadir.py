@@ -1,7 +1,8 @@
 """Finding a symbol's candles in a data folder, whatever format they were saved in.
 
-A data folder holds any mix of klines CSVs, freqtrade feather exports and data.binance.vision monthly or
-daily kline files (see `engine.market.loaders`). `DataDir` looks in the folder itself and in the
+A data folder holds any mix of klines CSVs, freqtrade feather exports, data.binance.vision monthly or
+daily kline files (see `engine.market.loaders`) and the parquet files of the download store
+(`engine.market.store`, `klines/<ID>-<tf>.parquet`). `DataDir` looks in the folder itself and in the
 sub-folders `klines/`, `futures/` and `binance/futures/` (freqtrade's layout); it does not recurse further,
 so pointing it at a large tree stays cheap.
 
@@ -23,6 +24,7 @@ from engine.errors import UserError
 from engine.market.candles import CandleSeries, concat_candles, timeframe_ms
 from engine.market.loaders import (
     TimeBound,
+    bound_ms,
     load_binance_vision,
     load_freqtrade_feather,
     load_klines_csv,
@@ -37,17 +39,21 @@ _KLINES_RE = re.compile(rf"^(?P<id>[A-Z0-9]+)-{_TF}\.csv(\.gz)?$")
 _FEATHER_RE = re.compile(
     rf"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)_(?P<settle>[A-Z0-9]+)-{_TF}-futures\.feather$"
 )
+_STORE_RE = re.compile(rf"^(?P<id>[A-Z0-9]+)-{_TF}\.parquet$")
 _VISION_RE = re.compile(rf"^(?P<id>[A-Z0-9]+)-{_TF}-(?P<period>\d{{4}}-\d{{2}}(-\d{{2}})?)\.(zip|csv)$")
 
 
 class CandleFormat(StrEnum):
+    STORE_PARQUET = "store-parquet"
     KLINES_CSV = "klines-csv"
     FREQTRADE_FEATHER = "freqtrade-feather"
     BINANCE_VISION = "binance-vision"
 
 
 # When one symbol has files in several formats, the first format here wins (they are never mixed).
+# The download store comes first: it is checksummed, gap-checked and the fastest to read.
 FORMAT_PREFERENCE: tuple[CandleFormat, ...] = (
+    CandleFormat.STORE_PARQUET,
     CandleFormat.KLINES_CSV,
     CandleFormat.FREQTRADE_FEATHER,
     CandleFormat.BINANCE_VISION,
@@ -73,6 +79,8 @@ def classify(path: Path) -> CandleFile | None:
     name = path.name
     if m := _KLINES_RE.match(name):
         return CandleFile(path, m["id"], m["tf"], CandleFormat.KLINES_CSV)
+    if m := _STORE_RE.match(name):
+        return CandleFile(path, m["id"], m["tf"], CandleFormat.STORE_PARQUET)
     if m := _FEATHER_RE.match(name):
         return CandleFile(path, m["base"] + m["quote"], m["tf"], CandleFormat.FREQTRADE_FEATHER)
     if m := _VISION_RE.match(name):
@@ -180,6 +188,10 @@ class DataDir:
 
 def _load_files(files: list[CandleFile], start: TimeBound, end: TimeBound) -> pd.DataFrame:
     fmt = files[0].format
+    if fmt == CandleFormat.STORE_PARQUET:
+        from engine.market.store import read_candles  # imported here: pyarrow only when a store file is read
+
+        return read_candles(files[0].path, bound_ms(start), bound_ms(end))
     if fmt == CandleFormat.KLINES_CSV:
         return load_klines_csv(files[0].path, start, end)
     if fmt == CandleFormat.FREQTRADE_FEATHER:

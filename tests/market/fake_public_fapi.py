@@ -2,8 +2,10 @@
 
 Serves `GET /fapi/v1/exchangeInfo` (a real snapshot, verbatim) and `GET /fapi/v1/klines` (12-element
 arrays with string prices, built from real candle files) with Binance's paging rules: `startTime` picks
-the first candle, `endTime` the last, `limit` defaults to 500 and above 1000 is error -1130. Every
-request is recorded so tests can assert what ccxt sent.
+the first candle, `endTime` the last, `limit` defaults to 500 and above 1000 is error -1130.
+`GET /fapi/v1/fundingRate` serves GENERATED funding (the shared data has none): the same 8-hourly
+deterministic rates as the fake archive (`tests.fakes.archive.generated_funding`), limit 100 by
+default, 1000 at most. Every request is recorded so tests can assert what ccxt sent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 
 from engine.market.candles import empty_candles, timeframe_ms
 from engine.market.datadir import CandlesNotFoundError, DataDir
+from tests.fakes.archive import generated_funding
 from tests.fakes.local_http import serve_local
 
 
@@ -40,6 +43,7 @@ class FakePublicFapi:
         app = web.Application()
         app.router.add_get("/fapi/v1/exchangeInfo", self._exchange_info)
         app.router.add_get("/fapi/v1/klines", self._klines)
+        app.router.add_get("/fapi/v1/fundingRate", self._funding_rate)
         app.router.add_route("*", "/{tail:.*}", self._unknown)
         self._runner, port = await serve_local(app)
         self.base_url = f"http://127.0.0.1:{port}"
@@ -86,6 +90,23 @@ class FakePublicFapi:
         else:
             rows = frame.iloc[max(0, hi - limit) : hi]
         return web.json_response([self._kline(row.Index, row, step) for row in rows.itertuples()])
+
+    async def _funding_rate(self, request: web.Request) -> web.Response:
+        q = dict(request.query)
+        self.requests.append((request.path, q))
+        symbol = q.get("symbol", "")
+        if symbol not in self.symbols:
+            return self._error(400, -1121, "Invalid symbol.")
+        limit = int(q.get("limit", 100))
+        if not 1 <= limit <= 1000:
+            return self._error(400, -1130, "Data sent for parameter 'limit' is not valid.")
+        end = int(q["endTime"]) + 1 if "endTime" in q else 2**62
+        events = generated_funding(symbol, int(q.get("startTime", 0)), end)
+        events = events.head(limit) if "startTime" in q else events.tail(limit)
+        return web.json_response([
+            {"symbol": symbol, "fundingTime": int(t), "fundingRate": _num(r), "markPrice": "0"}
+            for t, r in zip(events["time_ms"], events["rate"], strict=True)
+        ])
 
     def _frame(self, symbol: str, interval: str) -> pd.DataFrame:
         key = (symbol, interval)
