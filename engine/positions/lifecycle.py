@@ -90,6 +90,32 @@ _ROLE = {
 }
 
 
+def follow_recorded_intents(pos: Position, before: dict[str, Any], recorded: list[dict[str, Any]]) -> None:
+    """Replay of one journal record: make the position's orders what the record says was sent.
+
+    A record holds the intents its transition queued. If today's actions queue others (a release changed
+    an action: a close now keeps the stop-loss, say), the venue still got what the record says, so the
+    orders follow the record: the step's own order bookkeeping is undone (`before`, a checkpoint taken
+    before the step) and the recorded intents applied as `_queue` and `_queue_cancel` would have.
+    Everything else the actions did (prices, quantities, reasons) stays theirs."""
+    if [i.to_dict() for i in pos.intents] == recorded:
+        return
+    pos.open_orders = list(before["open_orders"])
+    pos.order_roles = dict(before["order_roles"])
+    pos.intents = [Intent.from_dict(r) for r in recorded]
+    counter = before["intent_counter"]
+    for intent in pos.intents:
+        counter = max(counter, int("".join(c for c in intent.client_id.rsplit("-", 1)[-1] if c.isdigit()) or 0))
+        if intent.kind is IntentKind.CANCEL:
+            if intent.target in pos.open_orders:
+                pos.open_orders.remove(intent.target)
+            continue
+        if intent.kind in PLACING_KINDS and intent.kind is not IntentKind.ENTRY:
+            pos.open_orders.append(intent.client_id)
+        pos.order_roles[intent.client_id] = OrderRole.of(_ROLE[intent.kind], intent.tp_step)
+    pos.intent_counter = counter
+
+
 def _queue_cancel(pos: Position, step: Step, target: str) -> None:
     pos.intents.append(
         Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
@@ -229,6 +255,17 @@ def replace_stop(step: Step) -> None:
 @REGISTRY.action("orders.cancel_remaining")
 def cancel_remaining(step: Step) -> None:
     _cancel_all_open(step.model, step)
+
+
+@REGISTRY.action("orders.cancel_take_profits")
+def cancel_take_profits(step: Step) -> None:
+    """Before a close: the take-profits go, the stop-loss stays until the position is flat. A close the
+    venue is slow to fill, or refuses, must not leave the position naked; the stop and the close are both
+    reduce-only, so whichever fills first the other cannot open a new position."""
+    pos: Position = step.model
+    for client_id in [c for c in pos.open_orders if not pos.role_of(c).kind_is(RoleKind.STOP_LOSS)]:
+        pos.open_orders.remove(client_id)
+        _queue_cancel(pos, step, client_id)
 
 
 @REGISTRY.action("orders.submit_close", leads_to=Tag.EXIT)

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine.machine.runtime import CompiledMachine
 from engine.machine.tags import Tag
+from engine.positions.lifecycle import follow_recorded_intents
 from engine.positions.model import Position
 from engine.store.journal import Journal, is_bot, is_command, transitions
 
@@ -74,6 +75,7 @@ def replay_journal(
 def replay_record(machine: CompiledMachine, position: Position, record: dict[str, Any]) -> None:
     """Apply one journal record: the recorded edge, time and deadline; guards are not consulted."""
     deadline = record.get("deadline_at")
+    before = position.checkpoint()
     try:
         outcome = machine.fire(
             position,
@@ -91,4 +93,6 @@ def replay_record(machine: CompiledMachine, position: Position, record: dict[str
             f"journal record seq {record['seq']} ({record['event']} {record['from']}→{record['to']}) "
             f"does not replay for {position.id}"
         )
+    if "intents" in record:
+        follow_recorded_intents(position, before, record["intents"])
     position.last_seq = int(record["seq"])

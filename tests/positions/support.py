@@ -106,6 +106,8 @@ def payload_for(event: str, state: str, dest: str) -> dict[str, Any]:
     if event == "tp_filled":
         remaining = "0.010" if state == "open" else "0.006"
         return fill(remaining if dest == "closed" else "0.003", "60480.0", step=2)
+    if event == "close_filled" and state == "closing" and dest == "emergency":
+        return fill("0.004", "58800.0")  # part of the close: the rest is flattened
     if event in ("sl_filled", "close_filled"):
         return fill("0.006" if state == "partial_tp" else "0.010", "58800.0")
     if event in ("entry_rejected", "close_rejected"):

@@ -380,22 +380,27 @@ async def _enter_without_protection(session: Session) -> Position:
     return position
 
 
-async def test_closing_cancels_every_order_together_before_the_close_goes_out(bot) -> None:  # noqa: ANN001
+async def test_closing_cancels_the_take_profits_together_before_the_close_goes_out(bot) -> None:  # noqa: ANN001
     venue, session = bot
     position = await _enter(session)
     assert position is not None and position.state == "open"
-    owned = sorted(venue.resting)  # the stop and three take-profits
+    stop = position.stops()
+    take_profits = sorted(c for c in venue.resting if c not in stop)
+    assert len(stop) == 1 and len(take_profits) == 3
     venue.hold = {"cancel"}
     closing = asyncio.create_task(session.engine.close_all(NOW))
 
-    await venue.until(lambda: len(venue.sent("cancel")) == 4, closing)
+    await venue.until(lambda: len(venue.sent("cancel")) == 3, closing)
     await _turns()
-    # all four cancels are out and none is answered yet: they overlap
-    assert sorted(venue.sent("cancel")) == owned and not any(w == "done" and r == "cancel" for w, r, _ in venue.log)
+    # the three cancels are out and none is answered yet: they overlap; the stop stays till flat
+    assert sorted(venue.sent("cancel")) == take_profits and not any(w == "done" and r == "cancel" for w, r, _ in venue.log)
     assert len(venue.sent("market")) == 1  # only the entry: the close waits for the cancels
+    venue.hold = set()
     venue.release("cancel")
     await closing
     assert len(venue.sent("market")) == 2
     close_sent = max(i for i, (w, r, _) in enumerate(venue.log) if w == "send" and r == "market")
-    assert close_sent > max(i for i, (w, r, _) in enumerate(venue.log) if w == "done" and r == "cancel")
+    assert close_sent > max(i for i, (w, r, c) in enumerate(venue.log) if w == "done" and c in take_profits)
+    stop_cancel = next(i for i, (w, r, c) in enumerate(venue.log) if w == "send" and r == "cancel" and c == stop[0])
+    assert stop_cancel > close_sent, "the stop is cancelled only once the close made the position flat"
     assert position.state == "closed" and venue.position == 0 and venue.resting == {}
