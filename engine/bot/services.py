@@ -33,6 +33,7 @@ from engine.bot.notify.events import duration_text
 from engine.bot.notify.notifier import Notifier, urls_from_env
 from engine.bot.session import Session
 from engine.bot.stats.aggregates import Aggregates
+from engine.bot.telegram.access import telegram_warnings
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
 from engine.machine.runtime import Outcome
@@ -96,6 +97,8 @@ class BotServices:
                 from engine.bot.telegram.bot import TelegramBot
 
                 self.telegram = TelegramBot(self.control, telegram, token)
+                for warning in telegram_warnings(telegram):  # said at every start, not only by `validate`
+                    log.warning("%s", warning)
             else:
                 log.warning("telegram.enabled but %s is not set: Telegram stays off", telegram.token_env)
         self._risk_seen = self._risk_marks(session.risk.state)

@@ -9,14 +9,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from engine.bot.telegram.access import telegram_warnings
 from engine.cli.output import console
 from engine.config.redact import redacted
 from engine.errors import UserError
-
-if TYPE_CHECKING:
-    from engine.config.profile import TelegramSection
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -61,19 +58,3 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"runtime overrides merged: {json.dumps(loaded.overrides)}")
         out.print(yaml.safe_dump(redacted(loaded.profile.model_dump(mode="json")), sort_keys=False).rstrip())
     return 0
-
-
-def telegram_warnings(section: TelegramSection) -> list[str]:
-    """Who can control the bot beyond what the profile's author may think: a group or channel (Telegram
-    gives them negative ids) on the chat allow-list with no user allow-list lets every member in."""
-    if section.allowed_user_ids:
-        return []
-    groups = [chat for chat in section.allowed_chat_ids if chat < 0]
-    if not groups:
-        return []
-    chats = ", ".join(str(chat) for chat in groups)
-    state = "" if section.enabled else " (telegram.enabled is false now; this applies once it is enabled)"
-    return [f"telegram.allowed_chat_ids has group/channel chat(s) {chats} and telegram.allowed_user_ids is empty: "
-            f"EVERY member of {'that chat' if len(groups) == 1 else 'those chats'} can control the bot (pause, "
-            f"panic, close positions, switch profiles). List the operators' numeric user ids in "
-            f"telegram.allowed_user_ids{state}."]

@@ -12,7 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from engine.config.durations import Duration, PositiveDuration
 from engine.config.numbers import cross_field_error, refuse_booleans
@@ -129,7 +129,7 @@ class RuntimeSection(_Section):
     status_every: PositiveDuration = timedelta(seconds=60)
     reconcile_every: PositiveDuration = timedelta(seconds=60)
     """Testnet/live and paper on live data: full reconciliation with the venue this often."""
-    close_on_shutdown: bool = True
+    close_on_shutdown: StrictBool = True  # `1` or "yes" for a switch is a typo, never a setting
     """Ctrl+C / SIGTERM: close open positions (true) or leave them protected by their stop-loss."""
     snapshot_fsync: Literal["always", "checkpoint"] = "checkpoint"
     """The journal is always fsync'd; this sets whether every snapshot write is too (see README)."""
@@ -147,7 +147,7 @@ class NotificationsSection(_Section):
 
 
 class TelegramSection(_Section):
-    enabled: bool = False
+    enabled: StrictBool = False
     token_env: str = Field("TELEGRAM_BOT_TOKEN", pattern=ENV_NAME)
     allowed_chat_ids: tuple[int, ...] = ()
     allowed_user_ids: tuple[int, ...] = ()

@@ -58,17 +58,32 @@ async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> i
     symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
     if not symbols:
         raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
+    # Candle files are read before the state folder is touched: a bad file (exit 2) leaves no folder behind.
+    file_feed = None if options.data_dir is None else _file_feed(loaded, symbols, options)
+    if file_feed is not None:
+        symbols = [s for s in symbols if s in file_feed.frames]
     with state_lock(loaded.state_dir):  # before the first read of the folder (venue.json)
         venue = paper_venue(loaded, markets, loaded.state_dir)
         session = open_session(loaded, markets, venue=venue)
         try:
-            return await _trade(session, venue, symbols, options, out, market_note)
+            return await _trade(session, venue, symbols, options, out, market_note, file_feed)
         finally:
             session.book.close()
 
 
+def _file_feed(loaded: LoadedProfile, symbols: list[str], options: PaperOptions) -> FileFeed:
+    """The replay of `--data`, its candles loaded and checked; UserError when none is for the profile."""
+    step = timeframe_ms(loaded.profile.venue.timeframe)
+    load_from = None if options.start_ms is None else options.start_ms - WARMUP * step
+    feed = FileFeed(options.data_dir, symbols, timeframe=loaded.profile.venue.timeframe, start_ms=load_from)
+    if not any(s in feed.frames for s in symbols):
+        raise UserError(f"--data {options.data_dir}: no candles for the profile's markets"
+                        + ("" if options.start_ms is None else f" from {from_ms(options.start_ms):%Y-%m-%d}"))
+    return feed
+
+
 async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str], options: PaperOptions,
-                 out: Any, market_note: str) -> int:
+                 out: Any, market_note: str, file_feed: FileFeed | None) -> int:
     loaded, book, engine = session.loaded, session.book, session.engine
     profile = loaded.profile
     step = timeframe_ms(profile.venue.timeframe)
@@ -76,13 +91,8 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     source = "file" if options.data_dir is not None else "synthetic"
     check_source(loaded, paper, source)
     paper["source"] = source
-    if options.data_dir is not None:
-        load_from = None if options.start_ms is None else options.start_ms - WARMUP * step
-        feed: PaperFeed = FileFeed(options.data_dir, symbols, timeframe=profile.venue.timeframe, start_ms=load_from)
-        symbols = [s for s in symbols if s in feed.frames]  # type: ignore[attr-defined]
-        if not symbols:
-            raise UserError(f"--data {options.data_dir}: no candles for the profile's markets"
-                            + ("" if options.start_ms is None else f" from {from_ms(options.start_ms):%Y-%m-%d}"))
+    if file_feed is not None:
+        feed: PaperFeed = file_feed
         first = feed.first_open_ms() + (WARMUP - 1) * step
         if options.start_ms is not None:
             first = max(first, options.start_ms - step)

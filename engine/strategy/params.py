@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
 
 from engine.config.numbers import cross_field_error, refuse_booleans
 
@@ -74,7 +74,7 @@ class ScalpingParams(BaseModel):
     atr_pct_max: float = Field(2.0, gt=0.0, le=100.0)
     """No signal while ATR is above this % of the close: too wild for scalping stops."""
 
-    atr_scaled_exits: bool = True
+    atr_scaled_exits: StrictBool = True
     """When true, signals carry stop-loss and take-profit distances derived from ATR."""
     atr_sl_mult: float = Field(1.5, gt=0.0, le=50.0)
     """Stop-loss distance = this many ATRs (as % of the close)."""

@@ -140,3 +140,15 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(("users", "warned"), [([], True), ([OPERATOR], False)])
+async def test_a_group_without_a_user_allow_list_is_warned_about_at_every_start(
+        tmp_path: Path, api: FakeTelegramAPI, caplog: pytest.LogCaptureFixture, users: list[int], warned: bool) -> None:
+    caplog.set_level(logging.WARNING, logger="engine.bot.services")
+    world = await start_world(tmp_path, api=api, telegram={"allowed_user_ids": users})
+    try:
+        said = [r.getMessage() for r in caplog.records if r.name == "engine.bot.services"]
+        assert any(f"{GROUP}" in line and "EVERY member" in line for line in said) is warned
+    finally:
+        await close_world(world)

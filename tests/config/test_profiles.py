@@ -1,5 +1,5 @@
 """Profiles: the shipped ones load and bind; `extends:` merges; every refusal names file, line, key and
-what was expected; durations; runtime overrides; binding a machine; secrets never printed.
+what was expected; take-profit steps and telegram.
 
 Bad profiles are textual edits of a profile written into tmp_path; expected lines are computed from the
 edited text. Every load passes `state_root=tmp_path/...` so the checkout's own `state/` is never read.
@@ -7,98 +7,25 @@ edited text. Every load passes `state_root=tmp_path/...` so the checkout's own `
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from engine.cli.main import main
-from engine.config.durations import format_duration, parse_duration
-from engine.config.loading import LoadedProfile, bind_machine, load_machine_for, load_profile
-from engine.errors import SpecError, SpecErrors, UserError
-from engine.machine.runtime import CompiledMachine
-from engine.positions.events import load_position_machine
-from engine.positions.model import Position
-from tests.positions.support import MACHINE_FILE, REPO, T0, Env, fill, plan
-
-PROFILES = REPO / "profiles"
-SHIPPED = ("balanced", "conservative", "aggressive")
-
-
-# --- helpers -----------------------------------------------------------------------------------
-def edit(text: str, old: str, new: str) -> str:
-    assert text.count(old) == 1, f"edit anchor must be unique: {old!r}"
-    return text.replace(old, new)
-
-
-def line_of(text: str, needle: str) -> int:
-    hits = [i for i, line in enumerate(text.splitlines(), start=1) if needle in line]
-    assert len(hits) == 1, f"{needle!r} is on lines {hits}, expected exactly one"
-    return hits[0]
-
-
-def shipped_text(name: str) -> str:
-    return (PROFILES / f"{name}.yaml").read_text(encoding="utf-8")
-
-
-@pytest.fixture
-def pdir(tmp_path: Path) -> Path:
-    """tmp_path/profiles with copies of the three shipped profiles (machine path made absolute)."""
-    d = tmp_path / "profiles"
-    d.mkdir()
-    for name in SHIPPED:
-        (d / f"{name}.yaml").write_text(shipped_text(name), encoding="utf-8")
-    text = (d / "balanced.yaml").read_text(encoding="utf-8")
-    (d / "balanced.yaml").write_text(
-        edit(text, "runtime:\n", f"runtime:\n  machine: {MACHINE_FILE}\n"), encoding="utf-8"
-    )
-    return d
-
-
-def load(path: Path, tmp_path: Path, **kw) -> LoadedProfile:
-    return load_profile(path, state_root=tmp_path / "state", **kw)
-
-
-def refusals(path: Path, tmp_path: Path) -> list[SpecError]:
-    with pytest.raises(UserError) as info:
-        load(path, tmp_path)
-    exc = info.value
-    if isinstance(exc, SpecErrors):
-        return list(exc.errors)
-    assert isinstance(exc, SpecError), type(exc)
-    return [exc]
-
-
-def expect(errors: list[SpecError], file: Path, line: int | None, key: str, *phrases: str) -> SpecError:
-    matching = [e for e in errors if e.key == key]
-    assert matching, f"no error for key {key!r}; got {[str(e) for e in errors]}"
-    err = matching[0]
-    assert err.file == str(file), f"{err.file} != {file}"
-    assert err.line == line, f"{key}: line {err.line}, expected {line}: {err}"
-    for phrase in phrases:
-        assert phrase in err.problem, f"{phrase!r} not in {err.problem!r}"
-    where = f"{file}:{line}" if line else str(file)
-    assert str(err) == f"{where}: {key}: {err.problem}"
-    return err
-
-
-def write(dirpath: Path, name: str, text: str) -> Path:
-    dirpath.mkdir(parents=True, exist_ok=True)
-    path = dirpath / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def bound_deadlines(machine: CompiledMachine) -> tuple[object, object]:
-    """Fire signal then entry_filled on a fresh position; return the two deadlines the machine armed."""
-    pos = Position("P1", "BTC/USDC:USDC")
-    machine.attach(pos)
-    machine.fire(pos, "signal", {"plan": plan()}, now=T0, env=Env())
-    after_signal = (pos.deadline_event, pos.deadline_at)
-    machine.fire(pos, "entry_filled", fill("0.010", "60000.0"), now=T0 + timedelta(seconds=5), env=Env())
-    machine.detach(pos)
-    return after_signal, (pos.deadline_event, pos.deadline_at)
+from engine.config.loading import load_machine_for, load_profile
+from engine.errors import SpecErrors
+from tests.config.support import (
+    PROFILES,
+    SHIPPED,
+    bound_deadlines,
+    edit,
+    expect,
+    line_of,
+    load,
+    refusals,
+    write,
+)
+from tests.positions.support import MACHINE_FILE, T0
 
 
 # --- the shipped profiles ----------------------------------------------------------------------
@@ -521,218 +448,3 @@ def test_telegram_enabled_with_allowed_chat_ids_is_accepted(pdir: Path, tmp_path
     assert profile.telegram.allowed_chat_ids == (12345, -100200)
 
 
-# --- durations ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("30s", 30),
-        ("10m", 600),
-        ("1h30m", 5400),
-        ("1h 30m", 5400),
-        ("2d", 172800),
-        ("500ms", 0.5),
-        ("1.5h", 5400),
-        (45, 45),
-        (0.25, 0.25),
-        (timedelta(minutes=2), 120),
-    ],
-)
-def test_parse_duration(value: object, seconds: float) -> None:
-    assert parse_duration(value) == timedelta(seconds=seconds)
-
-
-@pytest.mark.parametrize(
-    "value", ["", "abc", "10", "10x", "m10", "10m30", "-5s", "1h-30m", "ten minutes", True, -1, None, [30]]
-)
-def test_parse_duration_refuses(value: object) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(value)
-
-
-@pytest.mark.parametrize(("seconds", "text"), [(3600, "1h"), (5400, "90m"), (30, "30s"), (0.5, "0.5s")])
-def test_format_duration_round_trips(seconds: float, text: str) -> None:
-    assert format_duration(timedelta(seconds=seconds)) == text
-    assert parse_duration(text) == timedelta(seconds=seconds)
-
-
-def test_durations_in_a_profile(tmp_path: Path) -> None:
-    text = (
-        "name: timing\norders:\n  entry_timeout: 45\n  close_timeout: 1m30s\nrisk:\n  max_hold: 1h30m\n"
-        "runtime:\n  tick: 500ms\n"
-    )
-    profile = load(write(tmp_path / "profiles", "timing.yaml", text), tmp_path).profile
-    assert profile.orders.entry_timeout == timedelta(seconds=45)
-    assert profile.orders.close_timeout == timedelta(seconds=90)
-    assert profile.risk.max_hold == timedelta(hours=1, minutes=30)
-    assert profile.runtime.tick == timedelta(milliseconds=500)
-
-
-# --- runtime overrides -------------------------------------------------------------------------
-def write_overrides(state_root: Path, name: str, data: object) -> Path:
-    path = state_root / name / "overrides.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-def test_runtime_overrides_are_merged_over_the_profile(pdir: Path, tmp_path: Path) -> None:
-    overrides = {"risk": {"max_positions": 2}, "orders": {"leverage": 2}}
-    write_overrides(tmp_path / "state", "conservative", overrides)
-    loaded = load(pdir / "conservative.yaml", tmp_path)
-    assert loaded.overrides == overrides
-    assert loaded.profile.risk.max_positions == 2
-    assert loaded.profile.orders.leverage == 2
-    # neighbours in the same sections keep the profile's (and the parent's) values
-    assert loaded.profile.risk.daily_loss_limit_pct == 1.5
-    assert loaded.profile.orders.risk_per_trade_pct == 0.25
-    assert loaded.profile.orders.stop_loss_pct == 2.0
-
-
-def test_overrides_of_another_profile_are_ignored(pdir: Path, tmp_path: Path) -> None:
-    write_overrides(tmp_path / "state", "balanced", {"risk": {"max_positions": 2}})
-    assert load(pdir / "conservative.yaml", tmp_path).profile.risk.max_positions == 3
-
-
-def test_overrides_can_be_disabled(pdir: Path, tmp_path: Path) -> None:
-    write_overrides(tmp_path / "state", "conservative", {"risk": {"max_positions": 2}})
-    loaded = load(pdir / "conservative.yaml", tmp_path, with_overrides=False)
-    assert loaded.overrides == {}
-    assert loaded.profile.risk.max_positions == 3
-
-
-def test_default_state_root_is_beside_the_profiles_folder(pdir: Path, tmp_path: Path) -> None:
-    write_overrides(tmp_path / "state", "conservative", {"risk": {"max_positions": 1}})
-    loaded = load_profile(pdir / "conservative.yaml")  # no state_root: <profiles>/../state
-    assert loaded.profile.risk.max_positions == 1
-
-
-@pytest.mark.parametrize(
-    ("raw", "phrase"), [("{not json", "cannot read runtime overrides"), ("[1, 2]", "must be a JSON object")]
-)
-def test_broken_overrides_file_is_refused_naming_it(
-    pdir: Path, tmp_path: Path, raw: str, phrase: str
-) -> None:
-    path = tmp_path / "state" / "conservative" / "overrides.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(raw, encoding="utf-8")
-    errors = refusals(pdir / "conservative.yaml", tmp_path)
-    assert errors[0].file == str(path)
-    assert phrase in errors[0].problem
-
-
-def test_invalid_override_value_is_refused(pdir: Path, tmp_path: Path) -> None:
-    write_overrides(tmp_path / "state", "conservative", {"risk": {"max_positions": 0}})
-    errors = refusals(pdir / "conservative.yaml", tmp_path)
-    assert [e.key for e in errors] == ["risk.max_positions"]
-    assert "greater than or equal to 1" in errors[0].problem
-
-
-def test_invalid_override_value_names_the_overrides_file(pdir: Path, tmp_path: Path) -> None:
-    ov = write_overrides(tmp_path / "state", "conservative", {"risk": {"max_positions": 0}})
-    errors = refusals(pdir / "conservative.yaml", tmp_path)
-    assert errors[0].file == str(ov)
-
-
-# --- binding a machine ---------------------------------------------------------------------------
-def minimal_profile(
-    tmp_path: Path, name: str = "mini", machine: Path = MACHINE_FILE, extra: str = ""
-) -> Path:
-    return write(
-        tmp_path / "profiles",
-        f"{name}.yaml",
-        f"name: {name}\nruntime:\n  machine: {machine}\n  state_dir: {tmp_path / 'run'}\n{extra}",
-    )
-
-
-@pytest.mark.parametrize(
-    ("after", "phrase"),
-    [
-        ("orders.entry_timout", "has no parameter 'orders.entry_timout'"),
-        ("limits.entry_timeout", "has no parameter 'limits.entry_timeout'"),
-        ("orders.leverage", "profile parameter 'orders.leverage' is 5, expected a duration"),
-    ],
-    ids=["typo", "no-section", "not-a-duration"],
-)
-def test_bind_machine_refuses_a_timeout_the_profile_cannot_supply(
-    tmp_path: Path, after: str, phrase: str
-) -> None:
-    text = edit(
-        MACHINE_FILE.read_text(encoding="utf-8"), "{after: orders.entry_timeout,", f"{{after: {after},"
-    )
-    machine_path = write(tmp_path / "machines", "position.yaml", text)
-    definition = load_position_machine(machine_path)  # the machine itself is valid
-    loaded = load(minimal_profile(tmp_path, machine=machine_path), tmp_path)
-    with pytest.raises(SpecErrors) as info:
-        bind_machine(definition, loaded)
-    errors = info.value.errors
-    assert len(errors) == 1
-    expect(errors, machine_path, line_of(text, f"after: {after}"), "states.entering.timeout.after", phrase)
-    # and the same through load_machine_for (what `validate` and the bot use)
-    with pytest.raises(SpecErrors) as again:
-        load_machine_for(loaded)
-    assert [str(e) for e in again.value.errors] == [str(e) for e in errors]
-
-
-def test_validate_profile_with_an_unbindable_machine_exits_2(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    text = edit(
-        MACHINE_FILE.read_text(encoding="utf-8"),
-        "{after: risk.max_hold, event: max_hold, since: opened}\n  partial_tp:",
-        "{after: risk.max_hould, event: max_hold, since: opened}\n  partial_tp:",
-    )
-    machine_path = write(tmp_path / "machines", "position.yaml", text)
-    profile = minimal_profile(tmp_path, machine=machine_path)
-    assert main(["validate", str(profile)]) == 2
-    err = capsys.readouterr().err
-    assert f"{machine_path}:{line_of(text, 'risk.max_hould')}: states.open.timeout.after:" in err
-    assert "Traceback" not in err
-
-
-# --- secrets -----------------------------------------------------------------------------------
-SECRETS = {
-    "BINANCE_API_KEY": "k3y-VALUE-7f3a9c-must-not-leak",
-    "BINANCE_API_SECRET": "s3cr3t-VALUE-0d1e2f-must-not-leak",
-    "TELEGRAM_BOT_TOKEN": "123456:tel3gram-VALUE-must-not-leak",
-    "ENGINE_APPRISE_URLS": "tgram://apprise-VALUE-must-not-leak/",
-    "MY_OTHER_SECRET": "other-VALUE-must-not-leak",
-}
-
-
-def test_validate_never_prints_secret_values(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name, value in SECRETS.items():
-        monkeypatch.setenv(name, value)
-    profile = minimal_profile(tmp_path, extra="venue:\n  api_key_env: MY_OTHER_SECRET\n")
-    assert main(["validate", str(profile)]) == 0
-    out, err = capsys.readouterr()
-    for value in SECRETS.values():
-        assert value not in out and value not in err
-        assert value[:12] not in out
-    assert "api_key_env: MY_OTHER_SECRET (set)" in out
-    assert "api_secret_env: BINANCE_API_SECRET (set)" in out
-    assert "token_env: TELEGRAM_BOT_TOKEN (set)" in out
-    assert "urls_env: ENGINE_APPRISE_URLS (set)" in out
-
-
-def test_validate_says_when_a_secret_is_not_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("BINANCE_API_KEY", SECRETS["BINANCE_API_KEY"])
-    monkeypatch.delenv("BINANCE_API_SECRET", raising=False)
-    assert main(["validate", str(minimal_profile(tmp_path))]) == 0
-    out = capsys.readouterr().out
-    assert "api_key_env: BINANCE_API_KEY (set)" in out
-    assert "api_secret_env: BINANCE_API_SECRET (not set)" in out
-    assert SECRETS["BINANCE_API_KEY"] not in out
-
-
-def test_validate_shows_merged_overrides(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    profile = minimal_profile(tmp_path)
-    # overrides live in the profile's own state folder (runtime.state_dir), where the bot writes them
-    write_overrides(tmp_path / "run", "mini", {"risk": {"max_positions": 2}})
-    assert main(["validate", str(profile)]) == 0
-    out = capsys.readouterr().out
-    assert 'runtime overrides merged: {"risk": {"max_positions": 2}}' in out
-    assert "max_positions: 2" in out

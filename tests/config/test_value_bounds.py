@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.test_profiles import edit, expect, line_of, pdir, refusals, write  # noqa: F401
+from tests.config.support import edit, expect, line_of, refusals, write
 
 
 @pytest.mark.parametrize(
@@ -18,9 +18,13 @@ from tests.config.test_profiles import edit, expect, line_of, pdir, refusals, wr
         ("  risk_per_trade_pct: 0.5\n", "  risk_per_trade_pct: true\n", "orders.risk_per_trade_pct", "boolean"),
         ("  status_every: 60s\n", "  status_every: 99999999999d\n", "runtime.status_every", "at most 30d"),
         ("  atr_pct_min: 0.05\n", "  atr_pct_min: 5\n", "universe.atr_pct_min", "must be below atr_pct_max"),
+        # a switch takes true or false: 1, 0 or "yes" are typos, not settings
+        ("  close_on_shutdown: true\n", "  close_on_shutdown: 1\n", "runtime.close_on_shutdown", "boolean"),
+        ("  atr_scaled_exits: false\n", "  atr_scaled_exits: 0\n", "strategy.atr_scaled_exits", "boolean"),
+        ("  enabled: false\n", "  enabled: \"yes\"\n", "telegram.enabled", "boolean"),
     ],
 )
-def test_nonsense_values_are_refused(pdir: Path, tmp_path: Path, old: str, new: str, key: str,  # noqa: F811
+def test_nonsense_values_are_refused(pdir: Path, tmp_path: Path, old: str, new: str, key: str,
                                      phrase: str) -> None:
     path = pdir / "balanced.yaml"
     text = edit(path.read_text(encoding="utf-8"), old, new)
@@ -28,7 +32,7 @@ def test_nonsense_values_are_refused(pdir: Path, tmp_path: Path, old: str, new: 
     expect(refusals(path, tmp_path), path, line_of(text, new.strip()), key, phrase)
 
 
-def test_a_child_profile_without_a_name_is_refused(pdir: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_a_child_profile_without_a_name_is_refused(pdir: Path, tmp_path: Path) -> None:
     text = "extends: balanced.yaml\nrisk:\n  max_positions: 2\n"
     path = write(pdir, "my-child.yaml", text)
     err = expect(refusals(path, tmp_path), path, line_of(text, "extends:"), "name", "needs its own name")

@@ -14,7 +14,7 @@ import pytest
 from engine.cli.main import main
 from engine.errors import SpecError
 from engine.yaml_source import load_yaml
-from tests.config.test_profiles import line_of, write
+from tests.config.support import line_of, write
 from tests.positions.support import MACHINE_FILE, REPO
 
 BOMB = "".join(

@@ -46,3 +46,17 @@ def test_bad_candle_files_name_the_file(tmp_path: Path, shared_data: Path, kind:
     err = capsys.readouterr().err
     assert str(path) in err and phrase in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["not-gzip", "truncated"])
+def test_paper_on_a_bad_candle_file_refuses_before_it_touches_the_state_folder(
+        tmp_path: Path, shared_data: Path, kind: str, capsys: pytest.CaptureFixture) -> None:
+    from tests.e2e.support import make_profile, state_dir_of
+
+    path = bad_file(tmp_path / "data", shared_data, kind)
+    profile = make_profile(tmp_path, "badfile", base="aggressive", venue={"quote_assets": ["USDT"]},
+                           universe={"whitelist": ["BTC/USDT:USDT"], "max_symbols": 1})
+    assert main(["--offline", "run", str(profile), "--data", str(tmp_path / "data"), "--speed", "1e9",
+                 "--candles", "2"]) == 2
+    assert str(path) in capsys.readouterr().err
+    assert not state_dir_of(profile).exists(), "a refused start leaves no state folder behind"

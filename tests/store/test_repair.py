@@ -115,3 +115,55 @@ def test_repair_is_refused_while_the_state_lock_is_held(tmp_path: Path) -> None:
     assert rc == 0, text
     assert "kept a copy" in text and "ends at seq 3" in text
     assert [r["seq"] for r in read_records(journal)] == [1, 2, 3]
+
+
+def history_with(folder: Path, closings: list[tuple[str, int]]) -> Path:
+    """A history file of sealed lines, one per (position, closing seq)."""
+    import json
+
+    from engine.store.sealed import seal
+
+    path = folder / "history.jsonl"
+    body = [seal(json.dumps({"id": pid, "last_seq": seq, "state": "closed"}).encode()) for pid, seq in closings]
+    path.write_bytes(b"".join(body))
+    return path
+
+
+def history_ids(path: Path) -> list[str]:
+    from engine.store.history import read_history
+
+    return [h["id"] for h in read_history(path)]
+
+
+def test_a_cut_keeps_only_the_closings_the_kept_journal_records(tmp_path: Path) -> None:
+    journal = written(tmp_path, 7)
+    history = history_with(tmp_path, [("P2", 2), ("P3", 3), ("P5", 5), ("P6", 6)])
+    before = history.read_bytes()
+    damage_line(journal, 4)
+    result = cut_at_damage(examine(journal, history), (), stamp="20260101T000000Z")
+    assert history_ids(history) == ["P2", "P3"], "closings recorded at or after the damage are gone with it"
+    assert result.history_dropped == 2
+    copy = tmp_path / "history.jsonl.damaged-20260101T000000Z"
+    assert copy in result.copies and copy.read_bytes() == before
+
+
+def test_a_cut_that_drops_no_history_line_keeps_no_copy_of_it(tmp_path: Path) -> None:
+    journal = written(tmp_path, 7)
+    history = history_with(tmp_path, [("P1", 1), ("P2", 2)])
+    damage_line(journal, 5)
+    result = cut_at_damage(examine(journal, history), (), stamp="20260101T000000Z")
+    assert result.history_dropped == 0 and history_ids(history) == ["P1", "P2"]
+    assert not (tmp_path / "history.jsonl.damaged-20260101T000000Z").exists()
+
+
+def test_damage_in_the_history_alone_cuts_the_history_from_that_line(tmp_path: Path) -> None:
+    journal = written(tmp_path, 3)
+    journal_before = journal.read_bytes()
+    history = history_with(tmp_path, [("P1", 1), ("P2", 2), ("P3", 3)])
+    damage_line(history, 2)
+    found = examine(journal, history)
+    assert found.journal_damage is None and found.history_damage is not None and found.history_damage.line == 2
+    result = cut_at_damage(found, (tmp_path / "snapshot-a.json",), stamp="20260101T000000Z")
+    assert history_ids(history) == ["P1"] and result.history_dropped == 2
+    assert journal.read_bytes() == journal_before, "a damaged history line never cuts the journal"
+    assert result.set_aside == []
