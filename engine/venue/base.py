@@ -17,6 +17,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from decimal import Decimal
 
+from engine.venue.errors import NotSupported
 from engine.venue.markets import Market
 from engine.venue.types import (
     Balance,
@@ -79,6 +80,21 @@ class Venue(ABC):
         the position and refused with ReduceOnlyRejected (-2022) if it would open or increase one.
         Raises the filter rejections (-1111, -4003..-4023, -4164), MarginInsufficient (-2019),
         MaxPositionExceeded (-2027), StatusUnknown."""
+
+    async def place_limit(
+        self, symbol: str, side: Side, qty: Decimal, price: Decimal, client_id: str, *,
+        reduce_only: bool = False, post_only: bool = False,
+    ) -> OrderState:
+        """Limit order on the normal order book (GTC; GTX when `post_only`). Returns NEW when it rests
+        whole; when it crosses the book and is not post-only, the part the book fills at once fills as a
+        taker and the rest rests (PARTIALLY_FILLED), or FILLED. A resting order's later fills are maker
+        fills; they reach the engine as the venue reports them (pushed executions in the simulator, the
+        order's state when polled on Binance), each with the order's cumulative filled quantity.
+        Raises PostOnlyRejected (-5022) for a post-only order that would cross, ReduceOnlyRejected
+        (-2022) for a reduce-only one with nothing to reduce, the filter rejections (-1111, -4014 price
+        not on tick, -4164), MarginInsufficient, DuplicateClientOrderId (-4116), StatusUnknown.
+        A venue without limit orders raises NotSupported."""
+        raise NotSupported(f"{type(self).__name__} has no limit orders")
 
     @abstractmethod
     async def place_stop_market(

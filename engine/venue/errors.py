@@ -112,6 +112,13 @@ class DuplicateClientOrderId(OrderRejected):
     code, default_msg = -4116, "ClientOrderId is duplicated."
 
 
+class PostOnlyRejected(OrderRejected):
+    """A post-only (GTX) limit order that would have crossed the book and filled as a taker: Binance refuses
+    it whole rather than take liquidity."""
+
+    code, default_msg = -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected. The order will not be recorded in the order history"
+
+
 class SymbolNotTrading(OrderRejected):
     code, default_msg = -4140, "Invalid symbol status for opening position"
 
@@ -195,6 +202,7 @@ _BY_CODE: dict[int, type[RequestRejected]] = {
         QuantityNotOnStep,
         DuplicateClientOrderId,
         SymbolNotTrading,
+        PostOnlyRejected,
         MinNotional,
         InvalidLeverage,
         LeverageReductionRejected,

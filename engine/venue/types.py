@@ -44,17 +44,28 @@ class MarginMode(StrEnum):
 
 class OrderType(StrEnum):
     MARKET = "market"
+    LIMIT = "limit"  # rests on the normal order book (GTC, or GTX when post-only)
     STOP_MARKET = "stop_market"
     TAKE_PROFIT_MARKET = "take_profit_market"
 
     @property
     def is_conditional(self) -> bool:
         """Conditional orders live on Binance's Algo Order API (`clientAlgoId`, `trigger=True`)."""
-        return self is not OrderType.MARKET
+        return self not in (OrderType.MARKET, OrderType.LIMIT)
+
+
+class Liquidity(StrEnum):
+    """Which side of the book a fill was on: a resting order that was hit is the MAKER (maker fee), an
+    order that crossed the book is the TAKER (taker fee). Market, stop-market and take-profit-market
+    fills are always taker fills."""
+
+    MAKER = "maker"
+    TAKER = "taker"
 
 
 class OrderStatus(StrEnum):
     NEW = "new"  # accepted and resting (conditional orders waiting for their trigger)
+    PARTIALLY_FILLED = "partially_filled"  # a resting limit order, part of it filled, the rest still resting
     FILLED = "filled"  # for a conditional order: triggered AND its market order filled
     CANCELED = "canceled"
     REJECTED = "rejected"
@@ -63,7 +74,7 @@ class OrderStatus(StrEnum):
 
     @property
     def is_open(self) -> bool:
-        return self is OrderStatus.NEW
+        return self in (OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED)
 
 
 class ExecutionKind(StrEnum):
@@ -183,6 +194,7 @@ class FillReport:
     fee_asset: str
     at_ms: int
     source: ReportSource
+    liquidity: Liquidity | None = None  # None where the venue did not say (older journals, recovery)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +219,9 @@ class OrderState:
     created_ms: int
     updated_ms: int
     triggered_ms: int | None = None
+    price: Decimal | None = None  # a LIMIT order's limit price
+    post_only: bool = False  # a LIMIT order sent as GTX
+    liquidity: Liquidity | None = None  # of its fills so far; a limit that crossed and then rested: the last one
 
     @property
     def is_conditional(self) -> bool:
@@ -236,6 +251,7 @@ class OrderState:
             fee_asset=self.fee_asset,
             at_ms=self.triggered_ms or self.updated_ms,
             source=source,
+            liquidity=self.liquidity,
         )
 
 
@@ -261,6 +277,7 @@ class Execution:
     timestamp_ms: int
     position_after: Decimal
     funding: Decimal = ZERO
+    liquidity: Liquidity = Liquidity.TAKER
 
     def report(self) -> FillReport | None:
         """This execution as the fill of one of our orders, or None when it is none: funding moves
