@@ -79,6 +79,7 @@ class OrderStatus(StrEnum):
 
 class ExecutionKind(StrEnum):
     MARKET = "market"
+    LIMIT = "limit"  # a fill of a LIMIT order: crossing at placement (taker) or resting (maker)
     STOP_MARKET = "stop_market"
     TAKE_PROFIT_MARKET = "take_profit_market"
     LIQUIDATION = "liquidation"
@@ -278,22 +279,31 @@ class Execution:
     position_after: Decimal
     funding: Decimal = ZERO
     liquidity: Liquidity = Liquidity.TAKER
+    # The order's totals once this fill applied, for an order that fills in several executions (a
+    # resting LIMIT order's partial fills). None: this execution is the order's only fill.
+    order_filled: Decimal | None = None
+    order_average: Decimal | None = None
+    order_fee: Decimal | None = None
 
     def report(self) -> FillReport | None:
         """This execution as the fill of one of our orders, or None when it is none: funding moves
         no order, a liquidation is the venue's order (the engine treats it as a panic), and a fill
-        without a client id cannot belong to a position. Each of our orders fills in one execution
-        (a market order at once, a conditional order when it triggers), so its quantity is the
-        order's cumulative fill."""
+        without a client id cannot belong to a position. The report carries the ORDER's cumulative
+        filled quantity, average price and fee: `order_filled`/`order_average`/`order_fee` when the
+        venue set them (a limit order filling in pieces), else this execution's own figures (a market
+        order fills at once, a conditional order when it triggers: one execution is the whole fill).
+        The liquidity is said for limit-order fills (maker or taker); None for the others, which are
+        always taker fills, as their OrderState reports them."""
         if self.kind in (ExecutionKind.FUNDING, ExecutionKind.LIQUIDATION) or not self.client_id:
             return None
         return FillReport(
             client_id=self.client_id,
             symbol=self.symbol,
-            qty=self.qty,
-            price=self.price,
-            fee=self.fee,
+            qty=self.qty if self.order_filled is None else self.order_filled,
+            price=self.price if self.order_average is None else self.order_average,
+            fee=self.fee if self.order_fee is None else self.order_fee,
             fee_asset=self.fee_asset,
             at_ms=self.timestamp_ms,
             source=ReportSource.PUSHED,
+            liquidity=self.liquidity if self.kind is ExecutionKind.LIMIT else None,
         )

@@ -1,9 +1,11 @@
 """Per-symbol state of the simulator: the net position, its isolated margin and liquidation price, the
-resting conditional orders, and the Decimal maths of a fill. Accounts hold one settle asset each.
+resting orders (conditional orders and limit orders), and the Decimal maths of a fill. Accounts hold one
+settle asset each.
 
 Hot-path caches (floats) live beside the exact state: `fall_max` is the highest price at which something
-fires when the price falls (sell stops, buy take-profits, a long's liquidation), `rise_min` the lowest
-that fires when it rises. A candle with low > fall_max and high < rise_min cannot change anything.
+fires when the price falls (sell stops, buy take-profits, buy limits, a long's liquidation), `rise_min`
+the lowest that fires when it rises. A candle with low > fall_max and high < rise_min cannot change
+anything.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from engine.venue.types import (
     ZERO,
     Execution,
     ExecutionKind,
+    Liquidity,
     MarginMode,
     OrderState,
     OrderStatus,
@@ -42,26 +45,31 @@ def to_decimal(price: float) -> Decimal:
 
 
 class SettleAccount:
-    """Wallet of one settle asset. Invariant: wallet == initial + realized_pnl - fees + funding."""
+    """Wallet of one settle asset. Invariant: wallet == initial + realized_pnl - fees + funding.
+    `reserved` is the initial margin held by resting opening limit orders (derived from the open
+    orders, never saved)."""
 
-    __slots__ = ("asset", "initial", "wallet", "used", "realized_pnl", "fees", "funding")
+    __slots__ = ("asset", "initial", "wallet", "used", "reserved", "realized_pnl", "fees", "funding")
 
     def __init__(self, asset: str, initial: Decimal) -> None:
         self.asset = asset
         self.initial = initial
         self.wallet = initial
         self.used = ZERO  # sum of the isolated margins of its positions
+        self.reserved = ZERO
         self.realized_pnl = ZERO
         self.fees = ZERO
         self.funding = ZERO
 
     @property
     def available(self) -> Decimal:
-        return self.wallet - self.used
+        return self.wallet - self.used - self.reserved
 
 
 class SimOrder:
-    """A mutable order inside the simulator; callers only ever see `snapshot()`."""
+    """A mutable order inside the simulator; callers only ever see `snapshot()`. A LIMIT order has a
+    `price` (and no trigger); `trigger_f`/`falling` then describe the price the walk must pass strictly:
+    a buy limit fills when the price falls through it, a sell limit when it rises through it."""
 
     __slots__ = (
         "client_id",
@@ -81,6 +89,10 @@ class SimOrder:
         "created_ms",
         "updated_ms",
         "triggered_ms",
+        "price",
+        "post_only",
+        "liquidity",
+        "reserved",
     )
 
     def __init__(
@@ -94,6 +106,9 @@ class SimOrder:
         trigger: Decimal | None,
         reduce_only: bool,
         now_ms: int,
+        *,
+        price: Decimal | None = None,
+        post_only: bool = False,
     ) -> None:
         self.client_id = client_id
         self.venue_id = venue_id
@@ -102,9 +117,14 @@ class SimOrder:
         self.type = type_
         self.qty = qty
         self.trigger = trigger
-        self.trigger_f = float(trigger) if trigger is not None else 0.0
-        # A sell stop and a buy take-profit fire when the price falls to the trigger; the others on a rise.
+        level = trigger if trigger is not None else price
+        self.trigger_f = float(level) if level is not None else 0.0
+        # A sell stop, a buy take-profit and a buy limit fire when the price falls; the others on a rise.
         self.falling = (type_ is OrderType.STOP_MARKET) == (side is Side.SELL)
+        self.price = price
+        self.post_only = post_only
+        self.liquidity: Liquidity | None = None
+        self.reserved = ZERO  # initial margin held for the unfilled rest (opening limit orders)
         self.reduce_only = reduce_only
         self.status = OrderStatus.NEW
         self.filled = ZERO
@@ -132,7 +152,14 @@ class SimOrder:
             created_ms=self.created_ms,
             updated_ms=self.updated_ms,
             triggered_ms=self.triggered_ms,
+            price=self.price,
+            post_only=self.post_only,
+            liquidity=self.liquidity,
         )
+
+    @property
+    def is_limit(self) -> bool:
+        return self.type is OrderType.LIMIT
 
 
 class SymbolBook:
@@ -156,6 +183,8 @@ class SymbolBook:
         "funding_interval_ms",
         "next_funding_ms",
         "busy",
+        "volume",
+        "volume_left",
     )
 
     def __init__(
@@ -184,6 +213,8 @@ class SymbolBook:
         self.funding_interval_ms = funding_interval_ms  # None: funding off
         self.next_funding_ms = NEVER_MS
         self.busy = False
+        self.volume = 0.0  # base volume of the latest candle fed (market-aware slippage)
+        self.volume_left = ZERO  # what resting limits may still fill in the candle being walked
 
     @property
     def position_side(self) -> PositionSide | None:
@@ -212,6 +243,27 @@ class SymbolBook:
         self.fall_max, self.rise_min = fall, rise
         self.busy = bool(self.orders) or self.qty != 0
 
+    def reserve(self, order: SimOrder) -> None:
+        """Hold initial margin for the unfilled rest of an opening (not reduce-only) limit order at the
+        book's leverage; called after every change to the order's fill or the leverage, and with the
+        order closed (reserving nothing)."""
+        rest = order.qty - order.filled
+        wanted = (
+            rest * order.price / Decimal(self.leverage)
+            if order.is_limit and not order.reduce_only and order.status.is_open and order.price is not None
+            else ZERO
+        )
+        self.account.reserved += wanted - order.reserved
+        order.reserved = wanted
+
+    def close_order(self, order: SimOrder, status: OrderStatus, now_ms: int) -> None:
+        """Take a resting order off the book with a final status (its fills so far are kept)."""
+        order.status = status
+        order.updated_ms = now_ms
+        self.orders.remove(order)
+        self.reserve(order)
+        self.refresh()
+
     def _update_liquidation_price(self) -> None:
         if self.qty == 0:
             self.liq_price = None
@@ -232,8 +284,10 @@ class SymbolBook:
         venue_id: str | None,
         reduce_only: bool,
         now_ms: int,
+        liquidity: Liquidity = Liquidity.TAKER,
     ) -> Execution:
-        """Apply a taker fill to the position and the account; return what it did.
+        """Apply a fill to the position and the account; return what it did. The fee is the taker or
+        the maker rate by `liquidity`.
 
         Increasing: weighted-average entry, margin += added notional / leverage. Reducing: realised
         PnL = closed qty * (price - entry) * direction, margin released pro rata. Crossing zero (only
@@ -265,7 +319,8 @@ class SymbolBook:
                 account.used += self.margin
         was_flat = q == 0
         self.qty = new_q
-        fee = q8(qty * price * self.fees.taker)
+        rate = self.fees.maker if liquidity is Liquidity.MAKER else self.fees.taker
+        fee = q8(qty * price * rate)
         account.wallet += realized - fee
         account.realized_pnl += realized
         account.fees += fee
@@ -290,6 +345,7 @@ class SymbolBook:
             kind=kind,
             timestamp_ms=now_ms,
             position_after=new_q,
+            liquidity=liquidity,
         )
 
     def liquidate(self, price: Decimal, *, venue_id: str, now_ms: int) -> Execution:

@@ -3,10 +3,13 @@ backtest and paper trade against in-process, and that a fake fapi server can ser
 
 What it models (everything else is out of scope and refused or ignored, see each method):
 - markets and filters from a real exchangeInfo; rejections with Binance's codes and messages;
-- market orders filled at the latest known price with adverse slippage; reduce-only stop-market and
-  take-profit-market conditional orders triggered by candles (see `matching` for the intra-candle rule);
+- market orders filled at the latest known price with adverse slippage (flat, or market-aware: see
+  `slippage`); reduce-only stop-market and take-profit-market conditional orders triggered by candles
+  (see `matching` for the intra-candle rule);
+- limit orders (GTC, or post-only GTX) that cross and fill as takers or rest and fill as makers, in part
+  by the candle's volume (the fill model: `resting`);
 - one-way mode, isolated margin per position, leverage per symbol (default 10), liquidation from the
-  leverage brackets, taker fees per settle asset, optional constant funding every 8 h.
+  leverage brackets, maker/taker fees per settle asset, optional constant funding every 8 h.
 
 Time never comes from the wall: order timestamps come from the injected clock, or without one from the
 open time of the latest candle fed. Candles must be fed in time order per symbol.
@@ -18,14 +21,12 @@ not kept: see `state_dict`; the JSON shapes: `state`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 
 from engine.clock import Clock, to_ms
 from engine.venue.errors import (
     DuplicateClientOrderId,
-    InvalidClientOrderId,
     InvalidLeverage,
     InvalidSymbol,
     LeverageReductionRejected,
@@ -45,8 +46,10 @@ from engine.venue.leverage import DEFAULT_BRACKETS, Brackets, max_leverage_for, 
 from engine.venue.markets import Market
 from engine.venue.sim.book import SettleAccount, SimOrder, SymbolBook, to_decimal
 from engine.venue.sim.fees import DEFAULT_FEES, FeeSchedule
-from engine.venue.sim.matching import CandleWalker, slipped_price
+from engine.venue.sim.matching import CandleWalker
 from engine.venue.sim.persistence import EngineStateMixin
+from engine.venue.sim.resting import LimitOrdersMixin, check_client_id, volume_budget
+from engine.venue.sim.slippage import SlippageModelName, make_slippage
 from engine.venue.types import (
     ZERO,
     Balance,
@@ -62,18 +65,24 @@ from engine.venue.types import (
 )
 
 FUNDING_INTERVAL_MS = 8 * 3_600_000
-_CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
+DEFAULT_IMPACT_BPS = 10
+DEFAULT_MAX_VOLUME_SHARE = Decimal("0.1")
 FinerCandles = Sequence[tuple[int, float, float, float, float]]
 
 
-class MatchingEngine(EngineStateMixin):
+class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
     """Simulated Binance USD-M futures account and matching engine (synchronous; wrap with SimVenue).
 
     Parameters: `markets` by unified symbol; `balances` initial wallet per settle asset; `brackets` per
     unified symbol (markets without fall back to DEFAULT_BRACKETS); `fees` per settle asset (default
-    DEFAULT_FEES: USDT taker 0.0005 maker 0.0002, USDC taker 0.0004 maker 0); `slippage_bps` adverse
-    slippage on every taker fill; `default_leverage`; `funding_rate` per 8 h (None: no funding);
-    `clock` for order timestamps."""
+    DEFAULT_FEES: USDT taker 0.0005 maker 0.0002, USDC taker 0.0004 maker 0): the taker rate on market,
+    stop, take-profit and crossing limit fills, the maker rate on resting limit fills;
+    `slippage_model` "flat" (default: `slippage_bps` on every taker fill) or "market" (square-root
+    impact `impact_bps` against the candle's volume, at least a tick; see `slippage`);
+    `max_volume_share` of a candle's volume our resting limits may fill (see `resting`);
+    `default_leverage`; `funding_rate` per 8 h (None: no funding); `clock` for order timestamps.
+    Raises ValueError for an unknown slippage model, slippage_bps with the market model, or a volume
+    share outside (0, 1]."""
 
     def __init__(
         self,
@@ -83,6 +92,9 @@ class MatchingEngine(EngineStateMixin):
         brackets: Mapping[str, Brackets] | None = None,
         fees: Mapping[str, FeeSchedule] | None = None,
         slippage_bps: Decimal | int | str = 0,
+        slippage_model: SlippageModelName = "flat",
+        impact_bps: Decimal | int | str = DEFAULT_IMPACT_BPS,
+        max_volume_share: Decimal | int | str = DEFAULT_MAX_VOLUME_SHARE,
         default_leverage: int = 10,
         funding_rate: Decimal | None = None,
         clock: Clock | None = None,
@@ -94,6 +106,12 @@ class MatchingEngine(EngineStateMixin):
         self._brackets = dict(brackets or {})
         self._fees = dict(DEFAULT_FEES if fees is None else fees)
         self.slippage = Decimal(str(slippage_bps)) / Decimal(10_000)
+        self.slippage_model = slippage_model
+        self.impact = Decimal(str(impact_bps)) / Decimal(10_000)
+        self.max_volume_share = Decimal(str(max_volume_share))
+        if not 0 < self.max_volume_share <= 1:
+            raise ValueError(f"max_volume_share must be in (0, 1], got {max_volume_share}")
+        self._slippage = make_slippage(slippage_model, self.slippage, self.impact)
         self.default_leverage = default_leverage
         self.funding_rate = funding_rate
         self._clock = clock
@@ -105,7 +123,12 @@ class MatchingEngine(EngineStateMixin):
         self._seq = 0
         self._time_ms = 0
         self.executions: list[Execution] = []
-        self._walker = CandleWalker(self.slippage, funding_rate, self._next_id)
+        self._walker = CandleWalker(self._slippage, funding_rate, self._next_id)
+
+    def _set_slippage(self, fraction: Decimal, impact: Decimal) -> None:
+        """Flat slippage and market impact as fractions (a restored state's exact figures, not via bps)."""
+        self.slippage, self.impact = fraction, impact
+        self._slippage = self._walker.slippage = make_slippage(self.slippage_model, fraction, impact)
 
     # ---- time, ids, books ------------------------------------------------------------------------------
 
@@ -167,16 +190,21 @@ class MatchingEngine(EngineStateMixin):
         v: float = 0.0,
         finer: FinerCandles | None = None,
     ) -> list[Execution]:
-        """Feed one candle (floats). Returns the executions it caused, in order: funding, triggered
-        stops/take-profits, liquidation. `finer`: (open_ms, o, h, l, c) candles covering the same
-        interval, used to order events inside it; without them the conservative rule applies.
-        Raises InvalidSymbol. Near-free for a symbol with no orders and no position."""
+        """Feed one candle (floats; `v` its base-asset volume). Returns the executions it caused, in
+        order: funding, triggered stops/take-profits, resting limit fills, liquidation. `finer`:
+        (open_ms, o, h, l, c) candles covering the same interval, used to order events inside it;
+        without them the conservative rule applies. Resting limits fill at most `max_volume_share` of
+        `v` in this candle, finer candles included; `v` is also the volume the market-aware slippage
+        measures orders against until the next candle. Raises InvalidSymbol. Near-free for a symbol
+        with no orders and no position."""
         book = self._books.get(symbol) or self.book(symbol)
         if open_ms > self._time_ms:
             self._time_ms = open_ms
+        book.volume = v
         if not book.busy or (lo > book.fall_max and h < book.rise_min and open_ms < book.next_funding_ms):
             book.last = c
             return []
+        book.volume_left = volume_budget(book, v, self.max_volume_share)
         out: list[Execution] = []
         if finer:
             for f_ms, f_o, f_h, f_l, f_c in finer:
@@ -201,7 +229,10 @@ class MatchingEngine(EngineStateMixin):
         promises and errors. Raises VenueUnavailable when no candle has been fed for the symbol yet."""
         book = self.book(symbol)
         market = book.market
-        _check_client_id(client_id)
+        check_client_id(client_id)
+        existing = self._orders.get((symbol, client_id, False))
+        if existing is not None and existing.status.is_open:
+            raise DuplicateClientOrderId()  # a resting limit order has this client id
         if book.last is None:
             raise VenueUnavailable(f"no price for {symbol} yet: feed a candle before trading it")
         error = check_quantity(market, qty, market_order=True)
@@ -221,7 +252,7 @@ class MatchingEngine(EngineStateMixin):
             if error is not None:
                 raise error
             self._check_margin(book, side, qty, reference)
-        price = slipped_price(reference, side, self.slippage, market.tick_size)
+        price = self._slippage.price(reference, side, qty, market.tick_size, book.volume)
         order = SimOrder(
             client_id, self._next_id(), symbol, side, OrderType.MARKET, qty, None, reduce_only, self.now_ms()
         )
@@ -271,7 +302,7 @@ class MatchingEngine(EngineStateMixin):
         if not type_.is_conditional:
             raise ValueError(f"{type_} is not a conditional order type")
         book = self.book(symbol)
-        _check_client_id(client_id)
+        check_client_id(client_id)
         existing = self._orders.get((symbol, client_id, True))
         if existing is not None and existing.status.is_open:
             raise DuplicateClientOrderId()
@@ -295,15 +326,14 @@ class MatchingEngine(EngineStateMixin):
         return order.snapshot(book.account.asset)
 
     def cancel(self, symbol: str, client_id: str, conditional: bool) -> OrderState:
-        """Cancel an open order. Raises OrderNotFound (-2011 "Unknown order sent.") when none is open."""
+        """Cancel an open order (limit orders: `conditional=False`); a partly filled limit order comes
+        back CANCELED with its fills kept, and the margin held for its rest is released. Raises
+        OrderNotFound (-2011 "Unknown order sent.") when none is open."""
         book = self.book(symbol)
         order = self._orders.get((symbol, client_id, conditional))
         if order is None or not order.status.is_open:
             raise OrderNotFound("Unknown order sent.", code=-2011)
-        order.status = OrderStatus.CANCELED
-        order.updated_ms = self.now_ms()
-        book.orders.remove(order)
-        book.refresh()
+        book.close_order(order, OrderStatus.CANCELED, self.now_ms())
         return order.snapshot(book.account.asset)
 
     def fetch_order(self, symbol: str, client_id: str, conditional: bool) -> OrderState | None:
@@ -313,7 +343,7 @@ class MatchingEngine(EngineStateMixin):
         return None if order is None else order.snapshot(book.account.asset)
 
     def open_orders(self, symbol: str | None = None) -> list[OrderState]:
-        """Open orders (market orders never rest, so: the open conditional orders)."""
+        """Open orders: resting limit orders and conditional orders, in placement order per symbol."""
         books = [self.book(symbol)] if symbol is not None else list(self._books.values())
         return [order.snapshot(book.account.asset) for book in books for order in book.orders]
 
@@ -331,6 +361,8 @@ class MatchingEngine(EngineStateMixin):
         if book.qty != 0 and leverage < book.leverage:
             raise LeverageReductionRejected()
         book.leverage = leverage
+        for order in book.orders:
+            book.reserve(order)  # a resting limit's margin follows the leverage, as on Binance
 
     def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
         """See Venue.set_margin_mode. Raises NotSupported for cross: the simulator models isolated only."""
@@ -345,7 +377,8 @@ class MatchingEngine(EngineStateMixin):
         raise NotSupported("the simulator models isolated margin only")
 
     def balance(self, asset: str) -> Balance:
-        """Wallet of one settle asset; unrealised PnL at the latest prices."""
+        """Wallet of one settle asset; unrealised PnL at the latest prices. `used` is the margin of the
+        positions plus the initial margin held by resting opening limit orders; `free` what is left."""
         account = self._accounts.get(asset) or SettleAccount(asset, ZERO)
         unrealized = sum((b.unrealized_pnl() for b in self._books.values() if b.account is account), ZERO)
         return Balance(
@@ -353,7 +386,7 @@ class MatchingEngine(EngineStateMixin):
             wallet=account.wallet,
             total=account.wallet + unrealized,
             free=account.available,
-            used=account.used,
+            used=account.used + account.reserved,
             unrealized_pnl=unrealized,
         )
 
@@ -386,7 +419,3 @@ class MatchingEngine(EngineStateMixin):
             )
         return out
 
-
-def _check_client_id(client_id: str) -> None:
-    if not isinstance(client_id, str) or not _CLIENT_ID.match(client_id):
-        raise InvalidClientOrderId()

@@ -13,37 +13,38 @@ pass them and each finer candle is walked the same way, which resolves most such
 position, a bullish candle walks low first, a bearish one high first.
 
 Triggered stop-market and take-profit-market orders become taker market orders: fill price = trigger
-(or the open after a gap) moved against the order by the slippage, then rounded to the tick against
-the order. Liquidation executes at the liquidation price (or the open after a gap) with no slippage.
+(or the open after a gap) moved against the order by the slippage model (`slippage`), then rounded to
+the tick against the order. Liquidation executes at the liquidation price (or the open after a gap) with
+no slippage. Resting LIMIT orders are events of the same walk, reached only when the price passes
+STRICTLY through them, and fill at their own price as makers (the fill model: `resting`).
+
+On a tie at one price, in the walk's direction: conditional orders first, then the liquidation (a stop
+at the liquidation price saves the position), then limit orders (a trigger fires on the touch, a limit
+needs the price through it, so the touch comes first); then placement order.
 Prices are compared as floats cached on the orders; Decimal maths happens only when something fills.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from engine.venue.sim.book import SimOrder, SymbolBook, to_decimal
+from engine.venue.sim.resting import fill_resting
+from engine.venue.sim.slippage import Slippage, slipped_price
 from engine.venue.types import Execution, ExecutionKind, OrderStatus, OrderType, Side
 
+__all__ = ["CandleWalker", "slipped_price"]
+
 _LIQUIDATION = None  # marker for "the position's liquidation" among the next events
-
-
-def slipped_price(base: Decimal, side: Side, slippage: Decimal, tick: Decimal) -> Decimal:
-    """`base` moved against a taker order by `slippage` (a fraction) and rounded to the tick against it:
-    buys round up, sells round down."""
-    if side is Side.BUY:
-        price, rounding = base * (1 + slippage), ROUND_CEILING
-    else:
-        price, rounding = base * (1 - slippage), ROUND_FLOOR
-    return ((price / tick).to_integral_value(rounding=rounding) * tick).quantize(tick)
+_TRIGGER, _LIQUIDATION_RANK, _LIMIT = 0, 1, 2  # tie order at one price (module docstring)
 
 
 class CandleWalker:
     """Walks candles through one engine's books. `next_id` hands out venue ids for liquidation orders;
     `record` receives every fill so the engine can index orders and keep its execution log."""
 
-    def __init__(self, slippage: Decimal, funding_rate: Decimal | None, next_id: Callable[[], str]) -> None:
+    def __init__(self, slippage: Slippage, funding_rate: Decimal | None, next_id: Callable[[], str]) -> None:
         self.slippage = slippage
         self.funding_rate = funding_rate
         self.next_id = next_id
@@ -76,7 +77,15 @@ class CandleWalker:
         while book.busy:
             if falling and book.fall_max < end or not falling and book.rise_min > end:
                 return
-            order, trigger = self._next_event(book, falling)
+            event = self._next_event(book, falling, end)
+            if event is None:
+                return
+            order, trigger = event
+            if order is not None and order.is_limit:
+                execution = fill_resting(book, order, now_ms)
+                if execution is not None:
+                    out.append(execution)
+                continue
             # Fire at the trigger when the walk reaches it. A gap never traded in between: fill at the
             # open (the segment's end). A trigger already behind the segment's start (a liquidation price
             # moved by an earlier fill or by funding) fires at the start.
@@ -98,31 +107,49 @@ class CandleWalker:
                     out.append(execution)
 
     @staticmethod
-    def _next_event(book: SymbolBook, falling: bool) -> tuple[SimOrder | None, float]:
-        """The next thing the price reaches moving in this direction: highest falling trigger or lowest
-        rising one. On a tie, orders before liquidation (a stop at the liquidation price saves the
-        position), then placement order."""
+    def _next_event(book: SymbolBook, falling: bool, end: float) -> tuple[SimOrder | None, float] | None:
+        """The first thing the price reaches moving in this direction before `end`: the highest falling
+        level or the lowest rising one, ties as in the module docstring. A trigger (or the liquidation)
+        is reached on the touch (at `end` included); a limit only when `end` is strictly through it,
+        and only while the candle's volume share has something left. None: nothing before `end`."""
         best: SimOrder | None = None
-        best_price = book.fall_max if falling else book.rise_min
+        best_key: tuple[float, int] | None = None
+        sign = 1.0 if falling else -1.0  # compare "further along the walk" as "greater" either way
+        if book.liq_price is not None and (book.qty > 0) is falling:
+            level = float(book.liq_price)
+            if sign * level >= sign * end:
+                best_key = (sign * level, -_LIQUIDATION_RANK)
+        can_fill = book.volume_left > 0
         for order in book.orders:
-            if order.falling is falling and order.trigger_f == best_price:
-                best = order
-                break
-        return best, best_price
+            if order.falling is not falling:
+                continue
+            level = order.trigger_f
+            if order.is_limit:
+                if not can_fill or sign * level <= sign * end:
+                    continue
+                key = (sign * level, -_LIMIT)
+            elif sign * level >= sign * end:
+                key = (sign * level, -_TRIGGER)
+            else:
+                continue
+            if best_key is None or key > best_key:  # strictly: the earlier placed wins a full tie
+                best, best_key = order, key
+        if best_key is None:
+            return None
+        return best, sign * best_key[0]
 
     def _trigger(self, book: SymbolBook, order: SimOrder, base: Decimal, now_ms: int) -> Execution | None:
         """Fire a conditional order. Reduce-only: with no position to reduce (flat, or same side) it
         expires; otherwise it is trimmed to the position and fills as a taker market order."""
-        book.orders.remove(order)
         order.triggered_ms = now_ms
-        order.updated_ms = now_ms
         q = book.qty
         if q == 0 or (q > 0) == (order.side is Side.BUY):
-            order.status = OrderStatus.EXPIRED
-            book.refresh()
+            book.close_order(order, OrderStatus.EXPIRED, now_ms)
             return None
+        book.orders.remove(order)
+        order.updated_ms = now_ms
         qty = min(order.qty, abs(q))
-        price = slipped_price(base, order.side, self.slippage, book.market.tick_size)
+        price = self.slippage.price(base, order.side, qty, book.market.tick_size, book.volume)
         kind = (
             ExecutionKind.STOP_MARKET
             if order.type is OrderType.STOP_MARKET

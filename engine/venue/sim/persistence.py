@@ -36,6 +36,7 @@ from engine.venue.sim.state import (
 from engine.venue.types import (
     ZERO,
     MarginMode,
+    OrderType,
 )
 
 
@@ -50,11 +51,14 @@ class EngineStateMixin:
 
         Kept: per settle asset the wallet, used margin, initial balance and the realised PnL / fees /
         funding totals; per symbol book (in creation order) the leverage, margin mode, signed position,
-        entry, isolated margin, liquidation price, last price, next funding time, and the open
-        conditional orders in placement order (their order breaks trigger ties); the order-id counter;
-        the latest candle time; the settings that change behaviour (slippage, default leverage, funding
-        rate, fee schedules), checked on restore. Also the `max_closed_orders` most recently updated
-        closed orders (filled, canceled, expired), so that `fetch_order` still answers for them.
+        entry, isolated margin, liquidation price, last price and candle volume, next funding time, and
+        the open orders in placement order (their order breaks ties): conditional orders and resting
+        limit orders with their fills so far (a partly filled order resumes with its cumulative fill,
+        average price and fee; the margin it holds is derived again from it); the order-id counter;
+        the latest candle time; the settings that change behaviour (slippage and its model, market
+        impact, volume share, default leverage, funding rate, fee schedules), checked on restore. Also
+        the `max_closed_orders` most recently updated closed orders (filled, canceled, expired), so that
+        `fetch_order` still answers for them.
 
         Not kept: the `executions` log (it grows without bound and nothing reads it back: the account
         totals carry its sums), so a restored engine's log starts empty; older closed orders (beyond
@@ -81,6 +85,7 @@ class EngineStateMixin:
                     "margin": str(book.margin),
                     "liq_price": enc_dec(book.liq_price),
                     "last": enc_float(book.last),
+                    "volume": enc_float(book.volume),
                     "next_funding_ms": None if book.next_funding_ms == NEVER_MS else book.next_funding_ms,
                     "orders": [encode_order(order) for order in book.orders],
                 }
@@ -92,6 +97,9 @@ class EngineStateMixin:
     def _config(self) -> dict[str, Any]:
         return {
             "slippage": str(self.slippage),
+            "slippage_model": self.slippage_model,
+            "impact": str(self.impact),
+            "max_volume_share": str(self.max_volume_share),
             "default_leverage": self.default_leverage,
             "funding_rate": enc_dec(self.funding_rate),
             "fees": {asset: {"maker": str(f.maker), "taker": str(f.taker)} for asset, f in self._fees.items()},
@@ -106,11 +114,12 @@ class EngineStateMixin:
         brackets: Mapping[str, Brackets] | None = None,
         clock: Clock | None = None,
     ) -> Self:
-        """A new engine continuing a `state_dict()`: the settings (slippage, default leverage, funding
-        rate, fees) come from the state; markets, brackets and the clock are passed again, as to the
+        """A new engine continuing a `state_dict()`: the settings (slippage, its model, impact, volume
+        share, default leverage, funding rate, fees) come from the state (states saved before the
+        market-aware settings existed: their defaults); markets, brackets and the clock are passed again, as to the
         constructor. Raises StateError (a ValueError) for an unknown version or a malformed state."""
         check_header(state, ENGINE_KIND)
-        config = get(state, "config", "state")
+        config = _with_defaults(get(state, "config", "state"))
         slippage = dec(get(config, "slippage", "config"), "config.slippage")
         fees_record = get(config, "fees", "config")
         if not isinstance(fees_record, dict):
@@ -122,6 +131,26 @@ class EngineStateMixin:
             )
             for asset, f in fees_record.items()
         }
+        model = text(get(config, "slippage_model", "config"), "config.slippage_model")
+        try:
+            engine = cls(
+                markets,
+                balances={},
+                brackets=brackets,
+                fees=fees,
+                slippage_model=model,  # type: ignore[arg-type]  # checked by the constructor
+                impact_bps=dec(get(config, "impact", "config"), "config.impact") * 10_000,
+                max_volume_share=dec(get(config, "max_volume_share", "config"), "config.max_volume_share"),
+                default_leverage=integer(get(config, "default_leverage", "config"), "config.default_leverage"),
+                funding_rate=opt_dec(get(config, "funding_rate", "config"), "config.funding_rate"),
+                clock=clock,
+            )
+        except ValueError as exc:
+            raise StateError(f"config: {exc}") from None
+        # the saved fractions themselves, not via bps
+        engine._set_slippage(slippage, dec(get(config, "impact", "config"), "config.impact"))
+        engine.restore_state(state)
+        return engine
         engine = cls(
             markets,
             balances={},
@@ -131,9 +160,6 @@ class EngineStateMixin:
             funding_rate=opt_dec(get(config, "funding_rate", "config"), "config.funding_rate"),
             clock=clock,
         )
-        engine.slippage = engine._walker.slippage = slippage  # the saved fraction itself, not via bps
-        engine.restore_state(state)
-        return engine
 
     def restore_state(self, state: Mapping[str, Any]) -> None:
         """Replace all mutable state with a `state_dict()`. All or nothing: on any error the engine is
@@ -141,7 +167,7 @@ class EngineStateMixin:
         symbol missing from this engine's markets, or a state saved under different settings (slippage,
         default leverage, funding rate, fees): use `from_state` to take the saved settings."""
         check_header(state, ENGINE_KIND)
-        saved, mine = get(state, "config", "state"), self._config()
+        saved, mine = _with_defaults(get(state, "config", "state")), self._config()
         differing = [
             key
             for key in mine
@@ -188,17 +214,23 @@ class EngineStateMixin:
             book.margin = dec(get(record, "margin", where), f"{where}.margin")
             book.liq_price = opt_dec(get(record, "liq_price", where), f"{where}.liq_price")
             book.last = opt_float(get(record, "last", where), f"{where}.last")
+            book.volume = opt_float(record.get("volume"), f"{where}.volume") or 0.0
             next_funding = opt_int(get(record, "next_funding_ms", where), f"{where}.next_funding_ms")
             book.next_funding_ms = NEVER_MS if next_funding is None else next_funding
             for order_record in _records(record, "orders", where):
                 order = decode_order(order_record)
-                if order.symbol != symbol or not order.status.is_open or not order.type.is_conditional:
-                    raise StateError(f"{where}: order {order.client_id} is not an open conditional order of it")
-                key = (symbol, order.client_id, True)
+                if order.symbol != symbol or not order.status.is_open:
+                    raise StateError(
+                        f"{where}: order {order.client_id} is not an open conditional order (nor a resting limit) of it"
+                    )
+                if order.filled >= order.qty or order.filled and order.type is not OrderType.LIMIT:
+                    raise StateError(f"{where}: open order {order.client_id} cannot have filled {order.filled}")
+                key = (symbol, order.client_id, order.type.is_conditional)
                 if key in orders:
                     raise StateError(f"{where}: open order {order.client_id} saved twice")
                 orders[key] = order
                 book.orders.append(order)
+                book.reserve(order)  # the margin a resting limit holds is derived, not saved
             book.refresh()  # the hot-path caches (fall_max, rise_min, busy) are derived, not saved
             books[symbol] = book
         for order_record in _records(state, "closed_orders"):
@@ -216,6 +248,15 @@ class EngineStateMixin:
         self._seq, self._time_ms = seq, time_ms
         self.executions = []
 
+
+
+_DEFAULT_CONFIG = {"slippage_model": "flat", "impact": "0.001", "max_volume_share": "0.1"}
+
+
+def _with_defaults(config: Any) -> Any:
+    """A saved config with the settings added after version 1 first shipped filled in with the values
+    those states were made under (flat slippage; the others then had no effect)."""
+    return {**_DEFAULT_CONFIG, **config} if isinstance(config, dict) else config
 
 
 def _records(record: Any, key: str, where: str = "state") -> list[Any]:

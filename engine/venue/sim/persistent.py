@@ -59,7 +59,7 @@ def _saving(name: str):  # noqa: ANN202 - builds an async method
 
 
 # Every call that changes the venue's state; margin mode included (it was easy to forget one by hand).
-for _name in ("place_market", "place_stop_market", "place_take_profit_market", "cancel", "set_leverage",
+for _name in ("place_market", "place_limit", "place_stop_market", "place_take_profit_market", "cancel", "set_leverage",
               "set_margin_mode"):
     setattr(PersistentSimVenue, _name, _saving(_name))
 

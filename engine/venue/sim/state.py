@@ -19,7 +19,7 @@ from typing import Any
 
 from engine.store.fsio import fsync_dir
 from engine.venue.sim.book import SettleAccount, SimOrder
-from engine.venue.types import OrderStatus, OrderType, Side
+from engine.venue.types import Liquidity, OrderStatus, OrderType, Side
 
 STATE_VERSION = 1
 ENGINE_KIND = "sim-matching-engine"
@@ -149,6 +149,10 @@ def encode_order(order: SimOrder) -> dict[str, Any]:
         "created_ms": order.created_ms,
         "updated_ms": order.updated_ms,
         "triggered_ms": order.triggered_ms,
+        # limit orders; absent from states saved before they existed (decoded as None/False/None)
+        "price": enc_dec(order.price),
+        "post_only": order.post_only,
+        "liquidity": None if order.liquidity is None else order.liquidity.value,
     }
 
 
@@ -159,6 +163,8 @@ def decode_order(record: Any) -> SimOrder:
         side = Side(get(record, "side", where))
         type_ = OrderType(get(record, "type", where))
         status = OrderStatus(get(record, "status", where))
+        liquidity_value = record.get("liquidity")
+        liquidity = None if liquidity_value is None else Liquidity(liquidity_value)
     except ValueError as exc:
         raise StateError(f"{where}: {exc}") from None
     reduce_only = get(record, "reduce_only", where)
@@ -167,6 +173,12 @@ def decode_order(record: Any) -> SimOrder:
     trigger = opt_dec(get(record, "trigger", where), f"{where}.trigger")
     if type_.is_conditional and trigger is None:
         raise StateError(f"{where}: a {type_} order needs a trigger price")
+    price = opt_dec(record.get("price"), f"{where}.price")
+    if type_ is OrderType.LIMIT and price is None:
+        raise StateError(f"{where}: a limit order needs a price")
+    post_only = record.get("post_only", False)
+    if not isinstance(post_only, bool):
+        raise StateError(f"{where}.post_only: expected a boolean, got {post_only!r}")
     order = SimOrder(
         client_id,
         text(get(record, "venue_id", where), f"{where}.venue_id"),
@@ -177,7 +189,10 @@ def decode_order(record: Any) -> SimOrder:
         trigger,
         reduce_only,
         integer(get(record, "created_ms", where), f"{where}.created_ms"),
-    )  # derives the hot-path trigger_f and falling from trigger, type and side
+        price=price,
+        post_only=post_only,
+    )  # derives the hot-path trigger_f and falling from trigger (or price), type and side
+    order.liquidity = liquidity
     order.status = status
     order.filled = dec(get(record, "filled", where), f"{where}.filled")
     order.average_price = opt_dec(get(record, "average_price", where), f"{where}.average_price")

@@ -66,7 +66,8 @@ class SimVenue(Venue):
         **engine_options: Any,
     ) -> SimVenue:
         """Markets from an exchangeInfo JSON, brackets from a leverage-tiers JSON; other keyword arguments
-        go to MatchingEngine (fees, slippage_bps, default_leverage, funding_rate, clock)."""
+        go to MatchingEngine (fees, slippage_bps, slippage_model, impact_bps, max_volume_share,
+        default_leverage, funding_rate, clock)."""
         markets = load_exchange_info(exchange_info)
         brackets = load_leverage_tiers(leverage_tiers) if leverage_tiers is not None else None
         engine = MatchingEngine(markets, balances=balances, brackets=brackets, **engine_options)
@@ -219,6 +220,15 @@ class SimVenue(Venue):
         self, symbol: str, side: Side, qty: Decimal, client_id: str, reduce_only: bool = False
     ) -> OrderState:
         return self._open().place_market(symbol, side, qty, client_id, reduce_only)
+
+    async def place_limit(
+        self, symbol: str, side: Side, qty: Decimal, price: Decimal, client_id: str, *,
+        reduce_only: bool = False, post_only: bool = False,
+    ) -> OrderState:
+        """See Venue.place_limit; the fill model is in `engine.venue.sim.resting`."""
+        return self._open().place_limit(
+            symbol, side, qty, price, client_id, reduce_only=reduce_only, post_only=post_only
+        )
 
     async def place_stop_market(
         self, symbol: str, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
