@@ -2,11 +2,20 @@
 `info` ccxt keeps), never from ccxt's float copies, so quantities, prices and fees stay exact.
 
 Status mapping (reference §5, §6):
-- orders: NEW, PARTIALLY_FILLED -> NEW (still working); FILLED -> FILLED; CANCELED -> CANCELED;
+- orders: NEW -> NEW; PARTIALLY_FILLED -> PARTIALLY_FILLED (a LIMIT order still resting, part filled;
+  both open); FILLED -> FILLED; CANCELED -> CANCELED (a canceled LIMIT order keeps what filled);
   REJECTED -> REJECTED; EXPIRED, EXPIRED_IN_MATCH -> EXPIRED (a market order can expire partly filled);
 - algo (conditional) orders: NEW -> NEW; TRIGGERING, TRIGGERED, FINISHED -> TRIGGERED until the order
   it became (`actualOrderId`) is known, then that order's outcome (FILLED, EXPIRED, ...) with its fill;
   CANCELED, REJECTED, EXPIRED as named.
+
+Liquidity (maker or taker) of an order's fills: Binance's order payload does not say; its trades do
+(`/fapi/v1/userTrades` `maker`), and the venue reads them when it looks up the fee (`liquidity_of`).
+Without trades the rule is (`order_liquidity`): MARKET, STOP_MARKET and TAKE_PROFIT_MARKET fills are
+taker fills; a post-only (GTX) LIMIT order only ever fills as the maker; a GTC LIMIT order that had
+filled in the answer to placing it crossed the book (taker), and one whose fills were found later by
+polling was resting when it filled (maker). The last rule is wrong for a GTC order that crossed, rested
+and filled again: only its trades tell, so the trades win whenever they could be read.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from engine.venue.types import (
     ZERO,
     Balance,
     Candle,
+    Liquidity,
     MarginMode,
     OrderState,
     OrderStatus,
@@ -37,7 +47,7 @@ Raw = Mapping[str, Any]
 
 ORDER_STATUS: dict[str, OrderStatus] = {
     "NEW": OrderStatus.NEW,
-    "PARTIALLY_FILLED": OrderStatus.NEW,
+    "PARTIALLY_FILLED": OrderStatus.PARTIALLY_FILLED,
     "FILLED": OrderStatus.FILLED,
     "CANCELED": OrderStatus.CANCELED,
     "REJECTED": OrderStatus.REJECTED,
@@ -58,6 +68,7 @@ ACTUAL_ORDER_STATUS: dict[str, OrderStatus] = {**ORDER_STATUS, "NEW": OrderStatu
                                                "PARTIALLY_FILLED": OrderStatus.TRIGGERED}
 ORDER_TYPES: dict[str, OrderType] = {
     "MARKET": OrderType.MARKET,
+    "LIMIT": OrderType.LIMIT,
     "STOP_MARKET": OrderType.STOP_MARKET,
     "TAKE_PROFIT_MARKET": OrderType.TAKE_PROFIT_MARKET,
 }
@@ -84,7 +95,8 @@ def flag(value: Any) -> bool:
 
 
 def order_type(raw_type: Any) -> OrderType | None:
-    """The engine order type for Binance's name, or None for types the engine never places (LIMIT...)."""
+    """The engine order type for Binance's name, or None for types the engine never places (STOP,
+    TAKE_PROFIT, TRAILING_STOP_MARKET, LIQUIDATION...)."""
     return ORDER_TYPES.get(str(raw_type or "").upper())
 
 
@@ -104,9 +116,20 @@ def _int(value: Any) -> int:
         return 0
 
 
-def order_state(raw: Raw, *, symbol: str, fee_asset: str, fee: Decimal = ZERO) -> OrderState:
-    """A plain `/fapi/v1/order` payload (place with RESULT, query, cancel, openOrders row).
-    Raises ValueError for an order type the engine does not know."""
+def order_liquidity(type_: OrderType, post_only: bool, filled: Decimal, *, answer: bool) -> Liquidity | None:
+    """The liquidity of an order's fills by the rule of the module docstring (None while nothing
+    filled); `answer`: the payload is the answer to placing the order."""
+    if filled <= 0:
+        return None
+    if type_ is not OrderType.LIMIT:
+        return Liquidity.TAKER
+    return Liquidity.TAKER if answer and not post_only else Liquidity.MAKER
+
+
+def order_state(raw: Raw, *, symbol: str, fee_asset: str, fee: Decimal = ZERO, answer: bool = False) -> OrderState:
+    """A plain `/fapi/v1/order` payload (place with RESULT, query, cancel, openOrders row); `answer`: it
+    is the answer to placing the order (see `order_liquidity`). Raises ValueError for an order type
+    the engine does not know."""
     type_ = order_type(raw.get("origType")) or order_type(raw.get("type"))
     if type_ is None:
         raise ValueError(f"order type {raw.get('type')!r} is not one the engine uses")
@@ -114,6 +137,8 @@ def order_state(raw: Raw, *, symbol: str, fee_asset: str, fee: Decimal = ZERO) -
     average = dec(raw.get("avgPrice"))
     updated = _int(raw.get("updateTime"))
     stop = dec(raw.get("stopPrice"))
+    limit = dec(raw.get("price"))
+    post_only = type_ is OrderType.LIMIT and str(raw.get("timeInForce", "")).upper() == "GTX"
     return OrderState(
         client_id=str(raw.get("clientOrderId", "")),
         venue_id=str(raw.get("orderId", "")),
@@ -130,6 +155,9 @@ def order_state(raw: Raw, *, symbol: str, fee_asset: str, fee: Decimal = ZERO) -
         fee_asset=fee_asset,
         created_ms=_int(raw.get("time")) or updated,
         updated_ms=updated,
+        price=limit if type_ is OrderType.LIMIT and limit > 0 else None,
+        post_only=post_only,
+        liquidity=order_liquidity(type_, post_only, filled, answer=answer),
     )
 
 
@@ -181,6 +209,14 @@ def with_fill(conditional: OrderState, actual: Raw, fee: Decimal, fee_asset: str
         fee_asset=fee_asset,
         updated_ms=max(conditional.updated_ms, _int(actual.get("updateTime"))),
     )
+
+
+def liquidity_of(trades: Iterable[Raw]) -> Liquidity | None:
+    """Liquidity of the latest of an order's userTrades rows (`maker`), None without trades."""
+    latest = max(trades, key=lambda t: (_int(t.get("time")), _int(t.get("id"))), default=None)
+    if latest is None or "maker" not in latest:
+        return None
+    return Liquidity.MAKER if flag(latest.get("maker")) else Liquidity.TAKER
 
 
 def total_fee(trades: Iterable[Raw], default_asset: str) -> tuple[Decimal, str]:

@@ -9,7 +9,12 @@ data and account reads because this is where a request can move money, and so wh
 - a triggered stop or take-profit has no fill of its own: it is completed from the order it became
   (`actualOrderId`);
 - fees of fills come from `/fapi/v1/userTrades` of the order (the order payload has none); when that
-  lookup fails the state carries fee 0 and a warning is logged.
+  lookup fails the state carries fee 0 and a warning is logged. The same trades say whether the fills
+  were maker or taker (`maker`); without them `convert.order_liquidity`'s rule decides;
+- LIMIT orders (GTC, or GTX when post-only) rest on the normal order book, beside MARKET orders: looked
+  up, cancelled and listed like them (`conditional=False`), with their cumulative fill. Binance answers a
+  post-only order that would cross with -5022 (PostOnlyRejected), and the cancel of an order that has
+  just filled with -2011 (OrderNotFound): `fetch_order` then shows it FILLED.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from engine.venue.base import Venue
 from engine.venue.binance import convert
 from engine.venue.binance.convert import wire
 from engine.venue.errors import OrderNotFound, PrecisionTooHigh, VenueError
-from engine.venue.filters import check_price, check_quantity
+from engine.venue.filters import check_min_notional, check_price, check_quantity
 from engine.venue.markets import Market
 from engine.venue.types import OrderState, OrderStatus, OrderType, Side
 
@@ -112,6 +117,36 @@ class BinanceOrders(Venue):
                  state.status.value, state.filled, state.average_price)
         return state
 
+    async def place_limit(
+        self, symbol: str, side: Side, qty: Decimal, price: Decimal, client_id: str, *,
+        reduce_only: bool = False, post_only: bool = False,
+    ) -> OrderState:
+        """See Venue.place_limit. POST /fapi/v1/order (LIMIT, timeInForce GTC or GTX, RESULT): the answer
+        is NEW while it rests whole, PARTIALLY_FILLED or FILLED when it crossed (its fee and liquidity
+        then read from its trades). The LOT_SIZE, PRICE_FILTER and MIN_NOTIONAL (at the limit price)
+        filters are checked here first, with Binance's errors."""
+        market = await self._market(symbol)
+        error = check_quantity(market, qty, market_order=False) or check_price(market, price)
+        if error is None:
+            error = check_min_notional(market, qty, price, reduce_only=reduce_only)
+        if error is not None:
+            raise error
+        amount = self._exact_amount(symbol, qty)
+        limit = self._exact_price(symbol, price)
+        params: dict[str, Any] = {"newClientOrderId": client_id, "timeInForce": "GTX" if post_only else "GTC"}
+        if reduce_only:
+            params["reduceOnly"] = True
+        ccxt_symbol = self._ccxt(symbol)
+        what = f"limit {params['timeInForce']} {side.value} {amount} {symbol} @ {limit} {client_id}"
+        order = await self._order(
+            what, lambda: self.exchange.create_order(ccxt_symbol, "limit", side.value, amount, limit, params)
+        )
+        state = convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle, answer=True)
+        state = await self._with_fee(state, market)
+        log.info("%s: %s, filled %s at %s (%s)", what, state.status.value, state.filled, state.average_price,
+                 state.liquidity.value if state.liquidity else "nothing filled")
+        return state
+
     async def place_stop_market(
         self, symbol: str, side: Side, qty: Decimal, trigger_price: Decimal, client_id: str
     ) -> OrderState:
@@ -144,8 +179,11 @@ class BinanceOrders(Venue):
         return state
 
     async def cancel(self, symbol: str, client_id: str, conditional: bool) -> OrderState:
-        """See Venue.cancel. A conditional order is looked up first (the algo cancel answer carries no
-        order details): an order that is not open raises OrderNotFound without a cancel being sent."""
+        """See Venue.cancel. A LIMIT order canceled after part of it filled comes back CANCELED with that
+        part in `filled` (and its fee). An order that filled just before the cancel reached Binance
+        raises OrderNotFound (-2011): `fetch_order` shows it FILLED. A conditional order is looked up
+        first (the algo cancel answer carries no order details): an order that is not open raises
+        OrderNotFound without a cancel being sent."""
         market = await self._market(symbol)
         ccxt_symbol = self._ccxt(symbol)
         if not conditional:
@@ -153,7 +191,8 @@ class BinanceOrders(Venue):
                 f"cancel {symbol} {client_id}",
                 lambda: self.exchange.cancel_order(None, ccxt_symbol, {"clientOrderId": client_id}),
             )
-            return convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle)
+            state = convert.order_state(order["info"], symbol=symbol, fee_asset=market.settle)
+            return await self._with_fee(state, market)
         current = await self._fetch_conditional(market, client_id, resolve_fill=False)
         if current is None or not current.is_open:
             raise OrderNotFound("Unknown order sent.", code=-2011)
@@ -208,28 +247,37 @@ class BinanceOrders(Venue):
         fee, fee_asset = await self._fee(market, actual_id) if filled > 0 else (Decimal(0), market.settle)
         return convert.with_fill(state, actual["info"], fee, fee_asset)
 
-    async def _fee(self, market: Market, order_id: str) -> tuple[Decimal, str]:
-        """Fee of one order from its userTrades; (0, settle) with a warning when they cannot be read."""
+    async def _trades(self, market: Market, order_id: str) -> list[Any] | None:
+        """userTrades of one order; None with a warning when they cannot be read."""
         try:
-            trades = await self._read(
+            return await self._read(
                 f"fees of order {order_id}",
                 lambda: self.exchange.fapiPrivateGetUserTrades({"symbol": market.id, "orderId": order_id}),
             )
         except VenueError as exc:
             log.warning("fee of order %s on %s unknown (%s); reporting 0", order_id, market.symbol, exc)
-            return Decimal(0), market.settle
-        return convert.total_fee(trades, market.settle)
+            return None
+
+    async def _fee(self, market: Market, order_id: str) -> tuple[Decimal, str]:
+        """Fee of one order from its userTrades; (0, settle) when they cannot be read."""
+        trades = await self._trades(market, order_id)
+        return convert.total_fee(trades or (), market.settle)
 
     async def _with_fee(self, state: OrderState, market: Market) -> OrderState:
+        """`state` with the fee of its fills, and their liquidity when the trades say it."""
         if not self.settings.look_up_fees or state.filled <= 0:
             return state
-        fee, fee_asset = await self._fee(market, state.venue_id)
-        return replace(state, fee=fee, fee_asset=fee_asset)
+        trades = await self._trades(market, state.venue_id)
+        if trades is None:
+            return state
+        fee, fee_asset = convert.total_fee(trades, market.settle)
+        return replace(state, fee=fee, fee_asset=fee_asset, liquidity=convert.liquidity_of(trades) or state.liquidity)
 
     async def open_orders(self, symbol: str | None = None) -> list[OrderState]:
-        """See Venue.open_orders: GET /fapi/v1/openOrders and /fapi/v1/openAlgoOrders (gotcha 12), for one
-        symbol or all. Plain orders of types the engine never places (LIMIT, ...) are skipped with a
-        warning: this venue cannot describe them."""
+        """See Venue.open_orders: GET /fapi/v1/openOrders (resting LIMIT orders, with their cumulative
+        fill) and /fapi/v1/openAlgoOrders (gotcha 12), for one symbol or all. Orders of types the
+        engine never places (STOP, TAKE_PROFIT, TRAILING_STOP_MARKET ...) are skipped with a warning:
+        this venue cannot describe them."""
         if symbol is not None:
             await self._market(symbol)
         else:

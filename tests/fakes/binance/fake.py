@@ -73,8 +73,10 @@ class FakeBinance:
     synthetic: 2025-03-01 with 1500 candles of history); `timeframe`: what `advance(candles=n)` moves by;
     `speed`: None for a manual clock, else market ms per wall ms; `balances` per settle asset;
     `api_key`/`secret` for signed requests; `leverage_tiers` (default: the shared tiers, else one strict
-    tier), `slippage_bps` and `funding_rate` go to the matching engine. Raises ValueError for a symbol
-    not in the exchangeInfo, CandlesNotFoundError for one without candles in `data_dir`."""
+    tier), `slippage_bps` and `funding_rate` go to the matching engine; `limit_fill_share`: the most of a
+    resting LIMIT order one candle fills (tests/fakes/binance/limits.py). Raises ValueError for a symbol
+    not in the exchangeInfo (or a share outside (0, 1]), CandlesNotFoundError for one without candles
+    in `data_dir`."""
 
     def __init__(
         self,
@@ -92,6 +94,7 @@ class FakeBinance:
         leverage_tiers: Path | None = None,
         slippage_bps: Decimal | int | str = 0,
         funding_rate: Decimal | None = None,
+        limit_fill_share: float = 1.0,
     ) -> None:
         if timeframe not in TIMEFRAME_MS:
             raise ValueError(f"timeframe {timeframe!r} is not a Binance kline interval")
@@ -129,7 +132,7 @@ class FakeBinance:
             slippage_bps=slippage_bps,
             funding_rate=funding_rate,
         )
-        self.desk = OrderDesk(self.engine, lambda: self.clock.now_ms())
+        self.desk = OrderDesk(self.engine, lambda: self.clock.now_ms(), limit_fill_share)
         self.settings = AccountSettings()
         self.faults = FaultBook()
         self.delisted: set[str] = set()  # venue ids taken out of exchangeInfo (`delist`)
@@ -198,7 +201,7 @@ class FakeBinance:
                 row = tape.at(grid)
                 if row is not None:
                     o = float(row[0])
-                    self.desk.after_candle(symbol, self.engine.on_candle(symbol, grid, o, o, o, o, 0.0))
+                    self._feed(symbol, grid, o, o, o, o, 0.0)
             self._forming_at = grid
         self.apply_vanish()
 
@@ -210,7 +213,13 @@ class FakeBinance:
                                                                                     strict=True)]
         for i in order:
             symbol, t, (o, h, lo, c, v) = rows[i]
-            self.desk.after_candle(symbol, self.engine.on_candle(symbol, t, o, h, lo, c, v))
+            self._feed(symbol, t, o, h, lo, c, v)
+
+    def _feed(self, symbol: str, open_ms: int, o: float, h: float, lo: float, c: float, v: float) -> None:
+        """One candle (or the forming open, or a `set_price` walk): stops and take-profits first, then
+        the resting LIMIT orders it traded through."""
+        self.desk.after_candle(symbol, self.engine.on_candle(symbol, open_ms, o, h, lo, c, v))
+        self.desk.match_limits(symbol, open_ms, h, lo)
 
     def advance(self, candles: int = 1) -> int:
         """Move the market clock by `candles` timeframe candles (closing them: stops and take-profits they
@@ -240,7 +249,7 @@ class FakeBinance:
         current = float(row[0]) if last is None else last
         tape.rescale_from(grid, target / float(row[0]))
         hi, lo = max(current, target), min(current, target)
-        self.desk.after_candle(market.symbol, self.engine.on_candle(market.symbol, grid, current, hi, lo, target, 0.0))
+        self._feed(market.symbol, grid, current, hi, lo, target, 0.0)
 
     def price(self, market: Market) -> float | None:
         """The current price of a market (the forming candle's open; the last close in a data gap)."""
@@ -366,8 +375,9 @@ class FakeBinance:
     # ---- inspection (plain data, Binance shapes) -------------------------------------------------------
 
     def open_orders(self) -> list[dict[str, Any]]:
-        """Open normal orders (MARKET orders never rest, so normally none)."""
-        return [order_json(o, query=True) for o in self.desk.orders.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
+        """Open normal orders (resting LIMIT orders; MARKET orders never rest)."""
+        self.catch_up()
+        return [order_json(o, query=True) for o in self.desk.open_limits()]
 
     def open_algo_orders(self) -> list[dict[str, Any]]:
         self.catch_up()

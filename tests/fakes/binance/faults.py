@@ -17,6 +17,12 @@ requests (`None`: every one until `clear_faults`). Kinds:
 |          | `reject_closes`: only reduce-only MARKET orders (the bot's closes: an emergency that cannot finish) |
 | `partial_fill` | the next MARKET order fills `ratio` of its quantity (floored to the step) and ends EXPIRED |
 | `vanish` | the open algo order with `client_id` is silently canceled (now, or as soon as it exists) |
+| `fill_then_silence` | the next LIMIT order placed (with `client_id`, when given) fills `ratio` of its quantity as |
+|                     | the market trades through it, then never more: the rest rests until canceled |
+| `cancel_race` | the next cancel of an open LIMIT order (with `client_id`, when given) loses the race: the rest |
+|               | fills at its price just before, and the cancel answers -2011 "Unknown order sent." |
+
+`Fault.post_only_reject()` is a `reject` of GTX orders with Binance's -5022, whatever the price.
 
 A fault with `params` matches only requests carrying those parameter values (`{"reduceOnly": "true"}`).
 Every firing is recorded in `FaultBook.fired` (kind, method, path).
@@ -28,8 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from engine.venue.errors import PostOnlyRejected
+
 FaultKind = Literal[
-    "latency", "timeout", "http_error", "rate_limit", "ban", "bad_timestamp", "reject", "partial_fill", "vanish"
+    "latency", "timeout", "http_error", "rate_limit", "ban", "bad_timestamp", "reject", "partial_fill", "vanish",
+    "fill_then_silence", "cancel_race",
 ]
 
 _UNKNOWN_STATUS = "Timeout waiting for response from backend server. Send status unknown; execution status unknown."
@@ -117,6 +126,22 @@ class Fault:
     @classmethod
     def vanish(cls, client_id: str, *, times: int | None = 1) -> Fault:
         return cls("vanish", None, None, times, client_id=client_id)
+
+    @classmethod
+    def post_only_reject(cls, *, times: int | None = 1) -> Fault:
+        """Refuse the next post-only (GTX) order with -5022, as if the book had moved onto its price."""
+        return cls("reject", "POST", "/fapi/v1/order", times, status=400, code=PostOnlyRejected.code,
+                   msg=PostOnlyRejected.default_msg, params={"timeInForce": "GTX"})
+
+    @classmethod
+    def fill_then_silence(cls, ratio: float = 0.5, *, client_id: str | None = None, times: int | None = 1) -> Fault:
+        params = None if client_id is None else {"newClientOrderId": client_id}
+        return cls("fill_then_silence", "POST", "/fapi/v1/order", times, ratio=ratio, params=params)
+
+    @classmethod
+    def cancel_race(cls, *, client_id: str | None = None, times: int | None = 1) -> Fault:
+        params = None if client_id is None else {"origClientOrderId": client_id}
+        return cls("cancel_race", "DELETE", "/fapi/v1/order", times, client_id=client_id, params=params)
 
     def matches(self, method: str, path: str, params: Mapping[str, str] | None = None) -> bool:
         if self.params and (params is None or any(params.get(k) != v for k, v in self.params.items())):

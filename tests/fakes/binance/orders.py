@@ -5,7 +5,7 @@ The engine decides every fill and rejection; this layer only gives them Binance'
 lifecycle. A MARKET order fills at once (FILLED, or EXPIRED with part filled under a partial-fill fault).
 An algo order rests in the engine as a reduce-only conditional order; when a candle triggers it, it
 becomes FINISHED with `actualOrderId` naming a new FILLED MARKET order (queryable on `/fapi/v1/order`),
-or EXPIRED when nothing was left to reduce.
+or EXPIRED when nothing was left to reduce. LIMIT orders rest here, not in the engine (see `limits`).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from engine.venue.filters import check_min_notional, check_quantity, floor_to_st
 from engine.venue.markets import Market
 from engine.venue.sim import MatchingEngine
 from engine.venue.types import ZERO, Execution, ExecutionKind, OrderStatus, OrderType, Side
+from tests.fakes.binance.limits import LimitOrders
 
 # Binance order ids are int64 and can exceed 2**53 (JavaScript's exact-integer limit): start above it so a
 # client that parses ids as floats loses digits in tests, not in production.
@@ -35,7 +36,7 @@ class OrderRecord:
     market: Market
     client_order_id: str
     side: str  # "BUY" / "SELL"
-    orig_type: str  # MARKET; STOP_MARKET / TAKE_PROFIT_MARKET for an algo order's actual order; LIQUIDATION
+    orig_type: str  # MARKET, LIMIT; STOP_MARKET / TAKE_PROFIT_MARKET for an algo order's actual order; LIQUIDATION
     orig_qty: Decimal
     time_ms: int
     executed_qty: Decimal = ZERO
@@ -47,6 +48,11 @@ class OrderRecord:
     working_type: str = "CONTRACT_PRICE"
     price_protect: bool = False
     update_ms: int = 0
+    price: Decimal = ZERO  # a LIMIT order's limit price
+    time_in_force: str = "GTC"  # GTX for a post-only LIMIT order
+    stall_at: Decimal | None = None  # a LIMIT order that stops filling at this cumulative quantity (fault)
+    candle_ms: int = -1  # the candle a LIMIT order last filled in, and how much it filled there
+    candle_filled: Decimal = ZERO
 
 
 @dataclass
@@ -82,6 +88,7 @@ class TradeRecord:
     commission: Decimal
     commission_asset: str
     time_ms: int
+    maker: bool = False
 
 
 @dataclass(frozen=True)
@@ -95,11 +102,13 @@ class IncomeRecord:
     trade_id: str
 
 
-class OrderDesk:
+class OrderDesk(LimitOrders):
     """Orders, algo orders, trades and income of one account. Raises the engine's RequestRejected kinds
-    (and VenueUnavailable when a symbol has no price) for the server to answer."""
+    (and VenueUnavailable when a symbol has no price) for the server to answer. `limit_fill_share`: the
+    most of a resting LIMIT order's quantity that one candle trading through it fills (see `limits`)."""
 
-    def __init__(self, engine: MatchingEngine, now_ms: Callable[[], int]) -> None:
+    def __init__(self, engine: MatchingEngine, now_ms: Callable[[], int], limit_fill_share: float = 1.0) -> None:
+        super().__init__(limit_fill_share)
         self.engine = engine
         self._now = now_ms
         self.orders: dict[int, OrderRecord] = {}
@@ -128,17 +137,37 @@ class OrderDesk:
         record = OrderRecord(order_id, market, client_id, side.value.upper(), "MARKET", qty, self._now(),
                              reduce_only=reduce_only)
         if filled > 0:
-            self.engine.place_market(market.symbol, side, filled, client_id, reduce_only)
-            execution = self.engine.executions[-1]
-            record.executed_qty, record.avg_price = execution.qty, execution.price
-            record.cum_quote = execution.qty * execution.price
-            if fill_ratio is None:
-                record.orig_qty = execution.qty  # a reduce-only order is trimmed to the position
-            self._record_fill(record, execution, at=record.time_ms)
+            self._taker_fill(record, filled, trim=fill_ratio is None)
         record.status = "FILLED" if fill_ratio is None else "EXPIRED"
         record.update_ms = record.time_ms
         self._add_order(record)
         return record
+
+    def _taker_fill(self, record: OrderRecord, qty: Decimal, *, trim: bool) -> None:
+        """Fill `qty` of `record` now through the engine, as a market order; `trim`: a reduce-only order
+        is trimmed to the position (its origQty becomes what filled)."""
+        side = Side(record.side.lower())
+        self.engine.place_market(record.market.symbol, side, qty, record.client_order_id, record.reduce_only)
+        execution = self.engine.executions[-1]
+        record.executed_qty, record.avg_price = execution.qty, execution.price
+        record.cum_quote = execution.qty * execution.price
+        if trim:
+            record.orig_qty = execution.qty
+        self._record_fill(record, execution, at=record.time_ms)
+
+    def place_limit(
+        self, market: Market, side: Side, qty: Decimal, price: Decimal, client_id: str | None, *,
+        reduce_only: bool, post_only: bool, stall_ratio: float | None = None,
+    ) -> OrderRecord:
+        """A LIMIT order (GTC, or GTX when `post_only`): checked, then filled at once or resting (see
+        `limits`). Raises the rejections of `check_limit`; nothing is recorded when it raises."""
+        crossing = self.check_limit(market, side, qty, price, client_id, reduce_only=reduce_only,
+                                    post_only=post_only)
+        order_id = next(self._order_ids)
+        record = OrderRecord(order_id, market, client_id or f"fake-auto-{order_id}", side.value.upper(), "LIMIT",
+                             qty, self._now(), reduce_only=reduce_only, price=price,
+                             time_in_force="GTX" if post_only else "GTC")
+        return self.rest_or_take(record, crossing=crossing, stall_ratio=stall_ratio)
 
     def _partial_quantity(self, market: Market, side: Side, qty: Decimal, reduce_only: bool, ratio: float) -> Decimal:
         # The whole order must pass the filters; only then does the book run dry part way.
@@ -272,13 +301,14 @@ class OrderDesk:
         del opened[algo.algo_id]
 
     def _record_fill(
-        self, order: OrderRecord, execution: Execution, clearance: bool = False, at: int | None = None
+        self, order: OrderRecord, execution: Execution, clearance: bool = False, at: int | None = None,
+        maker: bool = False,
     ) -> None:
         # A market order fills at the market clock's time; the engine (fed candle by candle) only knows the
         # open time of the latest candle.
         at = execution.timestamp_ms if at is None else at
         trade = TradeRecord(next(self._trade_ids), order.order_id, order.market, order.side, execution.price,
-                            execution.qty, execution.realized_pnl, execution.fee, execution.fee_asset, at)
+                            execution.qty, execution.realized_pnl, execution.fee, execution.fee_asset, at, maker)
         self.trades.append(trade)
         if execution.realized_pnl != 0:
             self._add_income(order.market, "REALIZED_PNL", execution.realized_pnl, execution.fee_asset, at,

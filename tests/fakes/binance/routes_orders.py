@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.venue.types import Side
 from tests.fakes.binance import shapes
 from tests.fakes.binance.errors import (
+    ApiError,
     bad_request,
     mandatory,
     not_required,
@@ -17,17 +18,22 @@ from tests.fakes.binance.errors import (
     unknown_order,
     unsupported,
 )
+from tests.fakes.binance.limits import OPEN_STATUSES
 from tests.fakes.binance.orders import AlgoRecord, OrderRecord
 from tests.fakes.binance.params import Params
 from tests.fakes.binance.routes_account import time_window
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from engine.venue.markets import Market
     from tests.fakes.binance.fake import FakeBinance
 
 ORDER_TYPES = ("LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 CONDITIONAL_TYPES = ("STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET")
 SIMULATED_ALGO_TYPES = ("STOP_MARKET", "TAKE_PROFIT_MARKET")
+TIME_IN_FORCE = ("GTC", "IOC", "FOK", "GTX", "GTD")
+SIMULATED_TIME_IN_FORCE = ("GTC", "GTX")  # IOC, FOK and GTD answer "not simulated" (-9999)
 WORKING_TYPES = ("MARK_PRICE", "CONTRACT_PRICE")
 USE_ALGO_ENDPOINT = "Order type not supported for this endpoint. Please use the Algo Order API endpoints instead."
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
@@ -60,6 +66,20 @@ def _client_id(p: Params, name: str) -> str | None:
     return client_id
 
 
+def _choice(p: Params, name: str, valid: tuple[str, ...], simulated: tuple[str, ...], *, invalid: ApiError,
+            gap: str) -> str:
+    """A mandatory parameter with a fixed set of values: -1102 when missing, `invalid` outside `valid`,
+    "not simulated" (`gap` names it) for a valid value the fake does not simulate."""
+    value = p.get(name)
+    if value is None:
+        raise mandatory(name)
+    if value not in valid:
+        raise invalid
+    if value not in simulated:
+        raise unsupported(gap.format(value))
+    return value
+
+
 # ---- normal orders -----------------------------------------------------------------------------------
 
 
@@ -73,8 +93,8 @@ def new_order(fake: FakeBinance, p: Params) -> Any:
         raise bad_request(-4120, USE_ALGO_ENDPOINT)
     if order_type not in ORDER_TYPES:
         raise bad_request(-1116, "Invalid orderType.")
-    if order_type != "MARKET":
-        raise unsupported(f"{order_type} orders (only MARKET orders and STOP_MARKET/TAKE_PROFIT_MARKET algo orders)")
+    if order_type not in ("MARKET", "LIMIT"):
+        raise unsupported(f"{order_type} orders (only MARKET, LIMIT and STOP_MARKET/TAKE_PROFIT_MARKET algo orders)")
     _one_way(fake, p)
     quantity = p.decimal("quantity")
     if quantity is None:
@@ -83,10 +103,27 @@ def new_order(fake: FakeBinance, p: Params) -> Any:
     if response_type not in ("ACK", "RESULT"):
         raise bad_request(-1130, "Data sent for parameter 'newOrderRespType' is not valid.")
     client_id = _client_id(p, "newClientOrderId")
+    if order_type == "LIMIT":
+        return _new_limit_order(fake, p, market, side, quantity, client_id, ack=response_type == "ACK")
     partial = fake.faults.take("partial_fill", "POST", "/fapi/v1/order")
     record = fake.desk.place_market(market, side, quantity, client_id, p.boolean("reduceOnly"),
                                     partial.ratio if partial is not None else None)
     return shapes.order_json(record, ack=response_type == "ACK")
+
+
+def _new_limit_order(
+    fake: FakeBinance, p: Params, market: Market, side: Side, quantity: Decimal, client_id: str | None, *, ack: bool
+) -> Any:
+    time_in_force = _choice(p, "timeInForce", TIME_IN_FORCE, SIMULATED_TIME_IN_FORCE,
+                            invalid=bad_request(-1130, "Data sent for parameter 'timeInForce' is not valid."),
+                            gap="timeInForce {} (only GTC and GTX LIMIT orders)")
+    price = p.decimal("price")
+    if price is None:
+        raise mandatory("price")
+    stall = fake.faults.take("fill_then_silence", "POST", "/fapi/v1/order", p.values)
+    record = fake.desk.place_limit(market, side, quantity, price, client_id, reduce_only=p.boolean("reduceOnly"),
+                                   post_only=time_in_force == "GTX", stall_ratio=stall.ratio if stall else None)
+    return shapes.order_json(record, ack=ack)
 
 
 def _lookup(fake: FakeBinance, p: Params) -> tuple[Market, OrderRecord | None]:
@@ -105,22 +142,29 @@ def query_order(fake: FakeBinance, p: Params) -> Any:
 
 
 def cancel_order(fake: FakeBinance, p: Params) -> Any:
-    _lookup(fake, p)
-    raise unknown_order()  # MARKET orders never rest: whatever it is, it is not open (Binance: -2011)
+    _, record = _lookup(fake, p)
+    if record is None or record.status not in OPEN_STATUSES:
+        raise unknown_order()  # filled, canceled, expired or never placed: not open (Binance: -2011)
+    if fake.faults.take("cancel_race", "DELETE", "/fapi/v1/order", p.values) is not None:
+        fake.desk.fill_rest(record)  # the fill lands first; the cancel then finds nothing open
+        raise unknown_order()
+    return shapes.order_json(fake.desk.cancel_limit(record))
 
 
 def query_open_order(fake: FakeBinance, p: Params) -> Any:
-    _lookup(fake, p)
-    raise order_does_not_exist()  # filled or canceled orders are "not exist" here, as on Binance
+    _, record = _lookup(fake, p)
+    if record is None or record.status not in OPEN_STATUSES:
+        raise order_does_not_exist()  # filled or canceled orders are "not exist" here, as on Binance
+    return shapes.order_json(record, query=True)
 
 
 def open_orders(fake: FakeBinance, p: Params) -> Any:
-    fake.optional_market(p)
-    return []
+    return [shapes.order_json(o, query=True) for o in fake.desk.open_limits(fake.optional_market(p))]
 
 
 def cancel_all_orders(fake: FakeBinance, p: Params) -> Any:
-    fake.market_param(p)
+    for record in fake.desk.open_limits(fake.market_param(p)):
+        fake.desk.cancel_limit(record)
     return shapes.CANCEL_ALL
 
 
@@ -154,13 +198,9 @@ def new_algo_order(fake: FakeBinance, p: Params) -> Any:
         raise bad_request(-1130, "Data sent for parameter 'algoType' is not valid.")
     market = fake.market_param(p)
     side = _side(p)
-    order_type = p.get("type")
-    if order_type is None:
-        raise mandatory("type")
-    if order_type not in CONDITIONAL_TYPES:
-        raise bad_request(-1116, "Invalid orderType.")
-    if order_type not in SIMULATED_ALGO_TYPES:
-        raise unsupported(f"{order_type} algo orders (only STOP_MARKET and TAKE_PROFIT_MARKET)")
+    order_type = _choice(p, "type", CONDITIONAL_TYPES, SIMULATED_ALGO_TYPES,
+                         invalid=bad_request(-1116, "Invalid orderType."),
+                         gap="{} algo orders (only STOP_MARKET and TAKE_PROFIT_MARKET)")
     _one_way(fake, p)
     trigger = p.decimal("triggerPrice")
     if trigger is None:

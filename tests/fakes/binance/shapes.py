@@ -130,15 +130,19 @@ def ticker_24h(market: Market, bars: Bars, last: float, now_ms: int, first_id: i
 
 def order_json(order: OrderRecord, *, ack: bool = False, query: bool = False) -> dict[str, Any]:
     """`/fapi/v1/order` answer. `ack`: newOrderRespType=ACK (status NEW, nothing filled yet);
-    `query`: GET adds `time`."""
+    `query`: GET adds `time`. A LIMIT order carries its price and timeInForce (GTC / GTX); a MARKET one
+    price "0" and GTC, as Binance writes them."""
     m = order.market
     filled = not ack and order.executed_qty > 0
+    limit = order.orig_type == "LIMIT"
     data: dict[str, Any] = {
         "orderId": order.order_id, "symbol": m.id, "status": "NEW" if ack else order.status,
-        "clientOrderId": order.client_order_id, "price": "0", "avgPrice": plain(order.avg_price) if filled else "0.00",
+        "clientOrderId": order.client_order_id, "price": price_text(m, order.price) if limit else "0",
+        "avgPrice": plain(order.avg_price) if filled else "0.00",
         "origQty": qty_text(m, order.orig_qty), "executedQty": qty_text(m, order.executed_qty if not ack else 0),
         "cumQty": qty_text(m, order.executed_qty if not ack else 0),
-        "cumQuote": plain(order.cum_quote) if filled else "0", "timeInForce": "GTC", "type": "MARKET",
+        "cumQuote": plain(order.cum_quote) if filled else "0", "timeInForce": order.time_in_force,
+        "type": "LIMIT" if limit else "MARKET",
         "reduceOnly": order.reduce_only, "closePosition": False, "side": order.side, "positionSide": "BOTH",
         "stopPrice": price_text(m, order.stop_price) if order.stop_price else "0",
         "workingType": order.working_type, "priceProtect": order.price_protect, "origType": order.orig_type,
@@ -184,7 +188,7 @@ def trade_json(trade: TradeRecord) -> dict[str, Any]:
         "price": plain(trade.price), "qty": qty_text(m, trade.qty), "realizedPnl": plain(trade.realized_pnl),
         "marginAsset": m.settle, "quoteQty": plain(trade.qty * trade.price), "commission": plain(trade.commission),
         "commissionAsset": trade.commission_asset, "time": trade.time_ms, "positionSide": "BOTH",
-        "maker": False, "buyer": trade.side == "BUY",
+        "maker": trade.maker, "buyer": trade.side == "BUY",
     }
 
 
