@@ -32,8 +32,7 @@ from engine.venue.errors import (
     VenueUnavailable,
 )
 from engine.venue.filters import check_min_notional, check_price, check_quantity, floor_to_step
-from engine.venue.sim.fees import FeeSchedule
-from engine.venue.types import ZERO, ExecutionKind, Side
+from engine.venue.types import ZERO, ExecutionKind, Liquidity, Side
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -160,14 +159,9 @@ class LimitOrders:
             qty = min(qty, abs(position))
         if qty <= 0:
             return
-        fees = book.fees
-        book.fees = FeeSchedule(maker=fees.maker, taker=fees.maker)  # apply_fill charges its `taker` rate
-        try:
-            execution = book.apply_fill(side, qty, record.price, kind=ExecutionKind.MARKET,
-                                        client_id=record.client_order_id, venue_id=str(record.order_id),
-                                        reduce_only=record.reduce_only, now_ms=at)
-        finally:
-            book.fees = fees
+        execution = book.apply_fill(side, qty, record.price, kind=ExecutionKind.MARKET,
+                                    client_id=record.client_order_id, venue_id=str(record.order_id),
+                                    reduce_only=record.reduce_only, now_ms=at, liquidity=Liquidity.MAKER)
         record.executed_qty += qty
         record.cum_quote += qty * record.price
         record.avg_price = (record.cum_quote / record.executed_qty).quantize(_AVG_PLACES).normalize()
