@@ -59,6 +59,7 @@ class CandleWalker:
         prev = book.last
         if prev is not None and prev != o:
             self._segment(book, prev, o, True, open_ms, out)
+        self._limits_through(book, o, open_ms, out)
         if book.qty > 0 or (book.qty == 0 and c >= o):
             first, second = lo, h
         else:
@@ -105,6 +106,25 @@ class CandleWalker:
                 execution = self._trigger(book, order, base, now_ms)
                 if execution is not None:
                     out.append(execution)
+
+    @staticmethod
+    def _limits_through(book: SymbolBook, price: float, now_ms: int, out: list[Execution]) -> None:
+        """Fill the limits the price already stands strictly through (a buy below the open: what the
+        volume share left resting in an earlier candle), in placement order, while the share lasts."""
+        while book.volume_left > 0:
+            order = next(
+                (
+                    o
+                    for o in book.orders
+                    if o.is_limit and (o.trigger_f > price if o.falling else o.trigger_f < price)
+                ),
+                None,
+            )
+            if order is None:
+                return
+            execution = fill_resting(book, order, now_ms)
+            if execution is not None:
+                out.append(execution)
 
     @staticmethod
     def _next_event(book: SymbolBook, falling: bool, end: float) -> tuple[SimOrder | None, float] | None:

@@ -20,8 +20,8 @@ Fill model (conservative: when the candles cannot say, the simulator assumes the
 - **Volume share.** In one candle our resting orders on a symbol fill together at most
   `max_volume_share` (default 0.1 = 10 %) of the candle's base volume, floored to the LOT_SIZE step.
   Above it the order fills in part (PARTIALLY_FILLED): the rest keeps resting and may fill on later
-  candles that again trade through its price. A candle with volume 0 (unknown or no trades) fills no
-  resting order at all.
+  candles that trade through its price (one that opens already through it fills it at the open).
+  A candle with volume 0 (unknown or no trades) fills no resting order at all.
 - **Reduce-only** resting orders are trimmed to the position when they fill, so they never increase
   exposure or open the other side; with no position left to reduce when the price passes through them,
   they expire (EXPIRED), like triggered reduce-only conditional orders. Their fills so far are kept.
