@@ -1,14 +1,21 @@
-"""`backtest PROFILE --data DIR --from DATE --to DATE`: the same engine on a simulated clock."""
+"""`backtest PROFILE [--data DIR] --from DATE --to DATE`: the same engine on a simulated clock.
+
+Without `--data` the default store (`state/market/` beside the profiles folder, which `download` fills)
+is read when it holds candles of the profile's timeframe."""
 
 from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.cli.flags import output_dir
 from engine.cli.output import console
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.config.loading import LoadedProfile
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "write an equity PNG, a trades CSV and the run's transition journal.",
     )
     p.add_argument("profile", type=Path)
-    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="data folder (e.g. ../shared/data)")
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="data folder (e.g. ../shared/data); default: the store `download` fills (state/market)")
     p.add_argument("--from", dest="start", required=True, metavar="DATE", help="first day, e.g. 2025-01-01")
     p.add_argument("--to", dest="end", required=True, metavar="DATE", help="end day (exclusive), e.g. 2025-02-01")
     p.add_argument("--symbols", nargs="+", metavar="S", help="BTC ETH … or BTCUSDC or BTC/USDC:USDC")
@@ -38,6 +46,20 @@ def parse_day(text: str, flag: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def default_store(loaded: LoadedProfile) -> Path:
+    """The store beside the profiles folder (`<state root>/market`), if it holds candles of the
+    profile's timeframe; UserError (exit 2) saying how to fill it otherwise."""
+    from engine.market.datadir import DataDir
+
+    store = loaded.state_dir.parent / "market"
+    timeframe = loaded.profile.venue.timeframe
+    if store.is_dir() and DataDir(store).venue_ids(timeframe):
+        return store
+    raise UserError(f"no --data given and the default store {store} holds no {timeframe} candles: run "
+                    f"`python -m engine download --universe {loaded.path} --timeframes {timeframe} --from DATE` "
+                    "first, or pass --data DIR (a folder of candle files)")
+
+
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: `--help` and the light commands must start fast.
     import asyncio
@@ -51,9 +73,10 @@ def run(args: argparse.Namespace) -> int:
     start, end = parse_day(args.start, "--from"), parse_day(args.end, "--to")
     if end <= start:
         raise UserError(f"--to {args.end} must be after --from {args.start}")
-    if not args.data.is_dir():
+    if args.data is not None and not args.data.is_dir():
         raise UserError(f"--data {args.data}: no such folder")
     loaded = load_profile(args.profile)
+    data_dir = args.data if args.data is not None else default_store(loaded)
     out_dir = args.out or Path("state") / "backtests" / f"{loaded.profile.name}-{start:%Y%m%d}-{end:%Y%m%d}"
     out = console()
     with Progress(
@@ -66,10 +89,11 @@ def run(args: argparse.Namespace) -> int:
         transient=True,
     ) as progress:
         result = asyncio.run(
-            run_backtest(loaded, args.data, start, end, symbols=args.symbols, out_dir=out_dir, progress=progress)
+            run_backtest(loaded, data_dir, start, end, symbols=args.symbols, out_dir=out_dir, progress=progress)
         )
     metrics = compute_metrics(result.trades, result.starting_balance, result.start, result.end)
-    notes = list(dict.fromkeys(result.notes))
+    notes = [f"data: {result.data_source}" + ("" if args.data is not None else " — the default store"),
+             *dict.fromkeys(result.notes)]
     notes.append(
         f"{result.candles:,} candles of {len(result.symbols)} symbols in {result.wall_s:.1f} s "
         f"({result.candles / max(result.wall_s, 1e-9):,.0f} candles/s)"
@@ -80,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         out,
         title=f"backtest · {loaded.profile.name} · {start:%Y-%m-%d} → {end:%Y-%m-%d}",
         notes=notes,
+        universe=result.universe,
     )
     write_trades_csv(result.trades, out_dir / "trades.csv")
     plot_equity(metrics, out_dir / "equity.png", title=f"{loaded.profile.name} equity and drawdown")

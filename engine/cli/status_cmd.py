@@ -24,19 +24,22 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from engine.config.loading import load_profile
-    from engine.inspect.status import age, read_status
+    from engine.inspect.status import age, read_status, universe_lines
 
     loaded = load_profile(args.profile)
     view = read_status(loaded.state_dir)
     now = WallClock().now()
     if args.json:
         print(json.dumps({"profile": loaded.profile.name, "state_dir": str(view.state_dir), "seq": view.seq,
-                          "positions": [p.to_dict() for p in view.positions]}, indent=2))
+                          "positions": [p.to_dict() for p in view.positions],
+                          "universe": view.bot.get("universe")}, indent=2))
         return 0
     out = console()
     paused = " · entries paused" if view.bot.get("paused") else ""
     out.print(f"profile {loaded.profile.name} ({loaded.profile.mode}) · state {view.state_dir} · "
               f"seq {view.seq} · {len(view.positions)} live position(s){paused}")
+    for line in universe_lines(view.bot.get("universe")):
+        out.print(line, markup=False, highlight=False)
     if not view.positions:
         return 0
     table = Table(show_edge=False, box=None, pad_edge=False)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from engine.positions.book import SNAPSHOT_FILE
 from engine.positions.model import Position
@@ -33,3 +34,21 @@ def age(position: Position, now: datetime) -> str:
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def universe_lines(universe: dict[str, Any] | None, *, changes: int = 3, names: int = 12) -> list[str]:
+    """The universe a running bot keeps in its state (`engine.market.live_universe.status_of`), as plain
+    lines: its symbols now, then the last changes (who came in, who left and why). Empty without one."""
+    if not universe:
+        return []
+    symbols = [s.split("/", 1)[0] for s in universe.get("symbols", ())]
+    shown = " ".join(symbols[:names]) + (f" … (+{len(symbols) - names})" if len(symbols) > names else "")
+    lines = [f"universe {len(symbols)} of {universe.get('candidates', '?')} candidates, "
+             f"{universe.get('picks', 0)} picks: {shown or 'none'}"]
+    for change in universe.get("changes", [])[-changes:]:
+        when = datetime.fromtimestamp(change["at_ms"] / 1000, tz=UTC)
+        reasons = {e["symbol"]: e["code"] for e in change.get("excluded", ())}
+        moved = [f"+{s.split('/', 1)[0]}" for s in change.get("added", ())]
+        moved += [f"−{s.split('/', 1)[0]} ({reasons.get(s, 'out')})" for s in change.get("removed", ())]
+        lines.append(f"  {when:%m-%d %H:%M} {' '.join(moved) or 'no change'}")
+    return lines

@@ -286,9 +286,26 @@ class SymbolManager:
         return None
 
 
+def rules_from_profile(universe: UniverseSection, settle: Iterable[str]) -> UniverseRules:
+    """The profile's `universe:` section as selection rules. The profile gives ATR in percent of price
+    (0.05 means 0.05 %); the rules take fractions. `atr_pct_min: 0` and `atr_pct_max: 100` are the
+    schema's "no bound" defaults and set none."""
+    return UniverseRules(
+        settle=frozenset(settle),
+        min_quote_volume_24h=float(universe.min_quote_volume_24h),
+        min_atr_pct=universe.atr_pct_min / 100 if universe.atr_pct_min > 0 else None,
+        max_atr_pct=universe.atr_pct_max / 100 if universe.atr_pct_max < 100 else None,
+        max_symbols=universe.max_symbols,
+        whitelist=universe.whitelist,
+        blacklist=universe.blacklist,
+        rotation_interval_ms=int(universe.rotation.total_seconds() * 1000),
+    )
+
+
 def choose_symbols(markets: Mapping[str, Market], universe: UniverseSection, quote_assets: Iterable[str]) -> list[str]:
-    """The symbols a run starts with: the contract checks, the lists and `max_symbols` of the profile's
-    universe (no activity figures are known before the first candles)."""
+    """The candidate symbols a run starts with: the contract checks, the lists and `max_symbols` of the
+    profile's universe (no activity figures are known before the first candles or tickers; the
+    activity filters apply at each rotation, see engine.market.rotation)."""
     rules = UniverseRules(settle=frozenset(quote_assets), max_symbols=universe.max_symbols,
                           whitelist=universe.whitelist, blacklist=universe.blacklist)
     return list(SymbolManager(rules).select(markets, {}, 0).symbols)

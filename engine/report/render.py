@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -24,6 +24,11 @@ from rich.text import Text
 
 from engine.report.kpis import Kpi, all_passed
 from engine.report.metrics import OTHER_ROW, DayResult, Metrics, Trade, drawdown_pct_series, parse_trades
+
+if TYPE_CHECKING:
+    from engine.market.rotation import Rotation
+
+UNIVERSE_ROWS = 20  # changes listed in the report; universe.json in the output folder has them all
 
 CSV_COLUMNS = (
     "id", "symbol", "side", "qty", "entry", "opened_at", "closed_at", "hold_s", "exit_reason", "realised_pnl", "fees",
@@ -37,8 +42,10 @@ def print_report(
     *,
     title: str,
     notes: Sequence[str] = (),
+    universe: Rotation | None = None,
 ) -> None:
-    """Print the notes, a summary, the per-symbol and per-exit-reason tables and the KPIs."""
+    """Print the notes, a summary, the universe and how it changed (when given), the per-symbol and
+    per-exit-reason tables and the KPIs."""
     console.rule(Text(title, style="bold"))
     lines = list(notes)
     if metrics.excluded_pnl != 0:
@@ -50,6 +57,8 @@ def print_report(
         body = Text("\n".join(f"• {line}" for line in lines), style="bold yellow")
         console.print(Panel(body, title="[bold]NOTE[/bold]", border_style="yellow", expand=True))
     console.print(_summary_table(metrics))
+    if universe is not None:
+        console.print(_universe_table(universe))
     console.print(_symbol_table(metrics))
     console.print(_exit_reason_table(metrics))
     console.print(_kpi_table(kpis))
@@ -154,6 +163,35 @@ def _summary_table(m: Metrics) -> Table:
     return table
 
 
+def _universe_table(rotation: Rotation) -> Table:
+    """Each pick that changed the universe (time, size, who came in, who left and why), then the
+    candidates that were never in it with the reasons."""
+    rules = rotation.rules
+    bounds = [f"24h quote volume ≥ {rules.min_quote_volume_24h:,.0f}"]
+    if rules.min_atr_pct is not None or rules.max_atr_pct is not None:
+        low = "0" if rules.min_atr_pct is None else f"{rules.min_atr_pct:.3%}"
+        high = "∞" if rules.max_atr_pct is None else f"{rules.max_atr_pct:.3%}"
+        bounds.append(f"ATR {low} – {high}")
+    bounds.append(f"at most {rules.max_symbols}")
+    changes = rotation.changes
+    title = (f"Universe ({len(rotation.markets)} candidates · {rotation.picks} picks · {len(changes)} changes · "
+             f"{' · '.join(bounds)} · every {_every(rules.rotation_interval_ms)})")
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("from")
+    table.add_column("symbols", justify="right")
+    table.add_column("in")
+    table.add_column("out (why)")
+    for change in changes[:UNIVERSE_ROWS]:
+        reasons = {e.symbol: e.code for e in change.excluded}
+        table.add_row(_time(change.at), str(len(change.symbols)), " ".join(change.added) or "—",
+                      " ".join(f"{s} ({reasons.get(s, 'out')})" for s in change.removed) or "—")
+    if len(changes) > UNIVERSE_ROWS:
+        table.add_row("…", "", f"{len(changes) - UNIVERSE_ROWS} more changes in universe.json", "")
+    for symbol, exclusions in sorted(rotation.exclusions().items()):
+        table.add_row("never", "", "", f"{symbol}: " + "; ".join(e.detail for e in exclusions[:3]))
+    return table
+
+
 def _symbol_table(m: Metrics) -> Table:
     table = Table(title="Per symbol (by net PnL)", box=box.SIMPLE_HEAVY, title_justify="left")
     table.add_column("symbol")
@@ -225,6 +263,14 @@ def _day(day: DayResult | None) -> str:
         return "—"
     return (f"{day.day.isoformat()}: {_money(day.pnl)} "
             f"(drawdown {_pct(day.drawdown_pct, ROUND_CEILING)}, {day.trades} trades)")
+
+
+def _every(ms: int) -> str:
+    """A rotation interval as `4h`, `90m` or `30s`."""
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1_000)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms} ms"
 
 
 def _time(moment: datetime) -> str:

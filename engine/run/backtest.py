@@ -4,6 +4,11 @@ Everything above the venue is the code that trades paper and live: the same mach
 risk rules and executor, against the same simulated matching engine. Only the clock (jumping candle
 to candle), the signal path (the strategy's vectorised form, proven equal to the live one) and the
 journal fsync (a reproducible run needs none) differ.
+
+The symbols named (`--symbols`, else every market of the profile's quote assets with candles in the
+data) are the candidates; the profile's universe rules choose among them at each `universe.rotation`
+boundary from the candles closed before it (engine.market.rotation). A symbol out of the universe gets
+no new entry; what is open on it runs to its end.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ from engine.clock import SimulatedClock, from_ms, to_ms
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.exits import ExitReason
+from engine.market.candles import slice_time, timeframe_ms
 from engine.market.datadir import DataDir
+from engine.market.rotation import ActivityHistory, Rotation
+from engine.market.universe import DAY_MS, Exclusion, rules_from_profile
 from engine.run.driver import CandleDriver
 from engine.run.timeline import count_candles, merged_steps
 from engine.strategy.sources import VectorSignals
@@ -31,6 +39,10 @@ from engine.venue.catalog import markets_for
 from engine.venue.markets import Market
 
 MARKER = "backtest.json"
+UNIVERSE_FILE = "universe.json"
+# Exclusions no rotation can undo during a run: the contract itself, or the lists.
+STATIC_EXCLUSIONS = frozenset({"blacklisted", "not_perpetual", "not_trading", "settle", "quote", "odd_contract",
+                               "stablecoin"})
 
 
 @dataclass
@@ -45,6 +57,8 @@ class BacktestRun:
     final_balance: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     symbols: list[str] = field(default_factory=list)
+    universe: Rotation | None = None
+    data_source: str = ""
 
 
 def resolve_symbols(requested: list[str] | None, markets: dict[str, Market], quotes: tuple[str, ...],
@@ -100,20 +114,40 @@ async def run_backtest(
     if extra:
         notes.append(f"symbols margined in {', '.join(extra)} (not in the profile's quote assets) were traded "
                      f"with their own {profile.venue.starting_balance} starting balance")
+    settle = {*profile.venue.quote_assets, *(markets[s].settle for s in chosen)}  # naming one is choosing it
+    rules = rules_from_profile(profile.universe, settle)
+    start_ms = to_ms(start)
+    # The first pick needs the day before the start (24 h volume) and the ATR's warm-up.
+    lookback_ms = DAY_MS + 30 * rules.atr_period * timeframe_ms(timeframe)
+    history: dict[str, pd.DataFrame] = {}
     candles: dict[str, pd.DataFrame] = {}
+    sources: list[str] = []
     for symbol in chosen:
-        series = data.load(symbol, timeframe, start, end)
-        if series.frame.empty:
+        series = data.load(symbol, timeframe, from_ms(start_ms - lookback_ms), end)
+        frame = slice_time(series.frame, start_ms, None)
+        if frame.empty:
             continue
-        candles[symbol] = series.frame
+        history[symbol], candles[symbol] = series.frame, frame
+        sources.append(series.source)
         if series.is_twin_fallback:
             notes.append(series.provenance)
     if not candles:
         raise UserError(f"no {timeframe} candles in {data_dir} between {start:%Y-%m-%d} and {end:%Y-%m-%d} "
                         f"for {', '.join(chosen) or 'the profile’s markets'}")
+    rotation = Rotation(rules, {s: markets[s] for s in candles})
+    static = _static_exclusions(rotation)
+    if static:
+        if len(static) == len(candles):
+            raise UserError("no symbol may be traded under the profile's universe rules: "
+                            + "; ".join(str(e) for e in static.values()))
+        notes.extend(f"{e.symbol} is not traded: {e.detail} (universe rules)" for e in static.values())
+        candles = {s: f for s, f in candles.items() if s not in static}
+    activity = ActivityHistory({s: history[s] for s in rotation.markets}, timeframe, rules.atr_period)
+    notes.extend(gap_notes(candles, timeframe))
     prepare_out_dir(out_dir)
     (out_dir / MARKER).write_text(json.dumps({"profile": profile.name, "from": start.isoformat(),
-                                              "to": end.isoformat(), "symbols": list(candles)}))
+                                              "to": end.isoformat(), "symbols": list(candles),
+                                              "data": str(data_dir)}))
     trades: list[dict[str, Any]] = []
     clock = SimulatedClock(start)
     session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
@@ -124,7 +158,15 @@ async def run_backtest(
     task = progress.add_task("backtest", total=total) if progress is not None else None
     wall = time.perf_counter()
     done = 0
+    gate = session.engine.gate
+    gate.universe = frozenset()
+    next_pick = -1
     for open_ms, rows in merged_steps(candles):
+        if open_ms >= next_pick:  # a rotation boundary: pick from the candles closed by it
+            at = rotation.boundary(open_ms)
+            rotation.pick(activity.at(at), at)
+            gate.universe = rotation.symbols
+            next_pick = rotation.next_ms  # type: ignore[assignment]
         await driver.step(open_ms, rows)
         done += len(rows)
         if task is not None and done % 5000 < len(rows):
@@ -138,11 +180,40 @@ async def run_backtest(
     settles = dict.fromkeys([*profile.venue.quote_assets, *(markets[s].settle for s in candles)])
     final = {q: (await session.venue.balance(q)).total for q in settles}
     session.book.close()
+    (out_dir / UNIVERSE_FILE).write_text(json.dumps(rotation.summary(), indent=1))
     # Every funded wallet started with the profile's balance; equity is their sum.
     starting = profile.venue.starting_balance * len(final)
     if len(final) > 1:
         notes.append(f"{len(final)} wallets ({', '.join(final)}) of {profile.venue.starting_balance} each; "
                      "equity figures are their sum")
     return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last, starting, final, notes,
-                       list(candles))
+                       list(candles), rotation, data_source(data_dir, sources))
+
+
+def _static_exclusions(rotation: Rotation) -> dict[str, Exclusion]:
+    """Candidates the rules exclude whatever the market does (blacklist, contract checks)."""
+    first = rotation.manager.select(rotation.markets, {}, 0)
+    return {e.symbol: e for e in first.excluded if e.code in STATIC_EXCLUSIONS}
+
+
+def data_source(data_dir: Path, sources: list[str]) -> str:
+    """`data: <folder> (store-parquet, 3 series)` — where the candles came from, for the report."""
+    kinds = sorted({s.split(" ", 1)[0] for s in sources})
+    return f"{data_dir} ({', '.join(kinds)}, {len(sources)} series)"
+
+
+def gap_notes(candles: dict[str, pd.DataFrame], timeframe: str, limit: int = 5) -> list[str]:
+    """One note per hole in the candles the run stepped over (the same hole in several symbols once)."""
+    from engine.market.store import gaps  # pyarrow is imported only when there is a run to report on
+
+    step = timeframe_ms(timeframe)
+    holes: dict[tuple[int, int], list[str]] = {}
+    for symbol, frame in candles.items():
+        for span in gaps(frame.index.to_numpy(dtype="int64"), step):
+            holes.setdefault(span, []).append(symbol)
+    notes = [f"no candles from {from_ms(a):%Y-%m-%d %H:%M} to {from_ms(b):%Y-%m-%d %H:%M} for "
+             f"{', '.join(names)}: the run jumped the gap" for (a, b), names in sorted(holes.items())[:limit]]
+    if len(holes) > limit:
+        notes.append(f"… and {len(holes) - limit} more gaps in the candles")
+    return notes
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from engine.bot.session import open_session
 from engine.bot.venues import binance_venue
-from engine.clock import WallClock
+from engine.clock import WallClock, to_ms
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
+from engine.market.live_universe import LiveUniverse, open_universe
 from engine.market.poller import CandlePoller
-from engine.market.universe import choose_symbols
 from engine.run.live_loop import LiveLoop, trade_until_stopped
 from engine.store.lock import state_lock
 
@@ -81,22 +81,27 @@ async def _start(loaded: LoadedProfile, venue, options: LiveOptions, out: Any) -
         out.print("[red]not starting: " + "; ".join(health.problems) + "[/]")
         return 1
     markets = await venue.markets()
-    symbols = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
-    if not symbols:
-        raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
     session = open_session(loaded, markets, venue=venue)
     try:
-        return await _trade(session, venue, symbols, options, out)
+        # The universe rules on Binance's 24 h tickers; symbols a position is open on are polled too.
+        universe, symbols = await open_universe(
+            profile, markets, venue.quote_volumes_24h,
+            lambda symbol, count: venue.fetch_ohlcv(symbol, profile.venue.timeframe, None, count),
+            now_ms=to_ms(WallClock().now()), held=[p.symbol for p in session.book.live.values()], out=out)
+        return await _trade(session, venue, symbols, universe, options, out)
     finally:
         session.book.close()
 
 
-async def _trade(session, venue, symbols: list[str], options: LiveOptions, out: Any) -> int:  # noqa: ANN001
+async def _trade(session, venue, symbols: list[str], universe: LiveUniverse, options: LiveOptions,  # noqa: ANN001
+                 out: Any) -> int:
     profile = session.loaded.profile
     clock = WallClock()
     poller = CandlePoller(venue.fetch_ohlcv, symbols, profile.venue.timeframe)
-    loop = LiveLoop(session, poller, clock=clock, settle=None, out=out)  # fills read from the venue
-    out.rule(f"{profile.mode.upper()} trading · profile {profile.name}")
+    loop = LiveLoop(session, poller, clock=clock, settle=None, out=out, universe=universe)  # fills read from the venue
+    out.rule(f"{profile.mode.upper()} trading · profile {profile.name} · {profile.venue.exchange}")
+    if profile.description:
+        out.print(profile.description, markup=False, highlight=False)
     out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
     for line in session.resume.lines():
         out.print(line)

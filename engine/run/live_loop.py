@@ -4,6 +4,10 @@
     live: read the fills of our resting orders) → deadlines → strategy → entries
     every `runtime.reconcile_every`: full reconciliation with the venue
     every `venue.markets_refresh`: the markets' filters and status read again (exchangeInfo)
+    every `universe.rotation`: the universe picked again from the 24 h tickers and recent candles
+    (engine.market.live_universe); a change is logged, printed and notified, the poller follows the
+    new symbols (and keeps those a position is still open on), the market gate refuses entries on
+    the symbols that left
 
 Start-up follows DESIGN.md's protocol: warm the strategy, finish each live position's last outbox
 (orders looked up by client id before anything is resent), reconcile, and only then allow entries.
@@ -22,7 +26,8 @@ from typing import Any
 
 from engine.bot.attach import running_services
 from engine.bot.session import Session
-from engine.clock import Clock
+from engine.clock import Clock, to_ms
+from engine.market.live_universe import LiveUniverse, candle_windows, status_of
 from engine.market.poller import CandlePoller
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.strategy.signal import Signal
@@ -47,7 +52,9 @@ class LoopStats:
 
 class LiveLoop:
     def __init__(self, session: Session, poller: CandlePoller, *, clock: Clock, settle: Settle | None,
-                 out: Any, services: Any = None, refresh_markets: Callable[[], Awaitable[Any]] | None = None) -> None:
+                 out: Any, services: Any = None, refresh_markets: Callable[[], Awaitable[Any]] | None = None,
+                 universe: LiveUniverse | None = None,
+                 on_new_symbols: Callable[[list[str]], Awaitable[None]] | None = None) -> None:
         self.session = session
         self.engine = session.engine
         self.poller = poller
@@ -68,19 +75,16 @@ class LiveLoop:
         self._refresh_markets = refresh_markets or self.engine.refresh_markets
         self.markets_every = profile.venue.markets_refresh
         self._markets_read: datetime | None = None
+        self.universe = universe
+        self.on_new_symbols = on_new_symbols  # paper: the simulated venue's first price of a new symbol
+        if universe is not None and universe.rotation.current is not None:
+            self.engine.gate.universe = universe.rotation.symbols
 
     # --- start-up ------------------------------------------------------------------------------
-    async def warm(self) -> None:
-        """The strategy's window for every symbol, fetched concurrently."""
-        symbols = self.poller.symbols
-        histories = await asyncio.gather(*(self.poller.history(s, WARMUP) for s in symbols),
-                                         return_exceptions=True)
-        for symbol, history in zip(symbols, histories, strict=True):
-            if isinstance(history, BaseException):
-                if not isinstance(history, VenueError):
-                    raise history
-                log.warning("%s: no warm-up candles: %s", symbol, history)
-                continue
+    async def warm(self, symbols: list[str] | None = None) -> None:
+        """The strategy's window for every symbol (default: all the poller's), fetched concurrently."""
+        symbols = self.poller.symbols if symbols is None else symbols
+        for symbol, history in (await candle_windows(self.poller.history, symbols, WARMUP, "warm-up")).items():
             if history:
                 rows = ((c.open_ms, c.open, c.high, c.low, c.close, c.volume) for c in history)
                 self.signals.warm(symbol, window_frame(rows))
@@ -89,6 +93,8 @@ class LiveLoop:
     async def start(self) -> None:
         now = self.clock.now()
         self._markets_read = now  # the session was just opened on them
+        if self.universe is not None:
+            self.session.book.set_bot_value("universe", status_of(self.universe.rotation))
         await self.engine.resume(now)
         await self.reconcile(now)
 
@@ -117,6 +123,8 @@ class LiveLoop:
             await self.settle(new, now)
         if self._markets_read is None or now - self._markets_read >= self.markets_every:
             await self.refresh_markets(now)
+        if self.universe is not None and self.universe.due(to_ms(now)):
+            await self.refresh_universe(now)
         await self.engine.on_timeouts(now)
         for signal in self._signals(new):
             if self.entries_ok:
@@ -134,6 +142,40 @@ class LiveLoop:
             await self._refresh_markets()
         except VenueError as exc:
             log.warning("markets not read again: %s", exc)
+
+    async def refresh_universe(self, now: datetime) -> None:
+        """Pick the universe again; on a change, say so (log, terminal, notification) and follow it."""
+        assert self.universe is not None
+        try:
+            change = await self.universe.refresh(to_ms(now))
+        except VenueError as exc:
+            log.warning("universe not refreshed (kept as it was; tried again next tick): %s", exc)
+            return
+        rotation = self.universe.rotation
+        self.engine.gate.universe = rotation.symbols
+        self.session.book.set_bot_value("universe", status_of(rotation))
+        if change is None:
+            return
+        line = change.line()
+        log.info("%s", line)
+        self.out.print(line)
+        if self.services is not None:
+            self.services.notify("universe", symbols=len(change.symbols), added=list(change.added),
+                                 removed=list(change.removed))
+        await self.follow(rotation.symbols)
+
+    async def follow(self, universe: frozenset[str]) -> None:
+        """Poll the universe's symbols and every symbol a position is still open on; a symbol new to
+        the poller is warmed up (and, in paper, primed) before its first poll."""
+        held = {p.symbol for p in self.session.book.live.values()}
+        wanted = [s for s in self.poller.symbols if s in universe or s in held]
+        wanted += sorted((universe | held) - set(wanted))
+        new = [s for s in wanted if s not in self.poller.symbols]
+        self.poller.symbols = wanted
+        if new:
+            await self.warm(new)
+            if self.on_new_symbols is not None:
+                await self.on_new_symbols(new)
 
     def _signals(self, new: dict[str, list[Candle]]) -> list[Signal]:
         """Every new candle goes through the strategy in order; only a signal on a symbol's newest

@@ -15,12 +15,11 @@ from typing import Any
 
 from engine.bot.session import open_session
 from engine.bot.venues import paper_venue
-from engine.clock import WallClock
+from engine.clock import WallClock, to_ms
 from engine.config.loading import LoadedProfile
-from engine.errors import UserError
 from engine.market.feed import BinancePublicCandleSource
+from engine.market.live_universe import open_universe
 from engine.market.poller import CandlePoller
-from engine.market.universe import choose_symbols
 from engine.run.driver import feed_candle
 from engine.run.live_loop import LiveLoop, trade_until_stopped
 from engine.store.lock import state_lock
@@ -66,29 +65,32 @@ async def open_public(base_url: str | None) -> tuple[BinancePublicCandleSource, 
 
 async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
                            out: Any, *, ticks: int | None = None) -> int:
-    profile = loaded.profile
     try:
-        chosen = choose_symbols(markets, profile.universe, profile.venue.quote_assets)
-        symbols = [s for s in chosen if s in source.exchange.markets]
-        if not symbols:
-            raise UserError(f"{loaded.path}: no market qualifies for quote assets {profile.venue.quote_assets}")
         with state_lock(loaded.state_dir):  # before the first read of the folder (venue.json)
-            return await _trade(loaded, source, markets, symbols, out, ticks)
+            return await _trade(loaded, source, markets, out, ticks)
     finally:
         await source.close()
 
 
 async def _trade(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
-                 symbols: list[str], out: Any, ticks: int | None) -> int:
+                 out: Any, ticks: int | None) -> int:
     profile = loaded.profile
     venue = paper_venue(loaded, markets, loaded.state_dir)
     session = open_session(loaded, markets, venue=venue)
     clock = WallClock()
     try:
+        fetch = public_fetch(source)
+        # The universe rules on Binance's public 24 h tickers; symbols a position is open on are polled too.
+        universe, symbols = await open_universe(
+            profile, markets, _public_quote_volumes(source),
+            lambda symbol, count: fetch(symbol, profile.venue.timeframe, None, count),
+            now_ms=to_ms(clock.now()), held=[p.symbol for p in session.book.live.values()], out=out,
+            listed=lambda symbol: symbol in source.exchange.markets)
         session.book.set_bot_value("paper", {**(session.book.bot.get("paper") or {}), "source": SOURCE})
-        poller = CandlePoller(public_fetch(source), symbols, profile.venue.timeframe)
+        poller = CandlePoller(fetch, symbols, profile.venue.timeframe)
         loop = LiveLoop(session, poller, clock=clock, settle=_feeder(venue, session), out=out,
-                        refresh_markets=_public_markets(source, venue, session))
+                        refresh_markets=_public_markets(source, venue, session), universe=universe)
+        loop.on_new_symbols = lambda new: _prime(venue, poller, loop, new)
         out.rule(f"paper trading on live Binance data · profile {profile.name}")
         out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
         for line in session.resume.lines():
@@ -100,10 +102,12 @@ async def _trade(loaded: LoadedProfile, source: BinancePublicCandleSource, marke
         session.book.close()
 
 
-async def _prime(venue: PersistentSimVenue, poller: CandlePoller, loop: LiveLoop) -> None:
+async def _prime(venue: PersistentSimVenue, poller: CandlePoller, loop: LiveLoop,
+                 symbols: list[str] | None = None) -> None:
     """A fresh venue gets each symbol's last closed candle (its prices); a resumed one continues from
-    the last candle it was fed, so the candles missed while down are fed by the first poll."""
-    for symbol in poller.symbols:
+    the last candle it was fed, so the candles missed while down are fed by the first poll. `symbols`:
+    only those (a symbol the universe just took in), default every polled one."""
+    for symbol in poller.symbols if symbols is None else symbols:
         fed = venue.fed.get(symbol)
         if fed is not None:
             poller.resume_from(symbol, fed)
@@ -127,6 +131,21 @@ def _public_markets(source: BinancePublicCandleSource, venue: PersistentSimVenue
         session.engine.update_markets(fresh)
 
     return refresh
+
+
+def _public_quote_volumes(source: BinancePublicCandleSource):  # noqa: ANN202 - a QuoteVolumes
+    """Binance's public 24 h tickers (quote volume by venue id), ccxt's errors as VenueUnavailable."""
+    import ccxt
+
+    from engine.venue.binance.tickers import read_quote_volumes  # (not at the top: it loads the venue package)
+
+    async def read() -> dict[str, float]:
+        try:
+            return await read_quote_volumes(source.exchange)
+        except (ccxt.NetworkError, ccxt.ExchangeError, OSError) as exc:
+            raise VenueUnavailable(f"public 24h tickers: {type(exc).__name__}: {exc}") from exc
+
+    return read
 
 
 def _feeder(venue: PersistentSimVenue, session):  # noqa: ANN001, ANN202

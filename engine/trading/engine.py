@@ -54,14 +54,18 @@ log = logging.getLogger("engine.trading")
 
 @dataclass
 class MarketGate:
-    """What `market.tradable` asks: the market exists, trades, and we hold nothing on it yet."""
+    """What `market.tradable` asks: the market exists, trades, is in the universe (None: no universe
+    rules apply) and we hold nothing on it yet. Leaving the universe refuses new entries only: a
+    position already open is managed to the end."""
 
     markets: dict[str, Market]
     busy: set[str] = field(default_factory=set)
+    universe: frozenset[str] | None = None
 
     def tradable(self, symbol: str) -> bool:
         market = self.markets.get(symbol)
-        return market is not None and market.is_trading and symbol not in self.busy
+        return (market is not None and market.is_trading and symbol not in self.busy
+                and (self.universe is None or symbol in self.universe))
 
 
 @dataclass
@@ -202,7 +206,7 @@ class TradingEngine:
         self.counters.signals += 1
         self.last_signals[signal.symbol] = signal
         market = self.markets.get(signal.symbol)
-        if market is None or not market.is_trading or signal.symbol in self.gate.busy:
+        if market is None or not self.gate.tradable(signal.symbol):
             return None  # (the machine's market.tradable guard says the same; no need to ask the venue)
         try:
             return await self._enter(signal, market, now)

@@ -81,6 +81,11 @@ class Venue(ABC):
         Raises the filter rejections (-1111, -4003..-4023, -4164), MarginInsufficient (-2019),
         MaxPositionExceeded (-2027), StatusUnknown."""
 
+    async def quote_volumes_24h(self) -> dict[str, float]:
+        """Venue id → quote volume over the last 24 h for every listed contract (the universe rules'
+        volume filter in live trading). A venue without 24 h tickers raises NotSupported."""
+        raise NotSupported(f"{type(self).__name__} has no 24 h tickers")
+
     async def place_limit(
         self, symbol: str, side: Side, qty: Decimal, price: Decimal, client_id: str, *,
         reduce_only: bool = False, post_only: bool = False,

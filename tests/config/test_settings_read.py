@@ -51,21 +51,9 @@ ENGINE = REPO / "engine"
 MACHINES = REPO / "machines"
 SCHEMA_MODULES = {ENGINE / "config" / "profile.py", ENGINE / "strategy" / "params.py"}
 
-KNOWN_GAPS: dict[str, str] = {
-    # From the issue: the market-data issue must wire these into UniverseRules/SymbolManager
-    # (engine/market/universe.py has min_quote_volume_24h, min/max_atr_pct, rotation_interval_ms, but
-    # engine/market/universe.py choose_symbols maps only max_symbols, whitelist and blacklist) and then empty this list.
-    "universe.min_quote_volume_24h": "market-data issue",
-    "universe.atr_pct_min": "market-data issue",
-    "universe.atr_pct_max": "market-data issue",
-    "universe.rotation": "market-data issue",
-    # Found now by this test (not in the issue): no code reads these either. `description` is free
-    # text for people reading the YAML (only the whole-profile dump for /config and `validate` shows
-    # it); `venue.exchange` admits the single value "binanceusdm" and the venue is chosen by mode, not
-    # by it. Read them or drop them from the schema, then remove them here.
-    "description": "found now",
-    "venue.exchange": "found now",
-}
+# Empty: the universe settings are read by engine/market/universe.py (rules_from_profile), `description`
+# and `venue.exchange` by the live banner (engine/run/live.py). Any setting added must be read too.
+KNOWN_GAPS: dict[str, str] = {}
 
 
 # --- the schema ---------------------------------------------------------------------------------

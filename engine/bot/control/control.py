@@ -73,6 +73,7 @@ class StatusView:
     risk: dict[str, Any]
     signals: tuple[SignalView, ...]
     counters: dict[str, int]
+    universe: dict[str, Any] | None = None  # engine.market.live_universe.status_of, kept in the bot state
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +146,7 @@ class BotControl:
             max_positions=profile.risk.max_positions, risk=self.session.risk.status(now), signals=views,
             counters={"signals": counters.signals, "entries": counters.entries, "closed": counters.closed,
                       "refused": counters.refused},
+            universe=self.session.book.bot.get("universe"),
         )
 
     async def positions(self) -> list[PositionView]:

@@ -133,6 +133,13 @@ def _reconciliation(d: Mapping[str, Any]) -> tuple[str, str, str]:
     return "reconciliation problem", str(d.get("problem") or d.get("message") or d), "failure"
 
 
+def _universe(d: Mapping[str, Any]) -> tuple[str, str, str]:
+    lines = [f"in: {', '.join(d['added'])}"] if d.get("added") else []
+    if d.get("removed"):
+        lines.append(f"out: {', '.join(d['removed'])} (no new entries; open positions run to their end)")
+    return f"universe changed: {d.get('symbols', '?')} symbols", "\n".join(lines), "info"
+
+
 def _error(d: Mapping[str, Any]) -> tuple[str, str, str]:
     return "error", str(d.get("message") or d), "failure"
 
@@ -151,6 +158,7 @@ FORMATS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str, str]]] = {
     "close": _close,
     "profile": _profile,
     "reconciliation": _reconciliation,
+    "universe": _universe,
     "error": _error,
 }
 

@@ -15,6 +15,7 @@ from engine.bot.control.confirmations import Pending
 from engine.bot.control.control import PerformanceView, PositionView, StatusView
 from engine.bot.notify.events import duration_text
 from engine.bot.stats.aggregates import PeriodSummary, Summary
+from engine.inspect.status import universe_lines
 
 MAX_TEXT = 4000  # Telegram refuses messages over 4096 characters
 
@@ -87,6 +88,7 @@ def status_text(v: StatusView) -> str:
         f"entries {entries}",
         f"SL streak {risk.get('sl_streak', 0)}/{risk.get('sl_streak_limit', '?')}",
         f"signals {v.counters['signals']} · entries {v.counters['entries']} · closed {v.counters['closed']}",
+        *(esc(line) for line in universe_lines(v.universe)),
     ]
     if v.signals:
         lines.append("<b>last signals</b>")

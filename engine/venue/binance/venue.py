@@ -27,6 +27,7 @@ from engine.venue.binance.credentials import Credentials
 from engine.venue.binance.orders import BinanceOrders
 from engine.venue.binance.retry import Requester, Sleep
 from engine.venue.binance.settings import BinanceSettings
+from engine.venue.binance.tickers import read_quote_volumes
 from engine.venue.errors import (
     InvalidLeverage,
     InvalidSymbol,
@@ -282,6 +283,9 @@ class BinanceVenue(BinanceOrders):
                 break
             out[:0] = page
         return out[-limit:]
+
+    async def quote_volumes_24h(self) -> dict[str, float]:
+        return await self._read("24h tickers", lambda: read_quote_volumes(self.exchange))
 
     async def ticker(self, symbol: str) -> Ticker:
         """Last price from the 24h ticker (bid/ask None: that payload has none), cached briefly."""
