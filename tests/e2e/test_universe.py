@@ -140,3 +140,12 @@ def test_backtest_without_data_reads_the_default_store(tmp_path: Path, shared_da
     assert "store-parquet" in stdout and "the default store" in stdout
     assert "the run jumped the gap" in stdout
     assert "ETH/USDT:USDT" in stdout and "SOL/USDT:USDT" in stdout
+
+
+def test_only_blacklisted_candidates_exit_2_saying_why(tmp_path: Path, shared_data: Path) -> None:
+    profile = make_profile(tmp_path, "black", universe={"blacklist": ["BTCUSDC"]})
+    rc, _, stderr = backtest(str(profile), "--data", str(shared_data), "--from", FROM, "--to", "2025-03-02",
+                             "--symbols", "BTC", "--out", str(tmp_path / "out"))
+    assert rc == 2
+    assert "BTC/USDC:USDC excluded (blacklisted): on the blacklist" in stderr.replace("\n", "")
+    assert not (tmp_path / "out").exists(), "refused before the output folder is made"
