@@ -26,6 +26,7 @@ class ExitReason(StrEnum):
     EMERGENCY = "emergency"  # flattened by the emergency close (refusals, timeouts, panics)
     FLAT = "flat"  # the venue was found flat with no other reason known
     REJECTED = "rejected"  # the entry was refused; stored with code and message, see `rejected`
+    ENTRY_EXPIRED = "entry_expired"  # a limit entry that did not fill before its timeout, abandoned (profile)
     # The causes of a `Panic` event (the position's exit is then recorded as EMERGENCY).
     PANIC = "panic"  # the operator's panic command
     LIQUIDATION = "liquidation"  # the venue liquidated the symbol

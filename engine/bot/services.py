@@ -33,9 +33,9 @@ from engine.bot.notify.events import duration_text
 from engine.bot.notify.notifier import Notifier, urls_from_env
 from engine.bot.session import Session
 from engine.bot.stats.aggregates import Aggregates
-from engine.bot.telegram.access import telegram_warnings
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
+from engine.config.telegram_access import telegram_warnings
 from engine.machine.runtime import Outcome
 from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, CloseRejected, EntryFilled
 from engine.positions.model import Position

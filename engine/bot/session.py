@@ -44,7 +44,7 @@ def open_session(
     report = book.open()
     if venue is None:
         balances = funded_balances(profile, markets)
-        venue = SimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
+        venue = SimVenue(sim_engine(markets, balances, profile),
                          timeframe=profile.venue.timeframe, keep_history=keep_candles)
     state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
     risk = RiskGuard(profile.risk, live_positions=lambda: len(book.live), state=state,

@@ -14,6 +14,7 @@ from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
 from engine.errors import UserError
 from engine.venue.markets import Market
+from engine.venue.sim.fees import FeeSchedule
 from engine.venue.sim.persistent import PersistentSimVenue, open_persistent
 
 if TYPE_CHECKING:
@@ -29,10 +30,19 @@ def funded_balances(profile: Profile, markets: dict[str, Market]) -> dict[str, D
     return {asset: Decimal(profile.venue.starting_balance) for asset in settles}
 
 
-def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], slippage_bps: float, leverage: int):  # noqa: ANN201
+def fee_schedules(profile: Profile) -> dict[str, FeeSchedule]:
+    """The profile's fee tier per settle asset, as the simulator's fractions (0.04 % → 0.0004)."""
+    return {asset: FeeSchedule(maker=Decimal(str(tier.maker_pct)) / 100, taker=Decimal(str(tier.taker_pct)) / 100)
+            for asset, tier in profile.venue.fees.items()}
+
+
+def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], profile: Profile):  # noqa: ANN201
+    """A matching engine with the profile's slippage, fee tier and leverage. A paper account keeps the
+    fees it was opened with (they are saved in venue.json with the balance)."""
     from engine.venue.sim.engine import MatchingEngine
 
-    return MatchingEngine(markets, balances=balances, slippage_bps=str(slippage_bps), default_leverage=leverage)
+    return MatchingEngine(markets, balances=balances, fees=fee_schedules(profile),
+                          slippage_bps=str(profile.venue.slippage_bps), default_leverage=profile.orders.leverage)
 
 
 def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
@@ -41,7 +51,7 @@ def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Pa
 
     def fresh() -> PersistentSimVenue:
         balances = funded_balances(profile, {})  # the profile's quote assets: all paper trades in
-        return PersistentSimVenue(sim_engine(markets, balances, profile.venue.slippage_bps, profile.orders.leverage),
+        return PersistentSimVenue(sim_engine(markets, balances, profile),
                                   timeframe=profile.venue.timeframe)
 
     return open_persistent(state_dir / VENUE_FILE, markets, fresh, existed=_journaled(state_dir))

@@ -10,9 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from engine.bot.telegram.access import telegram_warnings
 from engine.cli.output import console
 from engine.config.redact import redacted
+from engine.config.telegram_access import telegram_warnings
 from engine.errors import UserError
 
 

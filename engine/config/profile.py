@@ -31,6 +31,17 @@ class _Section(BaseModel):
         return refuse_booleans(cls, value, info)
 
 
+class FeeTier(_Section):
+    """One settle asset's fee rates, in percent of notional (0.04 = 4 bps). A negative maker rate is a
+    rebate (some VIP and market-maker tiers)."""
+
+    maker_pct: float = Field(ge=-0.1, le=1)
+    taker_pct: float = Field(ge=0, le=1)
+
+
+DEFAULT_FEE_TIERS = {"USDC": FeeTier(maker_pct=0.0, taker_pct=0.04), "USDT": FeeTier(maker_pct=0.02, taker_pct=0.05)}
+
+
 class VenueSection(_Section):
     exchange: Literal["binanceusdm"] = "binanceusdm"
     quote_assets: tuple[Literal["USDC", "USDT"], ...] = Field(("USDC",), min_length=1)
@@ -42,6 +53,9 @@ class VenueSection(_Section):
     """Paper and backtest wallet, in the quote asset."""
     slippage_bps: float = Field(2.0, ge=0, le=500)
     """Simulated adverse slippage on market fills (paper, backtest)."""
+    fees: dict[Literal["USDC", "USDT"], FeeTier] = Field(default_factory=lambda: dict(DEFAULT_FEE_TIERS))
+    """Your own fee tier per settle asset (paper, backtest); Binance's regular-user rates by default. A
+    profile that names one asset keeps the default of the other."""
     markets_refresh: PositiveDuration = timedelta(hours=1)
     """Testnet/live and paper on live data: re-read every market's filters and status (exchangeInfo)
     this often; an order refused by a filter (-1111, -1013, -4164, ...) re-reads them at once."""
@@ -71,7 +85,34 @@ class TakeProfitStep(_Section):
     """Share of the position closed at this step, in percent."""
 
 
+class EntryOrder(_Section):
+    """How an entry is sent: a market order, or a limit order resting at the close (`offset_ticks` ticks
+    more passive: below it for a long, above it for a short), post-only (GTX) if asked, cancelled after
+    `timeout`; what is left then is entered at market or abandoned (`on_timeout`). A part that filled is
+    kept and protected either way."""
+
+    type: Literal["market", "limit"] = "market"
+    post_only: StrictBool = True
+    offset_ticks: int = Field(0, ge=-100, le=1000)
+    """Ticks from the close, positive = more passive. Negative crosses the book (taker), so it cannot be
+    post-only."""
+    timeout: PositiveDuration = timedelta(seconds=20)
+    on_timeout: Literal["market", "abandon"] = "market"
+
+    @model_validator(mode="after")
+    def _post_only_rests(self) -> Self:
+        if self.type == "limit" and self.post_only and self.offset_ticks < 0:
+            raise cross_field_error("offset_ticks", f"offset_ticks {self.offset_ticks} puts the price through "
+                                    "the book, where a post-only order is always refused (-5022); use 0 or more, "
+                                    "or post_only: false")
+        return self
+
+
 class OrdersSection(_Section):
+    entry: EntryOrder = EntryOrder()
+    take_profit_type: Literal["market", "limit"] = "market"
+    """limit: reduce-only LIMIT orders resting on the order book (maker fee); market: TAKE_PROFIT_MARKET
+    on the Algo Order API (taker fee, fills on a touch of the trigger)."""
     sizing: Literal["risk", "fixed"] = "risk"
     risk_per_trade_pct: float = Field(0.5, gt=0, le=10)
     """With sizing=risk: the loss at the stop-loss, as % of the balance."""

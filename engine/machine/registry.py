@@ -33,6 +33,7 @@ class Step:
     seq: int = 0
     replay_to: str | None = None  # set when rebuilding from the journal: pick the recorded edge
     refusals: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # edges whose `unless` said they do not apply
 
 
 Guard = Callable[[Step], bool]

@@ -190,7 +190,8 @@ class CompiledMachine:
             raise ActionFailed(f"{model.id}: {event} from {source!r} failed in an action: {exc!r}") from exc
         if not applied:
             model.rollback(before)
-            return Outcome(False, event, source, source, tuple(step.refusals) or ("no transition matched",))
+            return Outcome(False, event, source, source,
+                           tuple(step.refusals) or tuple(step.skipped) or ("no transition matched",))
         dest = model.state
         model.state_entered_at = now
         self._arm_deadline(model, dest, now, deadline_at)
@@ -226,14 +227,16 @@ class CompiledMachine:
         def passes(step: Step) -> bool:
             if step.replay_to is not None:
                 return dest == step.replay_to
+            # `unless` first: it says when an edge does not apply at all (a market entry's edge for a
+            # limit entry), and then its guards are not asked: a refusal names the edge that applied.
+            for name, fn in unless:
+                if fn(step):
+                    step.skipped.append(f"unless {name}")
+                    return False
             ok = True
             for name, fn in guards:
                 if not fn(step):
                     step.refusals.append(name)
-                    ok = False
-            for name, fn in unless:
-                if fn(step):
-                    step.refusals.append(f"unless {name}")
                     ok = False
             return ok
 

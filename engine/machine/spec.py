@@ -11,6 +11,9 @@ from engine.machine.tags import Tag
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 # `section.key` — a registry name or a profile parameter; never an import path.
 REF_PATTERN = r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$"
+# A profile parameter may sit one level deeper (`orders.entry.timeout`); binding to the profile refuses one
+# it does not have, so a dotted name like `os.path.join` names no parameter and imports nothing.
+PARAM_PATTERN = r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,2}$"
 
 
 class _Strict(BaseModel):
@@ -18,7 +21,7 @@ class _Strict(BaseModel):
 
 
 class TimeoutSpec(_Strict):
-    after: str = Field(pattern=REF_PATTERN, description="profile parameter holding the duration")
+    after: str = Field(pattern=PARAM_PATTERN, description="profile parameter holding the duration")
     event: str = Field(pattern=NAME_PATTERN, description="event fired when the deadline passes")
     since: Literal["entered", "opened"] = Field(
         "entered", description="measure from entering this state, or from when the position opened"

@@ -20,3 +20,5 @@ class Tag(StrEnum):
     TERMINAL = "terminal"  # done: nothing more happens to it
     ENTRY = "entry"  # its entry order is out
     EXIT = "exit"  # its closing order is out
+    RESTING = "resting"  # its LIMIT entry rests on the order book until a deadline (fills may come in parts)
+    CANCELLING = "cancelling"  # the cancel of its resting entry is out: the venue's confirmation arrives here

@@ -66,12 +66,21 @@ class Fill(PositionEvent):
     """A fill of one of the position's orders (entry, stop-loss, take-profit, close)."""
 
     client_id: str
-    qty: Decimal
+    qty: Decimal  # this fill's part only; a LIMIT order's earlier parts were events of their own
     price: Decimal
     fee: Decimal
+    # A LIMIT order's fill so far ([filled, notional, fee], strings) and whether part of it still rests on
+    # the book. Market and conditional fills leave both unset: their payload keeps its older shape.
+    cum: tuple[str, str, str] | None = None
+    resting: bool = False
 
     def payload(self) -> dict[str, Any]:
-        return {"client_id": self.client_id, "qty": str(self.qty), "price": str(self.price), "fee": str(self.fee)}
+        out = {"client_id": self.client_id, "qty": str(self.qty), "price": str(self.price), "fee": str(self.fee)}
+        if self.cum is not None:
+            out["cum"] = list(self.cum)
+            if self.resting:
+                out["resting"] = True
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +129,18 @@ class Refusal(PositionEvent):
 @dataclass(frozen=True, slots=True)
 class EntryRejected(Refusal):
     name: ClassVar[str] = "entry_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryCancelled(PositionEvent):
+    """The venue confirmed the cancel of our resting LIMIT entry (what had filled came before it as
+    entry_filled): nothing of it rests any more."""
+
+    client_id: str
+    name: ClassVar[str] = "entry_cancelled"
+
+    def payload(self) -> dict[str, Any]:
+        return {"client_id": self.client_id}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +219,11 @@ def event_name(event: PositionEvent) -> str:
 # can answer arrives there too: their fills, a refused or lost stop, and the refusal of its own close.
 EXPECTED: tuple[Expected, ...] = (
     Expected("signal", "the strategy: a new entry", initial=True),
-    Expected("entry_filled", "the venue: the entry filled", frozenset({ENTRY})),
+    Expected("entry_filled", "the venue: the entry filled (late, into an emergency too)",
+             frozenset({ENTRY, EMERGENCY})),
     Expected("entry_rejected", "the venue: the entry was refused", frozenset({ENTRY})),
+    Expected("entry_cancelled", "the venue: the cancel of a resting limit entry",
+             frozenset({Tag.CANCELLING, EMERGENCY})),
     Expected("protection_failed", "the venue: the stop-loss was refused", frozenset({PROTECTED, EMERGENCY})),
     Expected("protection_lost", "reconciliation: no live stop-loss on the venue", frozenset({PROTECTED, EMERGENCY})),
     Expected("tp_filled", "the venue: a take-profit slice filled", frozenset({PROTECTED, EMERGENCY})),
@@ -228,12 +252,21 @@ def fill_event(position: Position, report: FillReport) -> Fill | None:
     if not role:
         return None
     kind = role.kind
+    cum: tuple[str, str, str] | None = None
+    resting = False
+    if position.is_limit(client_id):  # the report is the order's whole fill so far: keep the new part
+        size, done, notional, paid = (Decimal(x) for x in position.order_fills[client_id])
+        if qty <= done:
+            return None  # nothing new (the same fill reported twice, by a push and by polling)
+        cum = (str(qty), str(price * qty), str(fee))
+        qty, price, fee = qty - done, (price * qty - notional) / (qty - done), fee - paid
+        resting = Decimal(cum[0]) < size
     if kind is RoleKind.STOP_LOSS:
         return SlFilled(client_id, qty, price, fee)
     if kind is RoleKind.TAKE_PROFIT:
-        return TpFilled(client_id, qty, price, fee, step=role.step or 0)
+        return TpFilled(client_id, qty, price, fee, cum, resting, step=role.step or 0)
     if kind is RoleKind.ENTRY:
-        return EntryFilled(client_id, qty, price, fee)
+        return EntryFilled(client_id, qty, price, fee, cum, resting)
     if kind is RoleKind.CLOSE:
         return CloseFilled(client_id, qty, price, fee, reason=position.exit_reason)
     return None

@@ -66,6 +66,38 @@ def _meets_min_notional(step: Step) -> bool:
     return all(q > 0 and p * q >= floor for p, q in slices) and sum(q for _, q in slices) <= qty
 
 
+@REGISTRY.guard("orders.entry_is_limit")
+def _entry_is_limit(step: Step) -> bool:
+    return ((step.payload.get("plan") or {}).get("entry") or {}).get("type") == "limit"
+
+
+@REGISTRY.guard("orders.entry_is_market")
+def _entry_is_market(step: Step) -> bool:
+    return not _entry_is_limit(step)
+
+
+@REGISTRY.guard("orders.fallback_to_market")
+def _fallback_to_market(step: Step) -> bool:
+    """What is left of a limit entry that expired or was refused as post-only goes in at market."""
+    return (step.model.plan.get("entry") or {}).get("on_timeout") == "market"
+
+
+@REGISTRY.guard("position.post_only_refused")
+def _post_only_refused(step: Step) -> bool:
+    return str(step.payload.get("code")) == "-5022"
+
+
+@REGISTRY.guard("position.has_filled")
+def _has_filled(step: Step) -> bool:
+    return step.model.qty > 0
+
+
+@REGISTRY.guard("position.entry_complete")
+def _entry_complete(step: Step) -> bool:
+    """The entry's fill leaves nothing of it resting (a market entry fills at once)."""
+    return not step.payload.get("resting", False)
+
+
 @REGISTRY.guard("position.flat_after_fill")
 def _flat_after_fill(step: Step) -> bool:
     return step.model.qty - Decimal(str(step.payload.get("qty", "0"))) <= 0
@@ -74,11 +106,24 @@ def _flat_after_fill(step: Step) -> bool:
 # --- actions ---------------------------------------------------------------------------------
 def _queue(pos: Position, step: Step, kind: IntentKind, **fields: Any) -> Intent:
     intent = Intent(client_id=pos.next_client_id(kind), kind=kind, symbol=pos.symbol, created_seq=step.seq, **fields)
-    pos.intents.append(intent)
-    if kind in PLACING_KINDS and kind is not IntentKind.ENTRY:
-        pos.open_orders.append(intent.client_id)
-    pos.order_roles[intent.client_id] = OrderRole.of(_ROLE[kind], intent.tp_step)
+    _own(pos, intent)
     return intent
+
+
+def _own(pos: Position, intent: Intent) -> None:
+    """The bookkeeping of a queued order: in the outbox, owned with its role, and live until it is known
+    not to be. A market entry is not counted live (it fills or is refused in its answer); a LIMIT order is
+    tracked part by part (`order_fills`), a resting entry included, so that cancels and polling see it."""
+    pos.intents.append(intent)
+    if intent.kind is IntentKind.CANCEL:
+        if intent.target in pos.open_orders:
+            pos.open_orders.remove(intent.target)
+        return
+    if intent.kind in PLACING_KINDS and (intent.kind is not IntentKind.ENTRY or intent.limit):
+        pos.open_orders.append(intent.client_id)
+    if intent.limit:
+        pos.order_fills = {**pos.order_fills, intent.client_id: [str(intent.qty), "0", "0", "0"]}
+    pos.order_roles[intent.client_id] = OrderRole.of(_ROLE[intent.kind], intent.tp_step)
 
 
 _ROLE = {
@@ -102,29 +147,24 @@ def follow_recorded_intents(pos: Position, before: dict[str, Any], recorded: lis
         return
     pos.open_orders = list(before["open_orders"])
     pos.order_roles = dict(before["order_roles"])
-    pos.intents = [Intent.from_dict(r) for r in recorded]
+    pos.order_fills = dict(before["order_fills"])
+    recorded_intents, pos.intents = [Intent.from_dict(r) for r in recorded], []
     counter = before["intent_counter"]
-    for intent in pos.intents:
+    for intent in recorded_intents:
         counter = max(counter, int("".join(c for c in intent.client_id.rsplit("-", 1)[-1] if c.isdigit()) or 0))
-        if intent.kind is IntentKind.CANCEL:
-            if intent.target in pos.open_orders:
-                pos.open_orders.remove(intent.target)
-            continue
-        if intent.kind in PLACING_KINDS and intent.kind is not IntentKind.ENTRY:
-            pos.open_orders.append(intent.client_id)
-        pos.order_roles[intent.client_id] = OrderRole.of(_ROLE[intent.kind], intent.tp_step)
+        _own(pos, intent)
     pos.intent_counter = counter
 
 
 def _queue_cancel(pos: Position, step: Step, target: str) -> None:
-    pos.intents.append(
-        Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
-               side=None, qty=Decimal(0), target=target, created_seq=step.seq)
-    )
+    """A cancel of `target`: the order counts as not live from here on (a fill racing the cancel still
+    arrives by its role)."""
+    _own(pos, Intent(client_id=pos.next_client_id(IntentKind.CANCEL), kind=IntentKind.CANCEL, symbol=pos.symbol,
+                     side=None, qty=Decimal(0), target=target, created_seq=step.seq))
 
 
 def _cancel_all_open(pos: Position, step: Step) -> None:
-    for client_id in pos.open_orders:
+    for client_id in list(pos.open_orders):
         _queue_cancel(pos, step, client_id)
     pos.open_orders = []
 
@@ -136,19 +176,77 @@ def submit_entry(step: Step) -> None:
     pos.plan = plan
     pos.side = Side(plan["side"])
     pos.created_at = step.now
+    entry = plan.get("entry") or {}
+    limit = entry.get("type") == "limit"
     _queue(pos, step, IntentKind.ENTRY, side=pos.side.entry_order_side, qty=Decimal(plan["qty"]),
-           price=Decimal(plan["price"]))
+           price=Decimal(plan["price"]), limit=limit, post_only=limit and bool(entry.get("post_only")))
+
+
+@REGISTRY.action("orders.submit_market_entry", leads_to=Tag.ENTRY)
+def submit_market_entry(step: Step) -> None:
+    """The fallback of a limit entry that expired or was refused as post-only with nothing filled: the
+    planned size at market (stop and take-profits keep the plan's prices)."""
+    pos: Position = step.model
+    assert pos.side is not None
+    _queue(pos, step, IntentKind.ENTRY, side=pos.side.entry_order_side, qty=Decimal(pos.plan["qty"]),
+           price=Decimal(pos.plan["price"]))
+
+
+@REGISTRY.action("orders.cancel_entry", leads_to=Tag.CANCELLING)
+def cancel_entry(step: Step) -> None:
+    """Cancel what rests of the limit entry; the venue's answer comes back as entry_cancelled (after any
+    part it filled meanwhile, as entry_filled)."""
+    _withdraw_entry(step.model, step)
+
+
+@REGISTRY.action("orders.withdraw_entry")
+def withdraw_entry(step: Step) -> None:
+    """The same cancel on the way to `emergency`, which takes its answer and any late fill of the entry."""
+    _withdraw_entry(step.model, step)
+
+
+def _withdraw_entry(pos: Position, step: Step) -> None:
+    for client_id in [c for c in pos.open_orders if pos.role_of(c).kind_is(RoleKind.ENTRY)]:
+        _queue_cancel(pos, step, client_id)
+
+
+@REGISTRY.action("position.record_entry_cancelled")
+def record_entry_cancelled(step: Step) -> None:
+    _forget(step.model, step.payload.get("client_id"))
+
+
+@REGISTRY.action("position.record_abandoned")
+def record_abandoned(step: Step) -> None:
+    pos: Position = step.model
+    _forget(pos, step.payload.get("client_id"))
+    pos.exit_reason = ExitReason.ENTRY_EXPIRED
+    pos.closed_at = step.now
 
 
 @REGISTRY.action("position.record_entry")
 def record_entry(step: Step) -> None:
     pos: Position = step.model
-    pos.qty = Decimal(str(step.payload["qty"]))
-    pos.entry_price = Decimal(str(step.payload["price"]))
+    qty, price = Decimal(str(step.payload["qty"])), Decimal(str(step.payload["price"]))
+    if pos.qty > 0 and pos.entry_price is not None:  # another part of a limit entry: average it in
+        pos.entry_price = (pos.entry_price * pos.qty + price * qty) / (pos.qty + qty)
+        pos.qty += qty
+    else:
+        pos.qty, pos.entry_price = qty, price
+        pos.opened_at = step.now
     fee = Decimal(str(step.payload.get("fee", "0")))
     pos.fees += fee
     pos.realised_pnl -= fee  # realised PnL is net of every fee the position paid
-    pos.opened_at = step.now
+    _record_part(pos, step.payload)
+
+
+def _record_part(pos: Position, payload: dict[str, Any]) -> None:
+    """A LIMIT order's fill so far (`cum`); the order stops being live once nothing of it rests."""
+    client_id = payload.get("client_id")
+    if client_id in pos.order_fills and "cum" in payload:
+        size = pos.order_fills[client_id][0]
+        pos.order_fills = {**pos.order_fills, client_id: [size, *(str(x) for x in payload["cum"])]}
+        if not payload.get("resting"):
+            _forget(pos, client_id)
 
 
 @REGISTRY.action("orders.protect", leads_to=Tag.PROTECTED)
@@ -161,8 +259,12 @@ def protect(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     exit_side = pos.side.exit_order_side
+    earlier_stops = pos.stops()  # of the parts of a limit entry: the new stop covers them all
     _queue(pos, step, IntentKind.STOP_LOSS, side=exit_side, qty=pos.qty, price=Decimal(pos.plan["stop_price"]),
            reduce_only=True)
+    for client_id in earlier_stops:
+        _queue_cancel(pos, step, client_id)
+    limit_tps = pos.plan.get("take_profit_type") == "limit"
     planned = Decimal(pos.plan["qty"])
     step_size = Decimal(pos.plan.get("step_size", "0")) or None
     remaining = pos.qty
@@ -178,7 +280,21 @@ def protect(step: Step) -> None:
             continue
         remaining -= qty
         _queue(pos, step, IntentKind.TAKE_PROFIT, side=exit_side, qty=qty, price=Decimal(tp["price"]),
-               reduce_only=True, tp_step=n)
+               reduce_only=True, tp_step=n, limit=limit_tps)
+
+
+@REGISTRY.action("orders.protect_filled")
+def protect_filled(step: Step) -> None:
+    """A part of the limit entry filled while the rest still rests: a stop for what is held now, at the
+    plan's price, replacing the one for the earlier parts (queued first: never without a stop). The
+    take-profits wait for the entry to be complete (or what rests of it cancelled)."""
+    pos: Position = step.model
+    assert pos.side is not None
+    earlier_stops = pos.stops()
+    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty,
+           price=Decimal(pos.plan["stop_price"]), reduce_only=True)
+    for client_id in earlier_stops:
+        _queue_cancel(pos, step, client_id)
 
 
 # The exit reason a fill event records when its payload names none (see record_exit).
@@ -202,7 +318,9 @@ def record_exit(step: Step) -> None:
     pos.fees += fee
     pos.qty -= qty
     client_id = step.payload.get("client_id")
-    if client_id in pos.open_orders:
+    if client_id in pos.order_fills:
+        _record_part(pos, step.payload)  # a take-profit limit: live while part of it rests
+    elif client_id in pos.open_orders:
         pos.open_orders.remove(client_id)
     # A close fill carries the reason the close was sent for; otherwise the fill's own kind. An event
     # the vocabulary does not know keeps its name without `_filled`, as the journal always had it.
@@ -338,6 +456,7 @@ def record_refusal(step: Step) -> None:
 @REGISTRY.action("position.record_rejection")
 def record_rejection(step: Step) -> None:
     pos: Position = step.model
+    _forget(pos, step.payload.get("client_id"))  # a refused limit entry rests nowhere
     pos.exit_reason = ExitReason.rejected(step.payload.get("code", ""), step.payload.get("msg", ""))
     pos.closed_at = step.now
 

@@ -119,6 +119,8 @@ class Intent:
     target: str | None = None  # for CANCEL: the client id of the order to cancel
     tp_step: int | None = None  # take-profit step number (1-based)
     created_seq: int = 0  # journal seq of the transition that created it
+    limit: bool = False  # a LIMIT order on the normal order book (entry, take-profit), `price` its limit
+    post_only: bool = False  # a LIMIT sent as GTX: refused (-5022) rather than fill as a taker
 
     def __post_init__(self) -> None:
         # Callers may still name the side by its string ("sell", or "" for a cancel): one type inside.
@@ -137,7 +139,7 @@ class Intent:
             "target": self.target,
             "tp_step": self.tp_step,
             "created_seq": self.created_seq,
-        }
+        } | (_LIMIT_KEYS[self.post_only] if self.limit else {})  # market orders keep the older records' shape
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Intent:
@@ -152,7 +154,12 @@ class Intent:
             target=d.get("target"),
             tp_step=d.get("tp_step"),
             created_seq=int(d.get("created_seq", 0)),
+            limit=bool(d.get("limit", False)),
+            post_only=bool(d.get("post_only", False)),
         )
+
+
+_LIMIT_KEYS = {False: {"limit": True}, True: {"limit": True, "post_only": True}}
 
 
 @dataclass(eq=False)  # identity, not field equality: `transitions` looks models up with `in`
@@ -183,6 +190,9 @@ class Position:
     order_roles: dict[str, OrderRole] = field(default_factory=dict)  # client id → entry, sl, tp2, close
     intent_counter: int = 0
     last_seq: int = 0
+    # LIMIT orders (they can fill in parts): client id → [size, filled, notional filled, fee so far], as
+    # strings. Venues report an order's cumulative fill; this turns each report into the new part only.
+    order_fills: dict[str, list[str]] = field(default_factory=dict)
 
     def checkpoint(self) -> dict[str, Any]:
         """A cheap copy of every attribute, enough to undo one transition. The list and dict fields
@@ -216,6 +226,14 @@ class Position:
 
     def role_of(self, client_id: str) -> OrderRole:
         return self.order_roles.get(client_id, NO_ROLE)
+
+    def is_conditional(self, client_id: str) -> bool:
+        """Whether the order lives on Binance's Algo Order API (stop-market, take-profit-market) rather than
+        the normal order book (market and LIMIT orders): cancels and look-ups go to one or the other."""
+        return self.role_of(client_id).is_conditional and client_id not in self.order_fills
+
+    def is_limit(self, client_id: str) -> bool:
+        return client_id in self.order_fills
 
     def stops(self) -> list[str]:
         """Client ids of the stop-loss orders the position owns and that may be live."""
@@ -252,7 +270,8 @@ class Position:
             "order_roles": dict(self.order_roles),
             "intent_counter": self.intent_counter,
             "last_seq": self.last_seq,
-        } | ({"close_refusals": self.close_refusals} if self.close_refusals else {})
+        } | ({"close_refusals": self.close_refusals} if self.close_refusals else {}) | (
+            {"order_fills": {c: list(v) for c, v in self.order_fills.items()}} if self.order_fills else {})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Position:
@@ -280,6 +299,7 @@ class Position:
             order_roles={cid: OrderRole(role) for cid, role in d.get("order_roles", {}).items()},
             intent_counter=int(d.get("intent_counter", 0)),
             last_seq=int(d.get("last_seq", 0)),
+            order_fills={c: [str(x) for x in v] for c, v in d.get("order_fills", {}).items()},
         )
 
 

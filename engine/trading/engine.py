@@ -379,10 +379,12 @@ class TradingEngine:
         `known_open` are still resting and are not looked up."""
         fills: list[tuple[int, PositionEvent]] = []
         for client_id in list(position.open_orders):
-            if not position.role_of(client_id).is_conditional or (known_open is not None and client_id in known_open):
+            limit = position.is_limit(client_id)  # a resting LIMIT fills in parts while still open: always read
+            if not (limit or position.role_of(client_id).is_conditional) or (
+                    not limit and known_open is not None and client_id in known_open):
                 continue
             try:
-                order = await self.venue.fetch_order(position.symbol, client_id, True)
+                order = await self.venue.fetch_order(position.symbol, client_id, position.is_conditional(client_id))
             except VenueError as exc:
                 log.warning("%s: cannot look up %s: %s", position.id, client_id, exc)
                 continue

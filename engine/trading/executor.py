@@ -12,8 +12,8 @@ together once the intent before them has been answered. A refused stop therefore
 the old one is cancelled, a close goes out only once every cancel before it has been answered, and an
 entry (or a close) costs one round trip for all its take-profit slices (or cancels) instead of one
 each. The answers of a wave come back in the intents' order whatever order the venue answered in, so
-the events fed to the machine are deterministic; neither a take-profit nor a cancel answer carries an
-event today.
+the events fed to the machine are deterministic. A take-profit answer carries an event only when a
+LIMIT one crossed the book at once; a cancel answer only for a resting limit entry (`_cancel`).
 
 An order a filter refuses (`FilterRejected`: -1111, -1013, -4164, ...) is sent once more after the
 markets have been read again: Binance changes filters under open positions, and an intent sized on the
@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 
 from engine.positions.events import (
     CloseRejected,
+    EntryCancelled,
     EntryRejected,
     FlatConfirmed,
     PositionEvent,
     ProtectionFailed,
     fill_event,
 )
-from engine.positions.model import Intent, IntentKind, Position
+from engine.positions.model import Intent, IntentKind, Position, RoleKind
 from engine.trading.refit import refit
 from engine.venue.base import Venue
 from engine.venue.errors import (
@@ -132,8 +133,7 @@ class Executor:
         """
         try:
             if intent.kind is IntentKind.CANCEL:
-                await self._cancel(position, intent)
-                return []
+                return await self._cancel(position, intent)
             if resume:
                 existing = await self._lookup(position, intent)
                 if existing is not None:
@@ -195,6 +195,12 @@ class Executor:
     async def _send(self, position: Position, intent: Intent) -> list[PositionEvent]:
         side = intent.side  # already the venue's order side (Intent holds one; only a cancel has none)
         assert side is not None
+        if intent.limit:
+            assert intent.price is not None
+            order = await self.venue.place_limit(intent.symbol, side, intent.qty, intent.price, intent.client_id,
+                                                 reduce_only=intent.reduce_only, post_only=intent.post_only)
+            self.stats.placed += 1
+            return _filled(position, order)  # what crossed the book at once (a GTC take-profit, say)
         if intent.kind is IntentKind.ENTRY:
             order = await self.venue.place_market(intent.symbol, side, intent.qty, intent.client_id)
             self.stats.placed += 1
@@ -221,25 +227,40 @@ class Executor:
             return [CloseRejected(intent.client_id, exc.code, exc.msg)]
         return []  # a take-profit slice that cannot be placed leaves the stop and max-hold in charge
 
-    async def _cancel(self, position: Position, intent: Intent) -> None:
-        assert intent.target is not None
-        conditional = position.role_of(intent.target).is_conditional
+    async def _cancel(self, position: Position, intent: Intent) -> list[PositionEvent]:
+        """Cancel `intent.target`. Only the cancel of a resting limit entry has an answer the machine
+        waits for: what filled of it up to the cancel (entry_filled), then entry_cancelled, unless it had
+        filled whole. A cancel of anything else carries no event."""
+        target = intent.target
+        assert target is not None
+        conditional = position.is_conditional(target)
+        entry = position.role_of(target).kind_is(RoleKind.ENTRY)
+        order: OrderState | None = None
         try:
-            await self.venue.cancel(intent.symbol, intent.target, conditional)
+            order = await self.venue.cancel(intent.symbol, target, conditional)
             self.stats.cancelled += 1
         except OrderNotFound:
-            pass  # filled, already cancelled, or never placed: nothing to cancel either way
+            # Filled, already cancelled, or never placed. For an entry, which of them decides what is held.
+            if entry:
+                order = await self.venue.fetch_order(intent.symbol, target, conditional)
         except RequestRejected as exc:  # InvalidSymbol included: the order stays where it is
-            log.info("%s cancel %s refused: %s %s", position.id, intent.target, exc.code, exc.msg)
+            log.info("%s cancel %s refused: %s %s", position.id, target, exc.code, exc.msg)
+            return []
+        if not entry:
+            return []
+        events = [] if order is None else _filled(position, order)
+        if order is not None and order.status is OrderStatus.FILLED:
+            return events  # filled whole before the cancel landed: nothing was cancelled
+        return [*events, EntryCancelled(target)]
 
     # --- looking up ----------------------------------------------------------------------------
     async def _lookup(self, position: Position, intent: Intent) -> OrderState | None:
         self.stats.looked_up += 1
-        conditional = intent.kind in (IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT)
+        conditional = intent.kind in (IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT) and not intent.limit
         return await self.venue.fetch_order(intent.symbol, intent.client_id, conditional)
 
     def _events_for_existing(self, position: Position, intent: Intent, order: OrderState) -> list[PositionEvent]:
-        if intent.kind in (IntentKind.ENTRY, IntentKind.CLOSE) and order.filled > 0:
+        if (intent.kind in (IntentKind.ENTRY, IntentKind.CLOSE) or intent.limit) and order.filled > 0:
             return _filled(position, order)
         if intent.kind is IntentKind.ENTRY and order.status is OrderStatus.REJECTED:
             return [EntryRejected(intent.client_id, None, "rejected")]

@@ -222,7 +222,7 @@ class RiskGuard:
         """
         now = _utc(now)
         kind = ExitReason.of(exit_reason)
-        if kind is ExitReason.REJECTED:
+        if kind in (ExitReason.REJECTED, ExitReason.ENTRY_EXPIRED):  # never a trade: nothing filled
             return
         self._roll_day(now)
         s = self.state

@@ -66,6 +66,8 @@ class EntryPlan:
     min_notional: Decimal
     stop_after_tp: str  # "breakeven" | "keep"
     notes: tuple[str, ...] = ()
+    entry: dict[str, Any] | None = None  # a limit entry: {type, post_only, on_timeout}; None: market
+    take_profit_type: str = "market"  # "limit": reduce-only LIMIT orders on the book
 
     @property
     def notional(self) -> Decimal:
@@ -87,7 +89,8 @@ class EntryPlan:
             "step_size": str(self.step_size),
             "min_notional": str(self.min_notional),
             "stop_after_tp": self.stop_after_tp,
-        }
+        } | ({"entry": dict(self.entry)} if self.entry else {}) | (
+            {"take_profit_type": self.take_profit_type} if self.take_profit_type != "market" else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +130,11 @@ def plan_entry(
         return SizingRefusal(f"{market.symbol}: price {price} is not positive")
     if balance <= 0:
         return SizingRefusal(f"{market.symbol}: balance {balance} is not positive")
+    limit = orders.entry.type == "limit"
+    if limit:
+        # The limit price: the close, `offset_ticks` more passive (lower for a buy, higher for a sell).
+        ticks = Decimal(orders.entry.offset_ticks) * market.tick_size
+        price = price - ticks if long else price + ticks
     entry = round_price(market, price)
     if entry < market.min_price or entry > market.max_price:
         return SizingRefusal(f"{market.symbol}: price {entry} is outside [{market.min_price}, {market.max_price}]")
@@ -214,6 +222,9 @@ def plan_entry(
         min_notional=market.min_notional,
         stop_after_tp=orders.stop_after_tp,
         notes=tuple(notes),
+        entry={"type": "limit", "post_only": orders.entry.post_only, "on_timeout": orders.entry.on_timeout}
+        if limit else None,
+        take_profit_type=orders.take_profit_type,
     )
 
 

@@ -116,7 +116,9 @@ class PostOnlyRejected(OrderRejected):
     """A post-only (GTX) limit order that would have crossed the book and filled as a taker: Binance refuses
     it whole rather than take liquidity."""
 
-    code, default_msg = -5022, "Due to the order could not be executed as maker, the Post Only order will be rejected. The order will not be recorded in the order history"
+    code = -5022
+    default_msg = ("Due to the order could not be executed as maker, the Post Only order will be rejected. "
+                   "The order will not be recorded in the order history")
 
 
 class SymbolNotTrading(OrderRejected):

@@ -36,7 +36,7 @@ class Bot:
         profile = self.loaded.profile
         self.markets = builtin_markets(quotes)
         funded = {q: Decimal(profile.venue.starting_balance) for q in quotes}
-        self.venue = SimVenue(sim_engine(self.markets, funded, profile.venue.slippage_bps, profile.orders.leverage))
+        self.venue = SimVenue(sim_engine(self.markets, funded, profile))
         self.state_dir = self.loaded.state_dir
         self.last: dict[str, float] = {}
         self.session = self._open()

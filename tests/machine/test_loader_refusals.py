@@ -137,7 +137,8 @@ def test_real_position_machine_loads_cleanly() -> None:
     d = load_position_machine(MACHINE_FILE)
     assert d.spec.name == "position"
     assert d.spec.initial == "idle"
-    assert set(d.spec.states) == {"idle", "entering", "open", "partial_tp", "closing", "emergency", "closed"}
+    assert set(d.spec.states) == {"idle", "entering", "resting", "cancelling_entry", "open", "partial_tp", "closing",
+                                  "emergency", "closed"}
     assert d.spec.tagged("terminal") == {"closed"}
     assert d.file == MACHINE_FILE
 
@@ -520,7 +521,7 @@ def test_terminal_state_cannot_have_a_timeout(tmp_path: Path) -> None:
             "String should match",
         ),
         (
-            "{after: os.path.join, event: entry_timeout}",
+            "{after: engine.cli.main.main, event: entry_timeout}",
             "states.entering.timeout.after",
             "String should match",
         ),
@@ -569,7 +570,8 @@ def test_yaml_bad_indentation_reports_its_line(tmp_path: Path) -> None:
             "    tags: [exposed, protectd]\n",
             "protectd",
             "states.open.tags[1]",
-            ("'inflight', 'exposed', 'protected', 'emergency', 'terminal', 'entry' or 'exit'", "'protectd'"),
+            ("'inflight', 'exposed', 'protected', 'emergency', 'terminal', 'entry', 'exit', 'resting' or "
+             "'cancelling'", "'protectd'"),
         ),
         (
             "    guards: [risk.not_paused]\n",
@@ -767,7 +769,7 @@ def test_all_graph_errors_are_reported_together(tmp_path: Path) -> None:
 # --- the engine's event contract ------------------------------------------------------------------
 ENGINE_EVENTS = ["signal", "entry_filled", "entry_rejected", "protection_failed", "protection_lost", "tp_filled",
                  "sl_filled", "close_requested", "close_filled", "flat_confirmed", "close_rejected", "market_halted",
-                 "panic"]
+                 "panic", "entry_cancelled"]
 
 
 def test_the_contract_lists_every_event_the_engine_sends() -> None:
@@ -802,6 +804,8 @@ def test_renaming_an_event_the_engine_sends_is_refused(tmp_path: Path, event: st
 def test_a_tag_the_engine_relies_on_must_be_carried(tmp_path: Path) -> None:
     text = MACHINE_FILE.read_text(encoding="utf-8")
     untagged = edit(text, "tags: [inflight, exposed, entry]", "tags: [inflight, exposed]")
+    untagged = edit(untagged, "tags: [inflight, exposed, entry, resting]", "tags: [inflight, exposed, resting]")
+    untagged = edit(untagged, "tags: [inflight, exposed, entry, cancelling]", "tags: [inflight, exposed, cancelling]")
     with pytest.raises(SpecErrors) as info:
         load_position_machine(write(tmp_path, untagged))
     errors = info.value.errors

@@ -117,8 +117,8 @@ def fire_all(sequence, refused: set[str]) -> list:
 
 def interpret_all(sequence, refused: set[str]) -> list:
     """The same events through a plain interpreter of the YAML, written here from the spec alone: the
-    candidates of (state, event) by priority then file order, the first whose guards pass and whose
-    `unless` guards fail wins, its actions run in order, its destination's timeout is armed."""
+    candidates of (state, event) by priority then file order, an edge whose `unless` guard holds skipped
+    unasked, the first whose guards pass wins, its actions run in order, its destination's timeout is armed."""
     d = definition()
     spec, registry = d.spec, d.registry
     positions = [Position(f"P{n}", s, order_prefix="ab") for n, s in enumerate(("BTC/USDC:USDC", "ETH/USDC:USDC"), 1)]
@@ -135,23 +135,25 @@ def interpret_all(sequence, refused: set[str]) -> list:
         saved = p.checkpoint()
         p.begin_step()
         step = Step(model=p, event=event, payload=payload(event, qty, refuse), now=now, env=env, seq=len(seen) + 1)
-        source, chosen = p.state, None
+        source, chosen, skipped = p.state, None, []
         for t in candidates:
+            # an edge whose `unless` holds does not apply: its guards are not asked
+            hit = next((name for name in t.unless if registry.guards[name](step)), None)
+            if hit is not None:
+                skipped.append(f"unless {hit}")
+                continue
             ok = True
             for name in t.guards:
                 if not registry.guards[name](step):
                     step.refusals.append(name)
-                    ok = False
-            for name in t.unless:
-                if registry.guards[name](step):
-                    step.refusals.append(f"unless {name}")
                     ok = False
             if ok:
                 chosen = t
                 break
         if chosen is None:
             p.rollback(saved)
-            seen.append((False, source, tuple(step.refusals) or ("no transition matched",), p.to_dict()))
+            seen.append((False, source, tuple(step.refusals) or tuple(skipped) or ("no transition matched",),
+                         p.to_dict()))
             continue
         try:
             for name in chosen.actions:

@@ -17,6 +17,7 @@ MACHINE_FILE = REPO / "machines" / "position.yaml"
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 TIMEOUTS = {
     "orders.entry_timeout": timedelta(seconds=30),
+    "orders.entry.timeout": timedelta(seconds=20),
     "orders.close_timeout": timedelta(seconds=30),
     "orders.emergency_retry": timedelta(seconds=10),
     "risk.max_hold": timedelta(minutes=10),
@@ -77,6 +78,11 @@ def plan(side: str = "long", qty: str = "0.010", price: str = "60000.0") -> dict
     }
 
 
+def limit_plan(on_timeout: str = "market", **kw: Any) -> dict[str, Any]:
+    """`plan()` for a post-only limit entry (orders.entry.type: limit)."""
+    return {**plan(**kw), "entry": {"type": "limit", "post_only": True, "on_timeout": on_timeout}}
+
+
 def fill(qty: str, price: str, client_id: str = "", fee: str = "0.1", **extra: Any) -> dict[str, Any]:
     return {"client_id": client_id, "qty": qty, "price": price, "fee": fee, **extra}
 
@@ -93,6 +99,8 @@ PATHS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     ],
     "closing": [("signal", {"plan": plan()}), ("entry_filled", fill("0.010", "60010.0")), ("max_hold", {})],
     "emergency": [("signal", {"plan": plan()}), ("panic", {})],
+    "resting": [("signal", {"plan": limit_plan()})],
+    "cancelling_entry": [("signal", {"plan": limit_plan()}), ("entry_expired", {})],
     "closed": [("signal", {"plan": plan()}), ("entry_rejected", {"code": -4164, "msg": "min notional"})],
 }
 
@@ -100,7 +108,7 @@ PATHS: dict[str, list[tuple[str, dict[str, Any]]]] = {
 def payload_for(event: str, state: str, dest: str) -> dict[str, Any]:
     """A payload for `event` that steers the guards toward the edge to `dest`."""
     if event == "signal":
-        return {"plan": plan()}
+        return {"plan": limit_plan() if dest == "resting" else plan()}
     if event == "entry_filled":
         return fill("0.010", "60010.0")
     if event == "tp_filled":

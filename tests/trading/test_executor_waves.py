@@ -393,7 +393,8 @@ async def test_closing_cancels_the_take_profits_together_before_the_close_goes_o
     await venue.until(lambda: len(venue.sent("cancel")) == 3, closing)
     await _turns()
     # the three cancels are out and none is answered yet: they overlap; the stop stays till flat
-    assert sorted(venue.sent("cancel")) == take_profits and not any(w == "done" and r == "cancel" for w, r, _ in venue.log)
+    assert sorted(venue.sent("cancel")) == take_profits
+    assert not any(w == "done" and r == "cancel" for w, r, _ in venue.log)
     assert len(venue.sent("market")) == 1  # only the entry: the close waits for the cancels
     venue.hold = set()
     venue.release("cancel")

@@ -5,7 +5,8 @@ Fill model (conservative: when the candles cannot say, the simulator assumes the
 - **Placement.** A limit order is checked as Binance checks it: client id, LOT_SIZE quantity and step,
   PRICE_FILTER (on tick, within min/max), MIN_NOTIONAL at the limit price (not for reduce-only orders),
   a duplicate open client id (-4116), reduce-only with no position to reduce (-2022), margin.
-- **Crossing.** A buy at or above the last price (a sell at or below it) crosses the book. Post-only
+- **Crossing.** A buy above the last price (a sell below it) crosses the book; at the last price it joins
+  the best bid (ask) and rests. Post-only
   (GTX): rejected with -5022 and nothing is recorded. Otherwise it fills AT ONCE and WHOLE as a taker,
   at the last price moved against it by the slippage model, but never worse than its limit: where the
   slippage would pass the limit price it fills at the limit price. Taker fee.
@@ -177,7 +178,9 @@ class LimitOrdersMixin:
         if reduce_only and not reducing:
             raise ReduceOnlyRejected()
         last = to_decimal(book.last)
-        crosses = price >= last if side is Side.BUY else price <= last
+        # The book is taken one tick wide around the last trade: a buy AT the last price joins the bid (rests),
+        # only a buy above it would take the ask (and a sell below it the bid), as on the fake fapi server.
+        crosses = price > last if side is Side.BUY else price < last
         if crosses and post_only:
             raise PostOnlyRejected()
         if crosses:

@@ -91,13 +91,20 @@ def test_placement_is_checked_as_binance_checks_it(engine: MatchingEngine, make_
 
 def test_post_only_that_would_cross_is_rejected_and_nothing_is_recorded(engine: MatchingEngine) -> None:
     before = engine.state_dict()
-    for side, price in ((Side.BUY, "60000.0"), (Side.BUY, "60100.0"), (Side.SELL, "60000.0"), (Side.SELL, "59000.0")):
+    # through the last price (60000.0) by one tick or more; AT it, an order joins the book (next test)
+    for side, price in ((Side.BUY, "60000.1"), (Side.BUY, "60100.0"), (Side.SELL, "59999.9"), (Side.SELL, "59000.0")):
         with pytest.raises(PostOnlyRejected) as caught:
             engine.place_limit(BTCUSDC, side, D("0.010"), D(price), "E1", post_only=True)
         assert caught.value.code == -5022
     assert engine.fetch_order(BTCUSDC, "E1", conditional=False) is None
     assert engine.state_dict() == before  # no order, no venue id used, no margin held
     assert engine.executions == []
+
+
+def test_a_post_only_order_at_the_last_price_joins_the_book(engine: MatchingEngine) -> None:
+    for side, cid in ((Side.BUY, "E1"), (Side.SELL, "E2")):
+        order = engine.place_limit(BTCUSDC, side, D("0.010"), D("60000.0"), cid, post_only=True)
+        assert order.status is OrderStatus.NEW and order.filled == 0
 
 
 def test_a_crossing_limit_fills_at_once_as_taker_never_worse_than_its_limit(
@@ -114,9 +121,9 @@ def test_a_crossing_limit_fills_at_once_as_taker_never_worse_than_its_limit(
     # a limit at 60003.0: the slipped 60006.0 would pass it, so it fills at the limit
     tight = e.place_limit(BTCUSDC, Side.BUY, D("0.010"), D("60003.0"), "E2")
     assert (tight.status, tight.average_price) == (OrderStatus.FILLED, D("60003.0"))
-    # a sell at the last price crosses too (at or below it): 60000.0 - 1 bp = 59994.0
-    sell = e.place_limit(BTCUSDC, Side.SELL, D("0.005"), D("60000.0"), "X1", reduce_only=True)
-    assert sell.average_price == D("60000.0")  # the slipped 59994.0 is below the limit
+    # a sell below the last price crosses too: 60000.0 - 1 bp = 59994.0, below the limit 59999.0
+    sell = e.place_limit(BTCUSDC, Side.SELL, D("0.005"), D("59999.0"), "X1", reduce_only=True)
+    assert sell.average_price == D("59999.0")
     first, second, third = e.executions
     assert (first.kind, first.liquidity, first.qty) == (ExecutionKind.LIMIT, Liquidity.TAKER, D("0.010"))
     report = first.report()
