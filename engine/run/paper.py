@@ -26,6 +26,8 @@ from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.candles import timeframe_ms
 from engine.market.replay import FileFeed, PaperFeed, SyntheticFeed
+from engine.market.rotation import ActivityHistory, Rotation
+from engine.market.universe import rules_from_profile
 from engine.market.universe import choose_symbols
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
@@ -116,6 +118,7 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
                             float(last["low"]), float(last["close"]), float(last["volume"]))
     await engine.resume(clock.now())
     driver = CandleDriver(engine, venue, clock, profile.venue.timeframe, signals)
+    universe, activity = (None, None) if file_feed is None else _replay_universe(session, file_feed, symbols)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     started = time.monotonic()
@@ -142,6 +145,12 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
                     signals.reset()
                 cursor = resume_at - step
                 continue
+            if universe is not None and universe.due(open_ms):  # a rotation boundary: the rules pick again
+                at = universe.boundary(open_ms)
+                change = universe.pick(activity.at(at), at)  # type: ignore[union-attr]
+                engine.gate.universe = universe.symbols
+                if change is not None:
+                    out.print(change.line(), markup=False, highlight=False)
             async with services.engine_lock:  # a Telegram command never lands in the middle of a step
                 await driver.step(open_ms, rows)
                 await engine.sweep_orphans()  # orders no live position owns (left by a crash or a race)
@@ -162,6 +171,17 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
         async with services.engine_lock:
             await shutdown(session, clock.now(), out)
     return 0
+
+
+def _replay_universe(session: Session, feed: FileFeed, symbols: list[str]) -> tuple[Rotation, ActivityHistory]:
+    """A replay of candle files picks its universe as a backtest does: at every `universe.rotation`
+    boundary, from the candles closed by it (the files' earlier candles give the first pick its day)."""
+    profile = session.loaded.profile
+    markets = {s: session.engine.markets[s] for s in symbols}
+    rules = rules_from_profile(profile.universe, {*profile.venue.quote_assets, *(m.settle for m in markets.values())})
+    activity = ActivityHistory({s: feed.frames[s] for s in symbols}, profile.venue.timeframe, rules.atr_period)
+    session.engine.gate.universe = frozenset()  # nothing enters before the first pick
+    return Rotation(rules, markets), activity
 
 
 def check_source(loaded: LoadedProfile, paper: dict[str, Any], source: str) -> None:

@@ -277,3 +277,18 @@ def test_a_state_folder_keeps_its_market(tmp_path: Path, shared_data: Path) -> N
     rc, _, err = _run(["--offline", "run", str(profile), "--speed", "1e9", "--candles", "2"])
     assert rc == 2
     assert "file market, not the synthetic one" in err and "Traceback" not in err
+
+
+
+def test_a_file_replay_picks_its_universe_by_the_rules(tmp_path: Path, shared_data: Path) -> None:
+    """The universe rules choose among the replayed symbols at every rotation, from the candles closed by
+    then (engine.market.rotation, tested point in time there); the replay says what they picked and enters
+    only on what is in."""
+    profile = make_profile(tmp_path, "rules", **{**PAPER, "universe": {**PAPER["universe"], "rotation": "1h"}})
+    rc, out, err = _run(["run", str(profile), "--data", str(shared_data), "--from", "2025-03-01",
+                         "--speed", "1e9", "--candles", "300"])
+    assert rc == 0, err
+    picked = re.search(r"universe (\d+) symbols: \+ (.*)", out)
+    assert picked is not None, out[-2000:]
+    signals = [r for r in journal(state_dir_of(profile)) if r["event"] == "signal"]
+    assert signals and {r["symbol"] for r in signals} <= set(picked.group(2).split())
