@@ -27,8 +27,7 @@ from engine.errors import UserError
 from engine.market.candles import timeframe_ms
 from engine.market.replay import FileFeed, PaperFeed, SyntheticFeed
 from engine.market.rotation import ActivityHistory, Rotation
-from engine.market.universe import rules_from_profile
-from engine.market.universe import choose_symbols
+from engine.market.universe import choose_symbols, rules_from_profile
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
 from engine.store.lock import state_lock
