@@ -183,3 +183,16 @@ def test_funding_is_readable_for_the_fee_model(fakes: StandIns, tmp_path: Path) 
     assert funding["time_ms"].dtype == np.int64 and list(funding["time_ms"]) == [ms("2025-01-01") + k * 8 * 3_600_000
                                                                                  for k in range(3)]
     assert store.load_funding(tmp_path, "ETHUSDT").empty
+
+
+def test_universe_takes_the_candidates_of_a_profile(fakes: StandIns, tmp_path: Path) -> None:
+    """--universe PROFILE downloads the symbols the profile's universe names (its whitelist here), each
+    under its own name, and nothing else."""
+    from tests.e2e.support import make_profile
+
+    profile = make_profile(tmp_path / "p", "dl", venue={"quote_assets": ["USDT"]},
+                           universe={"whitelist": ["BTCUSDT", "ETHUSDT"], "max_symbols": 2})
+    data = tmp_path / "store"
+    assert main(["download", "--universe", str(profile), "--timeframes", "5m", "--from", "2025-01-01",
+                 "--to", "2025-01-02", "--no-funding", "--data", str(data), *fakes.flags()]) == 0
+    assert sorted(p.name for p in (data / "klines").iterdir()) == ["BTCUSDT-5m.parquet", "ETHUSDT-5m.parquet"]
