@@ -26,7 +26,7 @@ async def test_paper_online_picks_the_universe_from_24h_tickers_and_status_shows
                                                           "blacklist": ["ETHUSDC"], "rotation": "1s"},
                            runtime={"tick": "50ms", "reconcile_every": "1s", "close_on_shutdown": False})
     loaded = load_profile(profile)
-    out = await _run(loaded, fake, ticks=30)
+    out = await _run(loaded, fake, ticks=8)
     first = next(line for line in out.lines if " universe " in line)
     assert "universe 2 symbols: + " in first
     kept = read_status(loaded.state_dir).bot["universe"]
