@@ -24,7 +24,7 @@ def test_the_strings_are_the_journals() -> None:
     # what the files have always held: none of these may change
     assert [m.value for m in ExitReason] == [
         "sl", "tp", "close", "max_hold", "close_requested", "manual", "shutdown", "end_of_backtest",
-        "emergency", "flat", "rejected", "panic", "liquidation", "reconcile",
+        "emergency", "flat", "rejected", "entry_expired", "panic", "liquidation", "reconcile",
     ]
     assert ExitReason.take_profit(2) == "tp2"
     assert f"{ExitReason.STOP_LOSS}" == "sl" and str(ExitReason.MAX_HOLD) == "max_hold"

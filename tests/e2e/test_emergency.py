@@ -111,7 +111,8 @@ async def test_an_emergency_that_cannot_finish_keeps_its_stop_retries_and_alerts
         for hook in hooks:
             await hook.stop()
     for hook in hooks:
-        alerts = [r for r in hook.received if "EMERGENCY" in r.title and "refused" in r.message]
+        # on its own, or in a digest when the notifier had several queued (a busy machine): never lost
+        alerts = [r for r in hook.received if "EMERGENCY" in r.title + r.message and "refused" in r.message]
         assert len(alerts) == 1, [r.title for r in hook.received]
         assert position.id in alerts[0].message and "stop-loss stays" in alerts[0].message
     # the venue lets it through again: the next retry flattens it and only then is the stop cancelled

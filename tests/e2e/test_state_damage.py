@@ -54,9 +54,16 @@ def traded(tmp_path: Path) -> tuple[Path, Path]:
     """A profile whose first run left positions live and a journal long enough to damage inside."""
     profile = make_profile(tmp_path, "damage", universe={"max_symbols": 3}, risk={"max_hold": "12h"},
                            runtime={"close_on_shutdown": False})
-    rc, out, err = run(profile, 200)
-    assert rc == 0, err
     state = state_dir_of(profile)
+    for _ in range(8):  # until a run stops with positions open (most do; the synthetic day can be quiet)
+        rc, out, err = run(profile, 200)
+        assert rc == 0, err
+        book = open_book(profile, state)
+        try:
+            if book.live:
+                break
+        finally:
+            book.close()
     assert len(journal_records(state)) >= 20, "the first run must leave a journal with something in the middle"
     return profile, state
 
