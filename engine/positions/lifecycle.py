@@ -166,7 +166,17 @@ def _queue_cancel(pos: Position, step: Step, target: str) -> None:
 def _cancel_all_open(pos: Position, step: Step) -> None:
     for client_id in list(pos.open_orders):
         _queue_cancel(pos, step, client_id)
-    pos.open_orders = []
+
+
+def _replace_stops(pos: Position, step: Step, price: Decimal) -> None:
+    """One stop for everything held now at `price`, queued BEFORE the cancels of the stops it replaces:
+    the position is never without a stop."""
+    assert pos.side is not None
+    earlier = pos.stops()
+    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=price,
+           reduce_only=True)
+    for client_id in earlier:
+        _queue_cancel(pos, step, client_id)
 
 
 @REGISTRY.action("orders.submit_entry", leads_to=Tag.ENTRY)
@@ -259,11 +269,7 @@ def protect(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     exit_side = pos.side.exit_order_side
-    earlier_stops = pos.stops()  # of the parts of a limit entry: the new stop covers them all
-    _queue(pos, step, IntentKind.STOP_LOSS, side=exit_side, qty=pos.qty, price=Decimal(pos.plan["stop_price"]),
-           reduce_only=True)
-    for client_id in earlier_stops:
-        _queue_cancel(pos, step, client_id)
+    _replace_stops(pos, step, Decimal(pos.plan["stop_price"]))  # the parts of a limit entry had stops of their own
     limit_tps = pos.plan.get("take_profit_type") == "limit"
     planned = Decimal(pos.plan["qty"])
     step_size = Decimal(pos.plan.get("step_size", "0")) or None
@@ -288,13 +294,7 @@ def protect_filled(step: Step) -> None:
     """A part of the limit entry filled while the rest still rests: a stop for what is held now, at the
     plan's price, replacing the one for the earlier parts (queued first: never without a stop). The
     take-profits wait for the entry to be complete (or what rests of it cancelled)."""
-    pos: Position = step.model
-    assert pos.side is not None
-    earlier_stops = pos.stops()
-    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty,
-           price=Decimal(pos.plan["stop_price"]), reduce_only=True)
-    for client_id in earlier_stops:
-        _queue_cancel(pos, step, client_id)
+    _replace_stops(step.model, step, Decimal(step.model.plan["stop_price"]))
 
 
 # The exit reason a fill event records when its payload names none (see record_exit).
@@ -320,8 +320,8 @@ def record_exit(step: Step) -> None:
     client_id = step.payload.get("client_id")
     if client_id in pos.order_fills:
         _record_part(pos, step.payload)  # a take-profit limit: live while part of it rests
-    elif client_id in pos.open_orders:
-        pos.open_orders.remove(client_id)
+    else:
+        _forget(pos, client_id)
     # A close fill carries the reason the close was sent for; otherwise the fill's own kind. An event
     # the vocabulary does not know keeps its name without `_filled`, as the journal always had it.
     reason = step.payload.get("reason") or _FILL_REASON.get(step.event) or step.event.removesuffix("_filled")
@@ -345,13 +345,7 @@ def trail_stop(step: Step) -> None:
     break-even when the plan says so. The new stop is queued before the old one's cancel so the
     position is never without a stop."""
     pos: Position = step.model
-    assert pos.side is not None
-    old_stops = pos.stops()
-    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty, price=_stop_price(pos, True),
-           reduce_only=True)
-    for client_id in old_stops:
-        pos.open_orders.remove(client_id)
-        _queue_cancel(pos, step, client_id)
+    _replace_stops(pos, step, _stop_price(pos, True))
 
 
 @REGISTRY.action("orders.replace_stop", leads_to=Tag.PROTECTED)
@@ -360,14 +354,7 @@ def replace_stop(step: Step) -> None:
     the open quantity, at the stop price in force, under a fresh client id; the lost one is forgotten
     (a cancel is queued too, in case it only looked missing)."""
     pos: Position = step.model
-    assert pos.side is not None
-    stops = pos.stops()
-    after_tp = pos.exit_kind is ExitReason.TAKE_PROFIT
-    _queue(pos, step, IntentKind.STOP_LOSS, side=pos.side.exit_order_side, qty=pos.qty,
-           price=_stop_price(pos, after_tp), reduce_only=True)
-    for client_id in stops:
-        pos.open_orders.remove(client_id)
-        _queue_cancel(pos, step, client_id)
+    _replace_stops(pos, step, _stop_price(pos, pos.exit_kind is ExitReason.TAKE_PROFIT))
 
 
 @REGISTRY.action("orders.cancel_remaining")
@@ -382,7 +369,6 @@ def cancel_take_profits(step: Step) -> None:
     reduce-only, so whichever fills first the other cannot open a new position."""
     pos: Position = step.model
     for client_id in [c for c in pos.open_orders if not pos.role_of(c).kind_is(RoleKind.STOP_LOSS)]:
-        pos.open_orders.remove(client_id)
         _queue_cancel(pos, step, client_id)
 
 

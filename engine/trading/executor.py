@@ -256,8 +256,7 @@ class Executor:
     # --- looking up ----------------------------------------------------------------------------
     async def _lookup(self, position: Position, intent: Intent) -> OrderState | None:
         self.stats.looked_up += 1
-        conditional = intent.kind in (IntentKind.STOP_LOSS, IntentKind.TAKE_PROFIT) and not intent.limit
-        return await self.venue.fetch_order(intent.symbol, intent.client_id, conditional)
+        return await self.venue.fetch_order(intent.symbol, intent.client_id, position.is_conditional(intent.client_id))
 
     def _events_for_existing(self, position: Position, intent: Intent, order: OrderState) -> list[PositionEvent]:
         if (intent.kind in (IntentKind.ENTRY, IntentKind.CLOSE) or intent.limit) and order.filled > 0:
