@@ -71,8 +71,9 @@ def traded(tmp_path: Path) -> tuple[Path, Path]:
 def test_damage_inside_the_journal_stops_the_start_by_name_and_touches_nothing(traded) -> None:
     profile, state = traded
     journal = state / JOURNAL_FILE
-    line = 10
-    seq = json.loads(journal.read_bytes().splitlines()[line - 1])["seq"]
+    records = [json.loads(raw) for raw in journal.read_bytes().splitlines()]
+    line = next(n for n, r in enumerate(records, start=1) if n >= 10 and "seq" in r)  # a transition, not a bot record
+    seq = records[line - 1]["seq"]
     damage_line(journal, line)
     before = folder_bytes(state)
 
