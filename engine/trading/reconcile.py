@@ -36,6 +36,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from engine.exits import ExitReason
+from engine.machine.tags import Tag
 from engine.positions.events import EMERGENCY, EXIT, PROTECTED, FlatConfirmed, MarketHalted, Panic, ProtectionLost
 from engine.positions.model import Position
 from engine.trading.engine import TradingEngine
@@ -99,11 +100,14 @@ class Reconciler:
         return report
 
     async def sync_fills(self, now: datetime) -> None:
-        """The cheap per-tick part: for each position with resting stops or take-profits (protected, or in
-        emergency, which keeps them until flat), look up those that left the venue's open list since the
-        last look (one open-orders read per symbol held)."""
+        """The cheap per-tick part: for each position with resting orders (stops and take-profits while
+        protected, or in emergency, which keeps them until flat; its LIMIT entry while that rests), look
+        up those that left the venue's open list since the last look, or that the list shows filled
+        further than the position knows (a LIMIT order filling in parts stays open: its filled part must
+        be protected, or move the stop, now, not once the rest has filled or been cancelled). One
+        open-orders read per symbol held."""
         engine = self.engine
-        held = [p for p in engine.book.live.values() if _resting(engine, p)]
+        held = [p for p in engine.book.live.values() if _watched(engine, p)]
         # The reads go out together (one round trip for all symbols); the fills they reveal are then
         # applied one position at a time, as everything that changes a position is.
         answers = await asyncio.gather(*(engine.venue.open_orders(p.symbol) for p in held), return_exceptions=True)
@@ -114,7 +118,7 @@ class Reconciler:
             if isinstance(answer, BaseException):
                 raise answer
             open_ids = {o.client_id for o in answer}
-            if position.id in engine.book.live and any(c not in open_ids for c in position.open_orders):
+            if position.id in engine.book.live and _news(position, answer):
                 with engine.isolated(position, "looking up its fills"):
                     await engine.recover_fills(position, now, known_open=open_ids)
 
@@ -124,7 +128,7 @@ class Reconciler:
         engine = self.engine
         machine = engine.book.machine
         open_ids = {o.client_id for o in open_orders}
-        if _resting(engine, position) and any(c not in open_ids for c in position.open_orders):
+        if _watched(engine, position) and _news(position, open_orders):
             seq = position.last_seq
             await engine.recover_fills(position, now, known_open=open_ids)
             if position.last_seq != seq:
@@ -207,6 +211,25 @@ def _resting(engine: TradingEngine, position: Position) -> bool:
     them until the venue is flat)."""
     machine = engine.book.machine
     return machine.has_tag(position.state, PROTECTED) or machine.has_tag(position.state, EMERGENCY)
+
+
+def _watched(engine: TradingEngine, position: Position) -> bool:
+    """Orders of the position rest on the venue and may fill: its stops and take-profits (`_resting`), or
+    its LIMIT entry while the position waits in a resting state."""
+    return _resting(engine, position) or engine.book.machine.has_tag(position.state, Tag.RESTING)
+
+
+def _news(position: Position, open_orders: list[OrderState]) -> bool:
+    """Something of the position's orders filled since it last looked: one of them left the venue's open
+    list, or an open LIMIT order of it shows more filled than the position has applied."""
+    listed = {o.client_id: o for o in open_orders}
+    for client_id in position.open_orders:
+        order = listed.get(client_id)
+        if order is None:
+            return True
+        if position.is_limit(client_id) and order.filled > Decimal(position.order_fills[client_id][1]):
+            return True
+    return False
 
 
 def _qty_for(position: Position, venue_position: VenuePosition | None) -> Decimal:

@@ -4,8 +4,9 @@ chaos harness and the engine-level fault tests.
 On the fake Binance, against the bot's live positions (`venue_violations`, `unguarded_positions`):
 exposure ⇒ exactly one live reduce-only stop ("naked" when none, "duplicates" when several), and every
 protected live position with exposure on the venue has a stop of its own resting there ("naked");
-no open order of this bot that no live position owns ("orphans"); no client id used by two orders
-("duplicates").
+no open order of this bot that no live position owns, nor an entry order resting for a position that no
+longer waits for its entry (past `resting` / `cancelling_entry`: "orphans"); no client id used by two
+orders, market, limit or algo ("duplicates").
 
 Between the journal, the snapshot and the history (`ledger_violations`): the snapshot's live
 positions are exactly those the journal replays to ("replay_mismatch"); every position the journal
@@ -20,13 +21,16 @@ from collections.abc import Collection, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from engine.positions.model import Position
+from engine.positions.model import Position, RoleKind
 from tests.fakes.binance import FakeBinance
+
+ENTRY_STATES = ("entering", "resting", "cancelling_entry")  # the states that still want their entry order
 
 
 def venue_violations(fake: FakeBinance, live: Iterable[Position], prefix: str) -> list[tuple[str, str]]:
     """(kind, description) for every violation; `prefix` is the bot's client-id prefix ("a1b2-")."""
     found: list[tuple[str, str]] = []
+    live = list(live)
     algos = fake.open_algo_orders()
     for row in fake.positions():
         amount = Decimal(row["positionAmt"])
@@ -39,12 +43,15 @@ def venue_violations(fake: FakeBinance, live: Iterable[Position], prefix: str) -
             found.append(("naked", f"{row['symbol']} {amount} without a stop"))
         elif len(stops) > 1:
             found.append(("duplicates", f"{row['symbol']}: stops {[a['clientAlgoId'] for a in stops]}"))
-    owned = {cid for p in live for cid in p.open_orders}
+    owned = {cid: p for p in live for cid in p.open_orders}
     for order in [*fake.open_orders(), *algos]:
         cid = order.get("clientAlgoId") or order.get("clientOrderId") or ""
-        if cid.startswith(prefix) and cid not in owned:
+        owner = owned.get(cid)
+        if cid.startswith(prefix) and owner is None:
             found.append(("orphans", f"{cid} on {order['symbol']}"))
-    used = Counter(o.client_order_id for o in fake.desk.orders.values() if o.orig_type == "MARKET")
+        elif owner is not None and owner.role_of(cid).kind_is(RoleKind.ENTRY) and owner.state not in ENTRY_STATES:
+            found.append(("orphans", f"entry {cid} rests on {order['symbol']} for {owner.id}, {owner.state}"))
+    used = Counter(o.client_order_id for o in fake.desk.orders.values() if o.orig_type in ("MARKET", "LIMIT"))
     used.update(a.client_algo_id for a in fake.desk.algos.values())
     found += [("duplicates", f"client id {c} used by {n} orders") for c, n in used.items()
               if n > 1 and c.startswith(prefix)]
