@@ -39,7 +39,7 @@ from engine.config.telegram_access import telegram_warnings
 from engine.machine.runtime import Outcome
 from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, CloseRejected, EntryFilled
 from engine.positions.model import Position
-from engine.trading.risk import RiskState
+from engine.trading.bot_machine import BotModel
 
 log = logging.getLogger("engine.bot.services")
 
@@ -101,9 +101,6 @@ class BotServices:
                     log.warning("%s", warning)
             else:
                 log.warning("telegram.enabled but %s is not set: Telegram stays off", telegram.token_env)
-        self._risk_seen = self._risk_marks(session.risk.state)
-        self._risk_hook: Callable[[RiskState], None] | None = None
-        self._previous_on_change: Callable[[RiskState], None] | None = None
         self.started = False
 
     # --- lifecycle -----------------------------------------------------------------------------
@@ -116,16 +113,7 @@ class BotServices:
         if self.stats.rebuilt and self.stats.rebuilt != "missing":
             log.warning("statistics rebuilt from history: %s", self.stats.rebuilt)
         self.session.engine.listeners.append(self._on_transition)
-        risk = self.session.risk
-        self._previous_on_change = risk.on_change
-
-        def hook(state: RiskState) -> None:
-            if self._previous_on_change is not None:
-                self._previous_on_change(state)
-            self._on_risk_change(state)
-
-        self._risk_hook = hook
-        risk.on_change = hook
+        self.session.bot.listeners.append(self._on_bot_transition)
         self.notifier.start()
         if self.telegram is not None:
             self.telegram.start()
@@ -165,8 +153,8 @@ class BotServices:
         listeners = self.session.engine.listeners
         if self._on_transition in listeners:
             listeners.remove(self._on_transition)
-        if self.session.risk.on_change is self._risk_hook:
-            self.session.risk.on_change = self._previous_on_change
+        if self._on_bot_transition in self.session.bot.listeners:
+            self.session.bot.listeners.remove(self._on_bot_transition)
         try:
             self.stats.sync()
         finally:
@@ -209,18 +197,17 @@ class BotServices:
                         event=f"close refused {refusals} times, position still open; its stop-loss stays on the "
                               f"venue and the close is retried every {every}")
 
-    @staticmethod
-    def _risk_marks(state: RiskState) -> tuple[Any, Any]:
-        return state.sl_pause_until, state.halted_until
-
-    def _on_risk_change(self, state: RiskState) -> None:
-        sl_until, halted_until = self._risk_marks(state)
-        seen_sl, seen_halt = self._risk_seen
-        if sl_until is not None and sl_until != seen_sl:
-            self.notify("sl_streak_pause", streak=state.sl_streak, until=sl_until)
-        if halted_until is not None and halted_until != seen_halt:
-            self.notify("daily_loss_halt", day_pnl=str(state.day_pnl), until=halted_until)
-        self._risk_seen = (sl_until, halted_until)
+    def _on_bot_transition(self, model: BotModel, outcome: Outcome) -> None:
+        """What the bot machine's own checks did, said on every channel (the commands say their own)."""
+        until = model.deadline_at
+        if outcome.event == "sl_streak":
+            self.notify("sl_streak_pause", streak=self.session.risk.state.sl_streak, until=until)
+        elif outcome.event == "loss_limit":
+            self.notify("daily_loss_halt", day_pnl=str(self.session.risk.state.day_pnl), until=until)
+        elif outcome.event == "hard_stop":
+            self.notify("hard_stop", reason=model.reason)
+        elif outcome.event == "all_flat" and outcome.dest == "stopped_out":
+            self.notify("stopped_out", reason=model.reason)
 
 
 def _split(raw: str) -> list[str]:

@@ -8,6 +8,8 @@ from pathlib import Path
 from engine.bot.venues import funded_balances, sim_engine
 from engine.config.loading import LoadedProfile, load_machine_for
 from engine.positions.book import PositionBook, ResumeReport
+from engine.trading.bot_machine import BotMachine
+from engine.trading.bot_state import open_bot_machine
 from engine.trading.engine import TradingEngine
 from engine.trading.risk import RiskGuard, RiskState
 from engine.venue.markets import Market
@@ -21,6 +23,7 @@ class Session:
     venue: SimVenue
     engine: TradingEngine
     risk: RiskGuard
+    bot: BotMachine
     resume: ResumeReport
     markets: dict[str, Market]
 
@@ -49,6 +52,7 @@ def open_session(
     state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
     risk = RiskGuard(profile.risk, live_positions=lambda: len(book.live), state=state,
                      on_change=lambda s: book.set_bot_value("risk", s.to_dict()))
+    bot = open_bot_machine(loaded, book, risk, report)
     engine = TradingEngine(orders=profile.orders, quote_assets=profile.venue.quote_assets, book=book, venue=venue,
-                           risk=risk, markets=markets, on_closed=on_closed)
-    return Session(loaded, book, venue, engine, risk, report, markets)
+                           risk=risk, bot=bot, markets=markets, on_closed=on_closed)
+    return Session(loaded, book, venue, engine, risk, bot, report, markets)

@@ -37,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
     data, _ = load_yaml(path)
     out = console()
     if isinstance(data, dict) and "transitions" in data:
-        from engine.positions.events import load_position_machine
+        from engine.trading.bot_machine import load_machine_file
 
-        definition = load_position_machine(path)
+        definition = load_machine_file(path, data)
         spec = definition.spec
         if not args.quiet:
             out.print(f"OK {path}: machine {spec.name!r}: {len(spec.states)} states, "

@@ -163,7 +163,7 @@ def bind_machine(definition: MachineDefinition, loaded: LoadedProfile) -> Compil
     timeouts: dict[str, timedelta] = {}
     errors = []
     for name, state in definition.spec.states.items():
-        if state.timeout is None:
+        if state.timeout is None or state.timeout.after is None:  # `at:` deadlines need no profile value
             continue
         ref = state.timeout.after
         try:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from engine.config.durations import Duration, PositiveDuration
 from engine.config.numbers import cross_field_error, refuse_booleans
@@ -51,8 +52,10 @@ class VenueSection(_Section):
     api_secret_env: str = Field("BINANCE_API_SECRET", pattern=ENV_NAME)
     starting_balance: Decimal = Field(Decimal(1000), gt=0, le=Decimal(10**12))
     """Paper and backtest wallet, in the quote asset."""
-    slippage_bps: float = Field(2.0, ge=0, le=500)
-    """Simulated adverse slippage on market fills (paper, backtest)."""
+    slippage_bps: float | None = Field(None, ge=0, le=500)
+    """Simulated adverse slippage on taker fills (paper, backtest). Absent: market-aware, from the
+    symbol's tick size and the order's size against the candle's volume (engine.venue.sim.slippage);
+    a figure pins that flat slippage on every taker fill, BTC and a thin alt alike."""
     fees: dict[Literal["USDC", "USDT"], FeeTier] = Field(default_factory=lambda: dict(DEFAULT_FEE_TIERS))
     """Your own fee tier per settle asset (paper, backtest); Binance's regular-user rates by default. A
     profile that names one asset keeps the default of the other."""
@@ -160,6 +163,21 @@ class RiskSection(_Section):
     sl_streak: SlStreak = SlStreak()
     max_hold: PositiveDuration = timedelta(minutes=10)
     symbol_cooldown: Duration = timedelta(minutes=5)
+    max_drawdown_pct: float | None = Field(None, gt=0, lt=100)
+    """Equity hard stop: once equity marked to market (unrealised PnL included) falls this % below its
+    running peak, every position is flattened and the bot stays `stopped_out` until `rearm`. Off when
+    absent; every shipped profile sets it."""
+    min_equity: Decimal | None = Field(None, gt=0, le=Decimal(10**12))
+    """Equity hard stop on an absolute floor: equity at or below this stops the bot the same way."""
+
+    @field_validator("max_drawdown_pct", "min_equity", mode="before")
+    @classmethod
+    def _optional_numbers_are_not_booleans(cls, value: object) -> object:
+        # (refuse_booleans sees `float | None`, not a number type: the optional limits say it themselves)
+        if isinstance(value, bool):
+            raise PydanticCustomError("number_type", "expected a number, not a boolean (got {value})",
+                                      {"value": str(value).lower()})
+        return value
 
 
 class RuntimeSection(_Section):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from transitions import Machine, MachineError
@@ -87,10 +87,11 @@ class CompiledMachine:
         self.definition = definition
         spec = definition.spec
         self.spec = spec
-        self._timeouts: dict[str, tuple[str, timedelta, str]] = {}
+        self._timeouts: dict[str, tuple[str, timedelta | str, str]] = {}
         for name, state in spec.states.items():
             if state.timeout is not None:
-                self._timeouts[name] = (state.timeout.event, timeouts[state.timeout.after], state.timeout.since)
+                after = timeouts[state.timeout.after] if state.timeout.after else str(state.timeout.at)
+                self._timeouts[name] = (state.timeout.event, after, state.timeout.since)
         self._machine = Machine(
             model=None,
             states=list(spec.states),
@@ -216,7 +217,7 @@ class CompiledMachine:
             model.deadline_at = recorded  # type: ignore[assignment]
             return
         anchor = model.opened_at if since == "opened" and model.opened_at is not None else now
-        model.deadline_at = anchor + after
+        model.deadline_at = _calendar(after, anchor) if isinstance(after, str) else anchor + after
 
     # --- compilation helpers ---------------------------------------------------------------
     def _condition(self, t: TransitionSpec) -> Callable[[Step], bool]:
@@ -250,6 +251,14 @@ class CompiledMachine:
                 fn(step)
 
         return act
+
+
+def _calendar(at: str, anchor: datetime) -> datetime:
+    """The calendar deadline `at` (spec.CALENDAR) after `anchor`."""
+    if at == "next_utc_day":
+        day = anchor.astimezone(UTC).date() + timedelta(days=1)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    raise ValueError(f"unknown calendar deadline {at!r}")
 
 
 def _event_data_adapter(fn: Callable[[Step], Any]) -> Callable[[Any], Any]:

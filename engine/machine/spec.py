@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.machine.tags import Tag
 
@@ -20,12 +20,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# Calendar deadlines a timeout may name instead of a duration (`at:`): generic time, no domain.
+CALENDAR = ("next_utc_day",)
+
+
 class TimeoutSpec(_Strict):
-    after: str = Field(pattern=PARAM_PATTERN, description="profile parameter holding the duration")
+    after: str | None = Field(None, pattern=PARAM_PATTERN, description="profile parameter holding the duration")
+    at: Literal["next_utc_day"] | None = Field(None, description="a calendar deadline instead of a duration")
     event: str = Field(pattern=NAME_PATTERN, description="event fired when the deadline passes")
     since: Literal["entered", "opened"] = Field(
         "entered", description="measure from entering this state, or from when the position opened"
     )
+
+    @model_validator(mode="after")
+    def _after_or_at(self) -> TimeoutSpec:
+        if (self.after is None) == (self.at is None):
+            raise ValueError("a timeout needs exactly one of 'after' (a profile duration) or 'at' "
+                             f"(one of: {', '.join(CALENDAR)})")
+        return self
 
 
 class StateSpec(_Strict):
@@ -53,6 +65,8 @@ class TransitionSpec(_Strict):
 class MachineSpec(_Strict):
     name: str = Field(pattern=NAME_PATTERN)
     initial: str
+    # false for a machine that lives as long as the bot (machines/bot.yaml): it needs no terminal state
+    ends: bool = True
     states: dict[str, StateSpec] = Field(min_length=1)
     transitions: tuple[TransitionSpec, ...] = Field(min_length=1)
 

@@ -2,7 +2,7 @@
 reads. Code asks "is this state protected?", never "is it `open` or `partial_tp`?", so a machine may
 rename or add states freely as long as it tags them.
 
-What each tag promises is said in machines/position.yaml; the loader checks the promises it can
+What each tag promises is said in machines/position.yaml and machines/bot.yaml; the loader checks the promises it can
 (`validate`: exactly the terminal states end, every exposed state can reach an emergency one) and
 the event contract checks the rest (`contract`: which events arrive in states of which tag).
 """
@@ -22,3 +22,7 @@ class Tag(StrEnum):
     EXIT = "exit"  # its closing order is out
     RESTING = "resting"  # its LIMIT entry rests on the order book until a deadline (fills may come in parts)
     CANCELLING = "cancelling"  # the cancel of its resting entry is out: the venue's confirmation arrives here
+    # the bot's own machine (machines/bot.yaml)
+    ENTRIES = "entries"  # new entries are allowed in this state
+    FLATTENING = "flattening"  # every position is being flattened; the machine leaves once all are flat
+    LATCHED = "latched"  # stays until an explicit command (rearm), across restarts

@@ -75,7 +75,11 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
         for src in t.source:
             edges[src].add(t.to)
     terminal = spec.tagged(Tag.TERMINAL)
-    if not terminal:
+    if not spec.ends:
+        if terminal:
+            errors.append(locator.error(("ends",), f"a machine with 'ends: false' has no terminal state, but "
+                                        f"{', '.join(sorted(terminal))} is tagged 'terminal'"))
+    elif not terminal:
         errors.append(locator.error(("states",), "no state is tagged 'terminal'; a position must be able to end"))
 
     for i, t in enumerate(spec.transitions):
@@ -100,7 +104,7 @@ def _check_graph(spec: MachineSpec, locator: Locator) -> list[SpecError]:
     can_end: set[str] = set()
     for t_state in terminal:
         can_end |= _reach(t_state, reverse)
-    for name in spec.states:
+    for name in spec.states if spec.ends else ():
         if name not in can_end:
             errors.append(
                 locator.error(

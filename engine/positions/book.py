@@ -406,12 +406,25 @@ class PositionBook:
         if self.durable or sync:
             self._flush_snapshot(sync=True if sync else None)
 
-    def _journal_bot(self, values: dict[str, Any], *, sync: bool) -> None:
+    def record_bot_transition(self, transition: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """Journal one transition of the bot's own machine with the bot values it sets (its state), as a
+        bot record (`engine.store.journal.is_bot_transition`), synced before returning when the book is
+        durable, as a position's transition is; then write the snapshot. The caller acts on the new
+        state (flattens, refuses entries) only after this returns. Returns the record as written."""
+        self.bot.update(values)
+        record = self._journal_bot(values, sync=self.durable, transition=transition)
+        self.snapshot.set_bot(self.bot)
+        if self.durable:
+            self._flush_snapshot(sync=True)
+        return record
+
+    def _journal_bot(self, values: dict[str, Any], *, sync: bool,
+                     transition: dict[str, Any] | None = None) -> dict[str, Any]:
         self._check_usable()
         if not self._prefix_journaled:  # the prefix is journaled with the first record that can carry it
             values = {"order_prefix": self.bot["order_prefix"], **values}
         try:
-            self.journal.write_bot(values)
+            record = self.journal.write_bot(values, transition)
             if sync:
                 self.journal.force_sync()
         except BaseException as exc:
@@ -419,6 +432,7 @@ class PositionBook:
             raise
         self._prefix_journaled = True
         self.bot["bot_n"] = self.journal.bot_n
+        return record
 
     def _flush_snapshot(self, sync: bool | None = None) -> None:
         """Write the snapshot slot; a slot that is fsync'd is preceded by the journal's fsync, so a

@@ -43,8 +43,14 @@ def _risk(rule: str) -> None:
         return bool(step.env.risk.allows(rule, step.model, step.now))
 
 
-for _rule in ("not_paused", "daily_loss_limit", "sl_streak_pause", "max_positions", "symbol_cooldown"):
+for _rule in ("max_positions", "symbol_cooldown"):
     _risk(_rule)
+
+
+@REGISTRY.guard("bot.entries_allowed")
+def _entries_allowed(step: Step) -> bool:
+    """The bot's own machine (machines/bot.yaml) is in a state tagged `entries`."""
+    return bool(step.env.bot.entries_allowed(step.model.symbol, step.now))
 
 
 @REGISTRY.guard("market.tradable")

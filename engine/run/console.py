@@ -43,7 +43,7 @@ async def print_status(out: Any, session: Session, now: datetime, started: float
         b = await session.venue.balance(quote)
         balances.append(f"{b.total:.2f} {quote}")
     unrealised = sum((p.unrealized_pnl for p in await session.venue.positions()), Decimal(0))
-    risk = session.risk.status(now)
+    risk = session.bot.status(now)
     uptime = int(time.monotonic() - started)
     trades = session.engine.counters.closed
     if services is not None:  # today's trades from the statistics store (they survive restarts)
@@ -51,4 +51,4 @@ async def print_status(out: Any, session: Session, now: datetime, started: float
     out.print(f"{now:%Y-%m-%d %H:%M} · balance {' · '.join(balances)} · open {len(session.book.live)} "
               f"(uPnL {unrealised:+.2f}) · today {Decimal(str(risk.get('day_pnl') or 0)):+.2f} · "
               f"trades today {trades} · up {uptime // 60}m{uptime % 60:02d}s"
-              f"{' · PAUSED' if risk.get('paused') else ''}{' · HALTED' if risk.get('halted') else ''}")
+              f"{'' if risk.get('state') == 'running' else ' · ' + str(risk.get('why', '')).upper()}")

@@ -20,7 +20,8 @@ DamagedRecord, naming the line and the seq, at the first record that fails eithe
 Three kinds of record share the file. Transition records (no `kind`: the format predates the
 others) and command records (`kind: "command"`) share the seq counter. Bot records (`kind: "bot"`)
 carry bot-level values that must survive the loss of the snapshot (risk counters, the paper
-market's seed and cursor, the order prefix: see `PositionBook.set_bot_value`); they have no seq but
+market's seed and cursor, the order prefix: see `PositionBook.set_bot_value`; the bot machine's
+transitions are bot records too, carrying its state: `is_bot_transition`); they have no seq but
 a counter `n` of their own, so that the transition seqs stay contiguous for every reader and a
 snapshot can say which bot records it already holds. Readers get them only when they ask
 (`read_records(..., bot=True)`).
@@ -36,8 +37,8 @@ from typing import Any
 from engine.store.fsio import TornTail, content_end, cut_torn_tail, from_json, read_tail, to_json
 from engine.store.sealed import CRC_KEY, DamagedRecord, StateFileError, seal, sealed_lines, write_failed
 
-__all__ = ["BOT", "COMMAND", "DamagedRecord", "Journal", "TornTail", "is_bot", "is_command", "read_records",
-           "transitions"]
+__all__ = ["BOT", "COMMAND", "DamagedRecord", "Journal", "TornTail", "is_bot", "is_bot_transition", "is_command",
+           "read_records", "transitions"]
 
 # The `kind` of a command record (pause, resume, panic, close, profile switch: who asked for what).
 # Transition records carry no `kind` (the format predates commands), so "no kind" means transition.
@@ -52,6 +53,13 @@ def is_command(record: dict[str, Any]) -> bool:
 
 def is_bot(record: dict[str, Any]) -> bool:
     return record.get("kind") == BOT
+
+
+def is_bot_transition(record: dict[str, Any]) -> bool:
+    """A transition of the bot's own machine (machines/bot.yaml): a bot record that also names the
+    machine, event, from and to. Being a bot record, it needs no seq, so the journals written before
+    the bot machine existed and every reader of position transitions stay as they were."""
+    return record.get("kind") == BOT and "machine" in record
 
 
 def transitions(records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -139,9 +147,10 @@ class Journal:
         self._put(seal(to_json(record)))
         self.last_seq = seq
 
-    def write_bot(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Write a bot record holding `values` (not synced: the next `sync` covers it). Returns it."""
-        record = {"kind": BOT, "n": self.bot_n + 1, "bot": values}
+    def write_bot(self, values: dict[str, Any], transition: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Write a bot record holding `values` (not synced: the next `sync` covers it), and the bot
+        machine's `transition` that set them (see `is_bot_transition`). Returns it."""
+        record = {"kind": BOT, "n": self.bot_n + 1, **(transition or {}), "bot": values}
         self._put(seal(to_json(record)))
         self.bot_n += 1
         return record

@@ -25,6 +25,7 @@ from typing import Any
 from engine.config.profile import OrdersSection
 from engine.exits import ExitReason
 from engine.machine.runtime import ActionFailed, InvalidTransition, Outcome
+from engine.machine.tags import Tag
 from engine.positions.book import PositionBook
 from engine.positions.events import (
     PROTECTED,
@@ -41,6 +42,7 @@ from engine.positions.events import (
 )
 from engine.positions.model import Intent, IntentKind, Position, Side
 from engine.strategy.signal import Signal
+from engine.trading.bot_machine import BotMachine
 from engine.trading.executor import Executor, waves
 from engine.trading.risk import RiskGuard
 from engine.trading.sizing import SizingRefusal, plan_entry
@@ -50,6 +52,7 @@ from engine.venue.markets import Market
 from engine.venue.types import Execution, ExecutionKind, ReportSource
 
 log = logging.getLogger("engine.trading")
+FLATTENING = Tag.FLATTENING
 
 
 @dataclass
@@ -72,6 +75,7 @@ class MarketGate:
 class GuardEnv:
     risk: RiskGuard
     market: MarketGate
+    bot: BotMachine  # `bot.entries_allowed`: the bot's own machine says whether entries are allowed
 
 
 @dataclass
@@ -93,6 +97,7 @@ class TradingEngine:
         book: PositionBook,
         venue: Venue,
         risk: RiskGuard,
+        bot: BotMachine,
         markets: dict[str, Market],
         on_closed: Any = None,
     ) -> None:
@@ -104,9 +109,10 @@ class TradingEngine:
         self.venue = venue
         self.executor = Executor(venue, self.refresh_markets)
         self.risk = risk
+        self.bot = bot
         self.markets = markets
         self.gate = MarketGate(markets)
-        self.env = GuardEnv(risk, self.gate)
+        self.env = GuardEnv(risk, self.gate, bot)
         self.counters = EngineCounters()
         self.on_closed = on_closed  # callback(position_dict) for reports and notifications
         self.last_signals: dict[str, Signal] = {}
@@ -194,6 +200,7 @@ class TradingEngine:
         self.counters.closed += 1
         if position.opened_at is not None:
             self.risk.record_close(position.symbol, position.exit_reason or "", position.realised_pnl, now)
+            self.bot.check(now, live=len(self.book.live))  # the daily loss limit, the stop-loss streak
         if self.on_closed is not None:
             self.on_closed(position.to_dict())
 
@@ -223,6 +230,7 @@ class TradingEngine:
             if asset != market.settle:
                 equity += (await self.venue.balance(asset)).total
         self.risk.record_balance(equity, now)
+        self.bot.check(now, live=len(self.book.live))  # a new UTC day, the loss limit at this balance
         plan = plan_entry(side=Side(signal.side.value), price=Decimal(str(signal.price)), market=market,
                           balance=balance.free, orders=self.orders,
                           sl_pct=signal.sl_pct, tp_pcts=signal.tp_pcts)
@@ -297,9 +305,35 @@ class TradingEngine:
         await self._carry_out(position, [*placed, *cancels], now)
 
     async def on_timeouts(self, now: datetime) -> None:
+        """Fire the positions' due deadlines, then the bot machine's checks (every candle in a backtest,
+        every tick live)."""
         for position, event in self.book.due_timeouts(now):
             with self.isolated(position, f"its {event} deadline"):
                 await self.apply(position, Timeout(event), now)
+        await self.check_bot(now)
+
+    async def check_bot(self, now: datetime) -> None:
+        """The bot machine's checks with the equity marked to market (unrealised PnL included, every
+        margin asset at par); a hard stop or a panic flattens every position through its machine, and
+        the bot leaves `flattening` once none is left."""
+        equity = None
+        if self.risk.watches_equity and not self.bot.model.tripped:
+            try:
+                equity = await self.equity()
+            except VenueError as exc:
+                log.warning("equity not read, the hard stop is checked at the next tick: %s", exc)
+            if equity is not None:
+                self.risk.record_equity(equity)
+        self.bot.check(now, equity=equity, live=len(self.book.live))
+        if self.bot.has_tag(FLATTENING):
+            await self.panic(now)
+            self.bot.check(now, live=len(self.book.live))
+
+    async def equity(self) -> Decimal:
+        total = Decimal(0)
+        for asset in self.quote_assets:
+            total += (await self.venue.balance(asset)).total
+        return total
 
     async def sweep_orphans(self) -> int:
         """Cancel every open order of this bot (client ids carry the book's prefix) that no live
@@ -411,6 +445,7 @@ class TradingEngine:
                 await self.apply(position, CloseRequested(reason), now)
 
     async def panic(self, now: datetime) -> None:
+        """Every live position that can still be sent to emergency is (the others are already there)."""
         for position in list(self.book.live.values()):
             if Panic.name in self.book.machine.events_from(position.state):
                 await self.apply(position, Panic(ExitReason.PANIC), now)

@@ -1,20 +1,24 @@
-"""The risk guard: the five `risk.*` guards of `machines/position.yaml` and the state behind them.
+"""The risk guard: the per-entry `risk.*` guards of `machines/position.yaml`, and the counters behind the
+bot machine's own checks (`machines/bot.yaml`, driven by `engine.trading.bot_machine`).
 
-`RiskGuard.allows(rule, position, now)` answers one rule for a candidate entry:
+`RiskGuard.allows(rule, position, now)` answers one per-entry rule for a candidate entry:
 
-- `not_paused`: no manual pause (`pause(by, now)` / `resume(by, now)`, e.g. from Telegram);
-- `daily_loss_limit`: today's realised PnL has not reached −`daily_loss_limit_pct` % of the balance
-  at the start of the UTC day; once it has, entries halt until the next 00:00 UTC;
-- `sl_streak_pause`: fewer than `sl_streak.losses` stop-loss exits in a row, or the pause of
-  `sl_streak.pause` after the last of them is over;
 - `max_positions`: fewer live positions (the candidate excluded) than `max_positions`;
 - `symbol_cooldown`: the symbol's last exit is at least `symbol_cooldown` ago.
+
+Whether entries are allowed at all (paused, halted for the day, cooling down after a stop-loss streak,
+stopped out by the equity hard stop) is the bot machine's state; the guard only keeps the facts its
+checks read: `loss_limit_reason` (today's realised PnL reached −`daily_loss_limit_pct` % of the
+balance at the start of the UTC day), `streak_reached` (`sl_streak.losses` stop-loss exits in a row)
+and `hard_stop_reason` (equity marked to market `max_drawdown_pct` % below its running peak, or at
+`min_equity`).
 
 Every refusal is logged on `engine.risk` with the rule and the reason, and kept as `last_refusal`.
 
 What must survive a restart lives in `RiskState` (JSON-safe through `to_dict` / `from_dict`); the
 engine stores it in the bot document and saves it whenever `on_change` fires (or `changed` is set).
-Time is always passed in; the guard never reads the clock.
+Documents saved before the bot machine existed also held the pause and the halts: `from_dict` keeps
+them in `legacy` for `bot_machine.migrate`. Time is always passed in; the guard never reads the clock.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,55 +35,48 @@ from engine.exits import ExitReason
 
 log = logging.getLogger("engine.risk")
 
-RULES = ("not_paused", "daily_loss_limit", "sl_streak_pause", "max_positions", "symbol_cooldown")
+RULES = ("max_positions", "symbol_cooldown")
+# what RiskState documents held before the bot machine (machines/bot.yaml) took them over
+LEGACY_KEYS = ("paused", "paused_by", "paused_at", "halted_until", "sl_pause_until")
 
 
 @dataclass
 class RiskState:
     """Everything the risk rules remember between events and across restarts."""
 
-    paused: bool = False
-    paused_by: str | None = None
-    paused_at: datetime | None = None
     day: date | None = None  # the UTC day that day_pnl and day_start_balance belong to
     day_start_balance: Decimal | None = None  # first balance recorded on `day`
     last_balance: Decimal | None = None  # most recent balance recorded, any day
     day_pnl: Decimal = Decimal(0)  # realised PnL of positions closed on `day`, net of fees
-    halted_until: datetime | None = None  # daily loss limit reached: no entries before this
     sl_streak: int = 0  # stop-loss exits in a row
-    sl_pause_until: datetime | None = None
     last_exit: dict[str, datetime] = field(default_factory=dict)  # symbol -> time of its last exit
+    peak_equity: Decimal | None = None  # running peak of equity marked to market (the hard stop's base)
+    legacy: dict[str, Any] = field(default_factory=dict)  # LEGACY_KEYS of an older document, not saved again
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "paused": self.paused,
-            "paused_by": self.paused_by,
-            "paused_at": _iso(self.paused_at),
             "day": None if self.day is None else self.day.isoformat(),
             "day_start_balance": _str(self.day_start_balance),
             "last_balance": _str(self.last_balance),
             "day_pnl": str(self.day_pnl),
-            "halted_until": _iso(self.halted_until),
             "sl_streak": self.sl_streak,
-            "sl_pause_until": _iso(self.sl_pause_until),
             "last_exit": {symbol: at.isoformat() for symbol, at in sorted(self.last_exit.items())},
+            "peak_equity": _str(self.peak_equity),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RiskState:
-        """The state saved by `to_dict`; missing keys take their defaults (older documents)."""
+        """The state saved by `to_dict`; missing keys take their defaults (older documents), and the
+        pause and halts an older document held are kept in `legacy`."""
         return cls(
-            paused=bool(d.get("paused", False)),
-            paused_by=d.get("paused_by"),
-            paused_at=_dt(d.get("paused_at")),
             day=None if d.get("day") is None else date.fromisoformat(d["day"]),
             day_start_balance=_dec(d.get("day_start_balance")),
             last_balance=_dec(d.get("last_balance")),
             day_pnl=Decimal(d.get("day_pnl", "0")),
-            halted_until=_dt(d.get("halted_until")),
             sl_streak=int(d.get("sl_streak", 0)),
-            sl_pause_until=_dt(d.get("sl_pause_until")),
             last_exit={symbol: datetime.fromisoformat(at) for symbol, at in (d.get("last_exit") or {}).items()},
+            peak_equity=_dec(d.get("peak_equity")),
+            legacy={k: d[k] for k in LEGACY_KEYS if d.get(k)},
         )
 
 
@@ -131,35 +128,6 @@ class RiskGuard:
         log.info("%s", self.last_refusal, extra={"rule": f"risk.{rule}", "symbol": symbol})
         return False
 
-    def _not_paused(self, symbol: str, now: datetime) -> str | None:
-        s = self.state
-        if not s.paused:
-            return None
-        since = f" since {_hhmm(s.paused_at, now)}" if s.paused_at else ""
-        return f"entries paused by {s.paused_by or 'unknown'}{since}"
-
-    def _daily_loss_limit(self, symbol: str, now: datetime) -> str | None:
-        self._roll_day(now)
-        s = self.state
-        if s.halted_until is None or now >= s.halted_until:
-            base = self._day_base()
-            if base is None:
-                return "no balance recorded yet, the daily loss limit cannot be checked"
-            if not self._breached(base):
-                return None
-            self._halt(now)
-        assert s.halted_until is not None
-        return (
-            f"today's realised PnL {s.day_pnl:.2f} reached the daily loss limit of "
-            f"{self.config.daily_loss_limit_pct:g}% of {self._day_base()}, halted until {_hhmm(s.halted_until, now)}"
-        )
-
-    def _sl_streak_pause(self, symbol: str, now: datetime) -> str | None:
-        s = self.state
-        if s.sl_pause_until is None or now >= s.sl_pause_until:
-            return None
-        return f"{s.sl_streak} stop-losses in a row, paused until {_hhmm(s.sl_pause_until, now)}"
-
     def _max_positions(self, symbol: str, now: datetime) -> str | None:
         live = self.live_positions()
         if live < self.config.max_positions:
@@ -174,32 +142,11 @@ class RiskGuard:
         return f"last exit at {_hhmm(last, now)}, cooling down until {_hhmm(until, now)}"
 
     _checks: dict[str, Callable[[RiskGuard, str, datetime], str | None]] = {
-        "not_paused": _not_paused,
-        "daily_loss_limit": _daily_loss_limit,
-        "sl_streak_pause": _sl_streak_pause,
         "max_positions": _max_positions,
         "symbol_cooldown": _symbol_cooldown,
     }
 
     # --- what the engine tells the guard ---------------------------------------------------------
-    def pause(self, by: str, now: datetime) -> None:
-        """Refuse every entry until `resume`. Pausing again keeps the first pause's author and time."""
-        now = _utc(now)
-        if self.state.paused:
-            return
-        self.state.paused, self.state.paused_by, self.state.paused_at = True, by, now
-        log.warning("entries paused by %s", by)
-        self._changed()
-
-    def resume(self, by: str, now: datetime) -> None:
-        """Lift a manual pause (the automatic halts keep their own expiry)."""
-        _utc(now)
-        if not self.state.paused:
-            return
-        self.state.paused, self.state.paused_by, self.state.paused_at = False, None, None
-        log.warning("entries resumed by %s", by)
-        self._changed()
-
     def record_balance(self, balance: Decimal, now: datetime) -> None:
         """The wallet balance at `now`. The first one of a UTC day is that day's start balance."""
         now = _utc(now)
@@ -227,22 +174,12 @@ class RiskGuard:
         self._roll_day(now)
         s = self.state
         s.day_pnl += realised_pnl
-        if self._day_base() is not None and self._breached(self._day_base()) and s.halted_until is None:
-            self._halt(now)
         if kind is ExitReason.STOP_LOSS and realised_pnl <= 0:
-            if s.sl_pause_until is not None and now >= s.sl_pause_until:
-                s.sl_streak, s.sl_pause_until = 0, None  # the pause was served: a new streak starts
             s.sl_streak += 1
             if s.sl_streak >= self.config.sl_streak.losses:
-                s.sl_pause_until = now + self.config.sl_streak.pause
-                log.warning(
-                    "%d stop-losses in a row (last %s): entries paused until %s",
-                    s.sl_streak,
-                    symbol,
-                    _hhmm(s.sl_pause_until, now),
-                )
+                log.warning("%d stop-losses in a row (last %s)", s.sl_streak, symbol)
         else:
-            s.sl_streak, s.sl_pause_until = 0, None
+            s.sl_streak = 0
         # Cooldowns older than the cooldown itself can never refuse again: drop them so the
         # persisted document stays the size of the recently traded universe.
         horizon = now - self.config.symbol_cooldown
@@ -250,16 +187,66 @@ class RiskGuard:
         s.last_exit[symbol] = now
         self._changed()
 
+    def spend_streak(self) -> None:
+        """The stop-loss streak has earned its cool-down: the next streak starts from zero."""
+        if self.state.sl_streak:
+            self.state.sl_streak = 0
+            self._changed()
+
+    def record_equity(self, equity: Decimal) -> None:
+        """Equity marked to market (unrealised PnL included) now; a new high becomes the running peak."""
+        s = self.state
+        if s.peak_equity is None or equity > s.peak_equity:
+            s.peak_equity = equity
+            self._changed()
+
+    def rebase_peak(self, equity: Decimal | None) -> None:
+        """After a re-arm the drawdown is measured from where the bot starts again."""
+        self.state.peak_equity = equity
+        self._changed()
+
+    # --- what the bot machine's checks read ------------------------------------------------------
+    def loss_limit_reason(self, now: datetime) -> str | None:
+        """Why entries must halt for the rest of the UTC day, or None while the daily loss limit holds."""
+        now = _utc(now)
+        self._roll_day(now)
+        base = self._day_base()
+        if base is None or not self._breached(base):
+            return None
+        return (f"today's realised PnL {self.state.day_pnl:.2f} reached the daily loss limit of "
+                f"{self.config.daily_loss_limit_pct:g}% of {base}")
+
+    def streak_reached(self) -> str | None:
+        s = self.state
+        if s.sl_streak < self.config.sl_streak.losses:
+            return None
+        return f"{s.sl_streak} stop-losses in a row"
+
+    def hard_stop_reason(self, equity: Decimal) -> str | None:
+        """Why the equity hard stop fires at `equity` (marked to market), or None."""
+        c, peak = self.config, self.state.peak_equity
+        if c.min_equity is not None and equity <= c.min_equity:
+            return f"equity {equity:.2f} at or below risk.min_equity {c.min_equity}"
+        if c.max_drawdown_pct is None or peak is None or peak <= 0:
+            return None
+        drawdown = (peak - equity) / peak * 100
+        if drawdown < Decimal(str(c.max_drawdown_pct)):
+            return None
+        return (f"equity {equity:.2f} is {drawdown:.2f}% below its peak {peak:.2f} "
+                f"(risk.max_drawdown_pct {c.max_drawdown_pct:g})")
+
+    @property
+    def watches_equity(self) -> bool:
+        return self.config.max_drawdown_pct is not None or self.config.min_equity is not None
+
     # --- display ---------------------------------------------------------------------------------
     def status(self, now: datetime) -> dict[str, Any]:
-        """What the rules say at `now`, JSON-safe, for /status and the CLI. Does not change state."""
+        """The counters at `now`, JSON-safe, for /status and the CLI (the bot machine adds whether entries
+        are allowed and why). Does not change state."""
         now = _utc(now)
         s = self.state
         same_day = s.day == now.date()
         day_pnl = s.day_pnl if same_day else Decimal(0)
-        halted_until = s.halted_until if s.halted_until is not None and now < s.halted_until else None
-        sl_until = s.sl_pause_until if s.sl_pause_until is not None and now < s.sl_pause_until else None
-        served = s.sl_pause_until is not None and now >= s.sl_pause_until
         base = (s.day_start_balance if same_day else None) or s.last_balance
         limit = None if base is None else -base * _pct(self.config.daily_loss_limit_pct)
         cooldowns = {
@@ -267,36 +254,30 @@ class RiskGuard:
             for sym, at in sorted(s.last_exit.items())
             if now < at + self.config.symbol_cooldown
         }
-        timed = [t for t in (halted_until, sl_until) if t is not None]
         return {
-            "paused": s.paused,
-            "paused_by": s.paused_by,
-            "halted": halted_until is not None,
-            "halted_until": _iso(halted_until),
             "day": now.date().isoformat(),
             "day_pnl": str(day_pnl),
             "day_start_balance": _str(s.day_start_balance if same_day else None),
             "daily_loss_limit": _str(limit),
-            "sl_streak": 0 if served else s.sl_streak,
+            "sl_streak": s.sl_streak,
             "sl_streak_limit": self.config.sl_streak.losses,
-            "sl_paused_until": _iso(sl_until),
             "live_positions": self.live_positions(),
             "max_positions": self.config.max_positions,
             "cooldowns": cooldowns,
-            # when entries may start again; None when nothing timed stops them (or a manual pause does)
-            "until": _iso(max(timed)) if timed and not s.paused else None,
-            "entries_allowed": not s.paused and not timed,
+            "peak_equity": _str(s.peak_equity),
+            "max_drawdown_pct": self.config.max_drawdown_pct,
+            "min_equity": _str(self.config.min_equity),
             "last_refusal": None if self.last_refusal is None else str(self.last_refusal),
         }
 
     # --- internals -------------------------------------------------------------------------------
     def _roll_day(self, now: datetime) -> None:
-        """Start a new UTC day: PnL back to zero, the halt lifted, start balance to be recorded."""
+        """Start a new UTC day: PnL back to zero, start balance to be recorded."""
         s = self.state
         today = now.date()
         if s.day == today:
             return
-        s.day, s.day_pnl, s.day_start_balance, s.halted_until = today, Decimal(0), None, None
+        s.day, s.day_pnl, s.day_start_balance = today, Decimal(0), None
         self._changed()
 
     def _day_base(self) -> Decimal | None:
@@ -305,15 +286,6 @@ class RiskGuard:
 
     def _breached(self, base: Decimal) -> bool:
         return self.state.day_pnl <= -base * _pct(self.config.daily_loss_limit_pct)
-
-    def _halt(self, now: datetime) -> None:
-        self.state.halted_until = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
-        log.warning(
-            "daily loss limit reached: realised PnL %s today, entries halted until %s",
-            self.state.day_pnl,
-            self.state.halted_until.isoformat(),
-        )
-        self._changed()
 
     def _changed(self) -> None:
         self.changed = True

@@ -81,13 +81,13 @@ async def test_stop_loss_streak_pause_and_daily_loss_halt_are_announced(tmp_path
         assert any("[ctl] 2 events" in line for line in second), second  # the exit and the pause, together
         assert "stop-loss streak: entries paused: 2 stop-losses in a row; no entry until 2025-03-03 10:40 UTC" in (
             hook.received[-1].message)
-        assert not world.bot.risk.status(world.clock.now())["halted"]
+        assert world.bot.session.bot.state == "cooling_down"
         world.clock.advance(world.bot.loaded.profile.risk.sl_streak.pause)  # the pause is served
         third = await lose(SOL)
         assert "daily loss limit: entries halted: today's realised PnL" in hook.received[-1].message, third
         assert "no entry until 2025-03-04 00:00 UTC" in hook.received[-1].message
         assert hook.received[-1].type == "failure"
-        assert world.bot.risk.status(world.clock.now())["halted"]
+        assert world.bot.session.bot.state == "halted"
     finally:
         await close_world(world)
 

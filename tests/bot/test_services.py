@@ -17,8 +17,7 @@ from tests.bot.support import BTC, ETH, close_world, start_world
 async def test_closes_reach_the_statistics_and_stop_lets_go(tmp_path: Path) -> None:
     world = await start_world(tmp_path)
     services, session = world.services, world.bot.session
-    original_on_change = services._previous_on_change
-    assert services._on_transition in world.engine.listeners and session.risk.on_change is not original_on_change
+    assert services._on_transition in world.engine.listeners and services._on_bot_transition in session.bot.listeners
     position = await world.open(ETH)
     await world.stop_out(position)
     # folded by the engine listener at the close, before any tick
@@ -27,7 +26,7 @@ async def test_closes_reach_the_statistics_and_stop_lets_go(tmp_path: Path) -> N
     services.tick(world.clock.now())
     await services.stop()
     assert services._on_transition not in world.engine.listeners
-    assert session.risk.on_change is original_on_change
+    assert services._on_bot_transition not in session.bot.listeners
     with Aggregates(world.bot.state_dir) as stats:  # what is on disk
         assert stats.rebuilt is None and stats.summary(world.clock.now()).all_time.trades == 1
     world.bot.close()

@@ -85,10 +85,10 @@ async def test_pause_stops_entries_keeps_positions_managed_and_resume_lifts_it(w
     held = await world.open(ETH)
     reply = text(await world.ask("/pause"))
     assert "entries paused" in reply
-    assert world.bot.risk.state.paused and world.bot.risk.state.paused_by == f"telegram:{OPERATOR}"
+    assert world.bot.session.bot.state == "paused" and world.bot.session.bot.model.by == f"telegram:{OPERATOR}"
     # the engine refuses new entries …
     world.bot.flat_candle(BTC, world.clock.now())
-    assert world.engine.risk.status(world.clock.now())["entries_allowed"] is False
+    assert world.engine.bot.status(world.clock.now())["entries_allowed"] is False
     refused_before = world.engine.counters.refused
     from engine.strategy.signal import Side, Signal
 
@@ -100,10 +100,10 @@ async def test_pause_stops_entries_keeps_positions_managed_and_resume_lifts_it(w
     assert held.state == "closed" and held.exit_reason == "sl"
     assert "⏸ paused by telegram:42" in text(await world.ask("/status"))
     assert "entries resumed" in text(await world.ask("/resume"))
-    assert not world.bot.risk.state.paused
+    assert world.bot.session.bot.state == "running"
     commands = world.commands()
     assert [(c["command"], c["by"]) for c in commands] == [("pause", "telegram:42"), ("resume", "telegram:42")]
-    assert commands[0]["bot"]["risk"]["paused"] is True and commands[1]["bot"]["risk"]["paused"] is False
+    assert commands[0]["bot"]["bot_machine"]["state"] == "paused" and commands[1]["bot"]["bot_machine"]["state"] == "running"
     # a second pause/resume changes nothing and is not journaled again
     assert "not paused" in text(await world.ask("/resume"))
     assert len(world.commands()) == 2

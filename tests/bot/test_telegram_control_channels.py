@@ -84,7 +84,7 @@ async def test_edited_messages_are_not_commands(world: World) -> None:
         assert text(notice) == EDITED and "reply_markup" not in notice.params
     world.api.edit("/pause", chat_id=GROUP, user_id=STRANGER)  # a stranger's edit still meets the gate first
     await world.settle()
-    assert not world.bot.risk.state.paused and position.state == "open"
+    assert world.bot.session.bot.state == "running" and position.state == "open"
     assert world.commands() == [] and len(world.services.control.confirmations) == 0
     assert world.engine.orders is orders_before, "the profile was not switched"
     assert [r.user_id for r in world.services.telegram.rejections] == [STRANGER]

@@ -4,7 +4,16 @@ nothing. Expiry is driven by the injected clock, never by sleeping."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+from engine.positions.book import JOURNAL_FILE
+from engine.store.journal import is_bot_transition, read_records
 from tests.bot.support import BTC, ETH, OPERATOR, World, buttons, text
+
+
+def bot_transitions(state_dir: Path) -> list[dict[str, Any]]:
+    return [r for r in read_records(state_dir / JOURNAL_FILE, bot=True) if is_bot_transition(r)]
 
 
 def _data(prompt, answer: str) -> str:  # noqa: ANN001
@@ -34,8 +43,14 @@ async def test_panic_asks_first_then_closes_everything(world: World) -> None:
     assert record["args"] == {"positions": ["P1", "P2"]}
     panics = [r for r in world.bot.records() if r.get("event") == "panic"]
     assert len(panics) == 2 and all(r["seq"] > record["seq"] for r in panics), "journaled before it acts"
-    # entries are not paused by a panic (that is /pause)
-    assert world.bot.risk.state.paused is False
+    # the bot machine flattened and, all flat, stays paused until /resume (a panic is not a hard stop)
+    bot = world.bot.session.bot
+    assert bot.state == "paused" and not bot.entries_allowed(ETH)
+    moves = [(r["event"], r["from"], r["to"], r["by"]) for r in bot_transitions(world.bot.state_dir)]
+    assert moves == [("panic", "running", "flattening", f"telegram:{OPERATOR}"),
+                     ("all_flat", "flattening", "paused", "engine")]
+    assert "entries resumed" in text(await world.ask("/resume"))
+    assert bot.state == "running"
 
 
 async def test_an_expired_panic_confirmation_does_nothing(world: World) -> None:

@@ -25,7 +25,7 @@ async def test_a_stranger_changes_nothing_and_is_logged(world: World, caplog: py
         world.api.command(command, chat_id=STRANGER)
     await world.settle()  # updates are handled in order: every stranger update has been handled now
     assert not [c for c in world.api.sent() if c.params.get("chat_id") == STRANGER], "a stranger gets no answer"
-    assert not world.bot.risk.state.paused
+    assert world.bot.session.bot.state == "running"
     assert position.state == "open" and world.engine.orders is orders_before
     assert world.commands() == [] and len(world.services.control.confirmations) == 0
     rejected = world.services.telegram.rejections
@@ -54,7 +54,7 @@ async def test_in_an_allowed_group_only_allowed_users_count(world: World) -> Non
     yes = next(b["callback_data"] for b in buttons(prompt) if b["callback_data"].startswith("cf:yes:"))
     world.api.press(yes, message_id=prompt.result["message_id"], chat_id=GROUP, user_id=STRANGER)
     await world.settle()
-    assert not world.bot.risk.state.paused and position.state == "open" and world.commands() == []
+    assert world.bot.session.bot.state == "running" and position.state == "open" and world.commands() == []
     assert [r.user_id for r in world.services.telegram.rejections] == [STRANGER, STRANGER]
     assert "entries paused" in text(await world.ask("/pause", chat_id=GROUP, user_id=OPERATOR))
     assert world.commands()[0]["by"] == f"telegram:{OPERATOR}"

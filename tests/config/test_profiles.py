@@ -269,6 +269,16 @@ def test_extends_must_be_a_file_name(tmp_path: Path) -> None:
             "strategy.ema_fast",
             ("greater than or equal to 2",),
         ),
+        ("  max_drawdown_pct: 25", "  max_drawdown_pct: 0", "max_drawdown_pct", "risk.max_drawdown_pct",
+         ("greater than 0",)),
+        ("  max_drawdown_pct: 25", "  max_drawdown_pct: 100", "max_drawdown_pct", "risk.max_drawdown_pct",
+         ("less than 100",)),
+        ("  max_drawdown_pct: 25", "  max_drawdown_pct: a lot", "max_drawdown_pct", "risk.max_drawdown_pct",
+         ("valid number", "'a lot'")),
+        ("  max_drawdown_pct: 25", "  max_drawdown_pct: true", "max_drawdown_pct", "risk.max_drawdown_pct",
+         ("boolean",)),
+        ("  max_drawdown_pct: 25", "  max_drawdown_pct: 25\n  min_equity: -5", "min_equity", "risk.min_equity",
+         ("greater than 0",)),
     ],
     ids=[
         "leverage-range",
@@ -285,6 +295,11 @@ def test_extends_must_be_a_file_name(tmp_path: Path) -> None:
         "name-pattern",
         "env-name-pattern",
         "strategy-range",
+        "drawdown-zero",
+        "drawdown-100",
+        "drawdown-words",
+        "drawdown-bool",
+        "min-equity-negative",
     ],
 )
 def test_bad_values_name_file_line_key_and_expected(
@@ -306,7 +321,7 @@ def test_bad_values_name_file_line_key_and_expected(
             "  max_position: 5\n",
             "max_position:",
             "risk.max_position",
-            "daily_loss_limit_pct, max_hold, max_positions, sl_streak, symbol_cooldown",
+            "daily_loss_limit_pct, max_drawdown_pct, max_hold, max_positions, min_equity, sl_streak, symbol_cooldown",
         ),
         (
             "  sl_streak: {losses: 3, pause: 30m}\n",

@@ -25,6 +25,9 @@ M = timedelta(minutes=1)
 
 
 def assert_refused(bot: Bot, caplog: pytest.LogCaptureFixture, symbol: str, now: datetime, rule: str) -> None:
+    """`rule`: a per-entry rule of the risk guard (`max_positions`) or the bot machine's guard in full
+    (`bot.entries_allowed`: paused, halted, cooling down, stopped out)."""
+    rule = rule if "." in rule else f"risk.{rule}"
     before = bot.records()
     candidate = bot.next_id()
     orders_before = asyncio.run(bot.venue.open_orders(symbol))
@@ -37,10 +40,10 @@ def assert_refused(bot: Bot, caplog: pytest.LogCaptureFixture, symbol: str, now:
     assert bot.next_id() == candidate, "a refused entry must not use up a position number"
     assert candidate not in bot.book.live
     assert asyncio.run(bot.venue.open_orders(symbol)) == orders_before, "a refused entry sends nothing"
-    hits = [r for r in caplog.records if r.name == "engine.risk" and getattr(r, "rule", None) == f"risk.{rule}"]
-    assert hits, f"no engine.risk record names risk.{rule}: {[r.getMessage() for r in caplog.records]}"
-    assert f"risk.{rule} refused {symbol}" in hits[-1].getMessage()
-    assert bot.risk.last_refusal is not None
+    hits = [r for r in caplog.records if r.name == "engine.risk" and getattr(r, "rule", None) == rule]
+    assert hits, f"no engine.risk record names {rule}: {[r.getMessage() for r in caplog.records]}"
+    assert f"{rule} refused {symbol}" in hits[-1].getMessage()
+    assert (bot.risk.last_refusal if rule.startswith("risk.") else bot.session.bot.last_refusal) is not None
 
 
 def assert_entered(bot: Bot, symbol: str, now: datetime):  # noqa: ANN201
@@ -95,11 +98,13 @@ def test_sl_streak_pauses_entries_until_the_pause_is_served(tmp_path: Path, capl
         last_exit = open_at + STEP
     assert last_exit is not None
     assert bot.risk.state.sl_streak == 3
-    assert_refused(bot, caplog, BNB, last_exit + M, "sl_streak_pause")
+    assert bot.session.bot.state == "cooling_down"
+    assert_refused(bot, caplog, BNB, last_exit + M, "bot.entries_allowed")
     # the pause is durable: a restart does not lift it
     bot.restart()
-    assert_refused(bot, caplog, BNB, last_exit + 29 * M, "sl_streak_pause")
-    assert "3 stop-losses in a row" in str(bot.risk.last_refusal)
+    assert bot.session.bot.state == "cooling_down"
+    assert_refused(bot, caplog, BNB, last_exit + 29 * M, "bot.entries_allowed")
+    assert "3 stop-losses in a row" in str(bot.session.bot.last_refusal)
     p4 = assert_entered(bot, BNB, last_exit + 30 * M)
     assert p4.id == "P4"
     bot.close()
@@ -130,14 +135,15 @@ def test_daily_loss_limit_halts_entries_until_the_next_utc_day(tmp_path: Path,
         bot.stop_out(p2, now() - STEP)
         assert p1.exit_reason == p2.exit_reason == "sl"
         assert bot.risk.state.day_pnl < 0
-        assert bot.risk.state.halted_until == datetime(2025, 3, 4, tzinfo=UTC)
+        assert bot.session.bot.state == "halted"
+        assert bot.session.bot.model.deadline_at == datetime(2025, 3, 4, tzinfo=UTC)
         frozen.move_to("2025-03-03 23:30:00")
-        assert_refused(bot, caplog, SOL, now(), "daily_loss_limit")
-        assert "daily loss limit" in str(bot.risk.last_refusal)
+        assert_refused(bot, caplog, SOL, now(), "bot.entries_allowed")
+        assert "daily loss limit" in str(bot.session.bot.last_refusal)
         frozen.move_to("2025-03-03 23:59:59")
-        assert_refused(bot, caplog, BNB, now(), "daily_loss_limit")
+        assert_refused(bot, caplog, BNB, now(), "bot.entries_allowed")
         bot.restart()  # the halt survives a restart
-        assert_refused(bot, caplog, BNB, now(), "daily_loss_limit")
+        assert_refused(bot, caplog, BNB, now(), "bot.entries_allowed")
         frozen.move_to("2025-03-04 00:00:00")
         p3 = assert_entered(bot, SOL, now())
         assert p3.id == "P3"
@@ -150,9 +156,9 @@ def test_manual_pause_refuses_entries_while_open_positions_stay_managed(
 ) -> None:
     bot = Bot(tmp_path)
     p1 = assert_entered(bot, BTC, T0)
-    bot.risk.pause("operator", T0 + M)
-    assert_refused(bot, caplog, ETH, T0 + 2 * M, "not_paused")
-    assert "entries paused by operator" in str(bot.risk.last_refusal)
+    bot.session.bot.command("pause", "operator", T0 + M, reason="paused by operator")
+    assert_refused(bot, caplog, ETH, T0 + 2 * M, "bot.entries_allowed")
+    assert "paused by operator" in str(bot.session.bot.last_refusal)
     # the open position is still managed: its stop is on the venue and fills
     stops = [o for o in asyncio.run(bot.venue.open_orders(BTC)) if p1.order_roles.get(o.client_id) == "sl"]
     assert len(stops) == 1
@@ -161,8 +167,8 @@ def test_manual_pause_refuses_entries_while_open_positions_stay_managed(
     assert asyncio.run(bot.venue.open_orders(BTC)) == []
     # the pause is durable and only `resume` lifts it
     bot.restart()
-    assert_refused(bot, caplog, ETH, T0 + 3 * STEP, "not_paused")
-    bot.risk.resume("operator", T0 + 3 * STEP)
+    assert_refused(bot, caplog, ETH, T0 + 3 * STEP, "bot.entries_allowed")
+    bot.session.bot.command("resume", "operator", T0 + 3 * STEP)
     assert_entered(bot, ETH, T0 + 3 * STEP + M)
     bot.close()
 

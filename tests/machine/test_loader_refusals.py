@@ -40,7 +40,7 @@ transitions:
   - event: signal
     from: idle
     to: entering
-    guards: [risk.not_paused]
+    guards: [risk.max_positions]
     actions: [orders.submit_entry]
   - event: entry_filled
     from: entering
@@ -267,16 +267,16 @@ def test_exposed_state_without_a_transition_to_emergency(tmp_path: Path) -> None
 
 # --- guard and action names --------------------------------------------------------------------
 def test_unknown_guard_name(tmp_path: Path) -> None:
-    bad = edit(MINI, "[risk.not_paused]", "[risk.not_pausd]")
+    bad = edit(MINI, "[risk.max_positions]", "[risk.max_positons]")
     path, err = refused_once(tmp_path, bad)
     expect(
         [err],
         path,
-        line_of(bad, "risk.not_pausd"),
+        line_of(bad, "risk.max_positons"),
         "transitions[0].guards[0]",
-        "unknown guard 'risk.not_pausd'",
+        "unknown guard 'risk.max_positons'",
         "expected one of:",
-        "risk.not_paused",
+        "risk.max_positions",
     )
 
 
@@ -312,14 +312,14 @@ def test_unknown_action_name(tmp_path: Path) -> None:
 
 
 def test_guard_names_of_an_action_are_not_accepted_as_actions(tmp_path: Path) -> None:
-    bad = edit(MINI, "[orders.submit_entry]", "[risk.not_paused]")
+    bad = edit(MINI, "[orders.submit_entry]", "[risk.max_positions]")
     path, err = refused_once(tmp_path, bad)
     expect(
         [err],
         path,
-        line_of(bad, "actions: [risk.not_paused]"),
+        line_of(bad, "actions: [risk.max_positions]"),
         "transitions[0].actions[0]",
-        "unknown action 'risk.not_paused'",
+        "unknown action 'risk.max_positions'",
     )
 
 
@@ -347,7 +347,7 @@ def test_os_system_is_refused_and_never_called(tmp_path: Path, monkeypatch: pyte
 def test_import_paths_and_expressions_are_refused_as_guard_names(
     tmp_path: Path, yaml_item: str, name: str, kind: str
 ) -> None:
-    bad = edit(MINI, "    guards: [risk.not_paused]\n", f"    guards: [risk.not_paused, {yaml_item}]\n")
+    bad = edit(MINI, "    guards: [risk.max_positions]\n", f"    guards: [risk.max_positions, {yaml_item}]\n")
     path, err = refused_once(tmp_path, bad)
     expect(
         [err],
@@ -530,7 +530,10 @@ def test_terminal_state_cannot_have_a_timeout(tmp_path: Path) -> None:
             "states.entering.timeout.since",
             "'entered' or 'opened'",
         ),
-        ("{event: entry_timeout}", "states.entering.timeout.after", "required key is missing"),
+        ("{event: entry_timeout}", "states.entering.timeout", "exactly one of 'after'"),
+        ("{after: orders.entry_timeout, at: next_utc_day, event: entry_timeout}", "states.entering.timeout",
+         "exactly one of 'after'"),
+        ("{at: tomorrow, event: entry_timeout}", "states.entering.timeout.at", "'next_utc_day'"),
     ],
 )
 def test_malformed_timeouts(tmp_path: Path, new: str, key: str, phrase: str) -> None:
@@ -549,7 +552,7 @@ def test_yaml_syntax_error_reports_its_line(tmp_path: Path) -> None:
 
 
 def test_yaml_bad_indentation_reports_its_line(tmp_path: Path) -> None:
-    bad = edit(MINI, "    guards: [risk.not_paused]\n", "   guards: [risk.not_paused]\n")
+    bad = edit(MINI, "    guards: [risk.max_positions]\n", "   guards: [risk.max_positions]\n")
     path, err = refused_once(tmp_path, bad)
     assert err.problem.startswith("YAML syntax error")
     assert err.line == line_of(bad, "   guards:") and err.file == str(path)
@@ -570,12 +573,12 @@ def test_yaml_bad_indentation_reports_its_line(tmp_path: Path) -> None:
             "    tags: [exposed, protectd]\n",
             "protectd",
             "states.open.tags[1]",
-            ("'inflight', 'exposed', 'protected', 'emergency', 'terminal', 'entry', 'exit', 'resting' or "
-             "'cancelling'", "'protectd'"),
+            ("'inflight', 'exposed', 'protected', 'emergency', 'terminal', 'entry', 'exit', 'resting', "
+             "'cancelling', 'entries', 'flattening' or 'latched'", "'protectd'"),
         ),
         (
-            "    guards: [risk.not_paused]\n",
-            "    guards: [risk.not_paused]\n    priority: high\n",
+            "    guards: [risk.max_positions]\n",
+            "    guards: [risk.max_positions]\n    priority: high\n",
             "priority: high",
             "transitions[0].priority",
             ("valid integer", "'high'"),
@@ -616,7 +619,7 @@ def test_wrong_types(
 
 
 def test_condition_instead_of_guards_is_an_unknown_key(tmp_path: Path) -> None:
-    bad = edit(MINI, "    guards: [risk.not_paused]\n", "    condition: [risk.not_paused]\n")
+    bad = edit(MINI, "    guards: [risk.max_positions]\n", "    condition: [risk.max_positions]\n")
     path, err = refused_once(tmp_path, bad)
     expect(
         [err],
@@ -635,7 +638,7 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
         path,
         line_of(bad, "colour:"),
         "colour",
-        "unknown key; expected one of: initial, name, states, transitions",
+        "unknown key; expected one of: ends, initial, name, states, transitions",
     )
 
 
@@ -665,7 +668,7 @@ def test_unknown_key_in_a_timeout_lists_the_expected_keys(tmp_path: Path) -> Non
         path,
         line_of(bad, "when: 3"),
         "states.entering.timeout.when",
-        "expected one of: after, event, since",
+        "expected one of: after, at, event, since",
     )
 
 
@@ -711,7 +714,7 @@ def test_duplicate_key_in_a_transition(tmp_path: Path) -> None:
 # --- everything at once ------------------------------------------------------------------------
 def test_all_semantic_errors_are_reported_together(tmp_path: Path) -> None:
     bad = edit(MINI, "initial: idle\n", "initial: idel\n")
-    bad = edit(bad, "[risk.not_paused]", "[risk.nope]")
+    bad = edit(bad, "[risk.max_positions]", "[risk.nope]")
     bad = edit(
         bad, "[orders.emergency_close]\n  - event: sl_filled", "[orders.panic_button]\n  - event: sl_filled"
     )
@@ -733,7 +736,7 @@ def test_all_semantic_errors_are_reported_together(tmp_path: Path) -> None:
 
 def test_all_schema_errors_are_reported_together(tmp_path: Path) -> None:
     bad = edit(
-        MINI, "    guards: [risk.not_paused]\n", "    condition: [risk.not_paused]\n    priority: high\n"
+        MINI, "    guards: [risk.max_positions]\n", "    condition: [risk.max_positions]\n    priority: high\n"
     )
     bad = edit(bad, "    tags: [terminal]\n", "    tags: [terminl]\n")
     path = write(tmp_path, bad)

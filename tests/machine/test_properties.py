@@ -93,7 +93,7 @@ def check_position(book: PositionBook, p) -> None:
     assert len(entry_intents) <= 1
 
 
-RULES = ["risk.not_paused", "risk.daily_loss_limit", "risk.sl_streak_pause", "risk.max_positions"]
+RULES = ["risk.entries_allowed", "risk.max_positions", "risk.symbol_cooldown"]  # (the bot stand-in asks risk)
 
 
 def fire_all(sequence, refused: set[str]) -> list:

@@ -53,9 +53,24 @@ class Market:
 
 
 @dataclass
+class Bot:
+    """Stand-in for the bot machine (engine.trading.bot_machine): asks `risk` for `entries_allowed`,
+    so a unit test refuses it like a risk rule."""
+
+    risk: Risk
+
+    def entries_allowed(self, symbol: str, now: datetime) -> bool:
+        return self.risk.allows("entries_allowed", symbol, now)
+
+
+@dataclass
 class Env:
     risk: Risk = field(default_factory=Risk)
     market: Market = field(default_factory=Market)
+    bot: Bot = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bot = Bot(self.risk)
 
 
 def plan(side: str = "long", qty: str = "0.010", price: str = "60000.0") -> dict[str, Any]:

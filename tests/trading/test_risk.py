@@ -1,4 +1,6 @@
-"""RiskGuard: each rule refuses in the scenario built for it and lets the entry through otherwise.
+"""RiskGuard: each per-entry rule refuses in the scenario built for it and lets the entry through
+otherwise; the counters the bot machine's checks read (daily loss, stop-loss streak, equity peak) say
+when they are reached. What the bot does then is tests/trading/test_bot_machine.py.
 
 Time is passed in; the daily reset is driven by freezegun through the wall clock the engine would use.
 """
@@ -65,27 +67,16 @@ def refused_rules(g: RiskGuard, now: datetime, symbol: str = BTC) -> list[str]:
 def test_a_fresh_guard_allows_every_rule(guard: RiskGuard) -> None:
     assert refused_rules(guard, T0) == []
     assert guard.last_refusal is None
+    assert guard.loss_limit_reason(T0) is None and guard.streak_reached() is None
 
 
-# --- not_paused ----------------------------------------------------------------------------------
-def test_manual_pause_and_resume(guard: RiskGuard) -> None:
-    guard.pause("telegram:42", T0)
-    assert refused_rules(guard, T0 + timedelta(days=3)) == ["not_paused"]  # a pause has no expiry
-    assert guard.last_refusal is not None and "paused by telegram:42" in guard.last_refusal.reason
-    guard.resume("telegram:42", T0 + timedelta(days=3))
-    assert refused_rules(guard, T0 + timedelta(days=3)) == []
-
-
-# --- daily_loss_limit ----------------------------------------------------------------------------
-def test_daily_loss_limit_halts_at_three_percent(guard: RiskGuard) -> None:
+# --- the daily loss limit ------------------------------------------------------------------------
+def test_daily_loss_limit_is_reached_at_three_percent(guard: RiskGuard) -> None:
     guard.record_close(ETH, "max_hold", D(-20), T0)
-    assert guard.allows("daily_loss_limit", candidate(), T0)  # -20 > -30
+    assert guard.loss_limit_reason(T0) is None  # -20 > -30
     guard.record_close(ETH, "close_requested", D(-10), T0 + timedelta(minutes=1))  # -30 = 3 % of 1000
-    assert not guard.allows("daily_loss_limit", candidate(), T0 + timedelta(minutes=2))
-    assert "halted until 2024-10-21 00:00 UTC" in guard.last_refusal.reason  # type: ignore[union-attr]
-    # a profitable close later the same day does not lift the halt
-    guard.record_close(ETH, "tp3", D(25), T0 + timedelta(hours=1))
-    assert not guard.allows("daily_loss_limit", candidate(), T0 + timedelta(hours=2))
+    reason = guard.loss_limit_reason(T0 + timedelta(minutes=2))
+    assert reason == "today's realised PnL -30.00 reached the daily loss limit of 3% of 1000"
 
 
 def test_daily_reset_at_midnight_utc(live: Live) -> None:
@@ -95,30 +86,30 @@ def test_daily_reset_at_midnight_utc(live: Live) -> None:
         g.record_balance(D(1000), clock.now())
         frozen.move_to("2024-10-20 23:50:00")
         g.record_close(BTC, "sl", D(-31), clock.now())
-        assert not g.allows("daily_loss_limit", candidate(ETH), clock.now())
+        assert g.loss_limit_reason(clock.now()) is not None
         frozen.move_to("2024-10-20 23:59:59")
-        assert not g.allows("daily_loss_limit", candidate(ETH), clock.now())
+        assert g.loss_limit_reason(clock.now()) is not None
         frozen.move_to("2024-10-21 00:00:01")
-        assert g.allows("daily_loss_limit", candidate(ETH), clock.now())
+        assert g.loss_limit_reason(clock.now()) is None
         assert g.status(clock.now())["day_pnl"] == "0"
         # the new day's limit is 3 % of the first balance recorded today
         g.record_balance(D(500), clock.now())
         g.record_balance(D(900), clock.now())  # later balances do not move the start of the day
         g.record_close(BTC, "max_hold", D(-15), clock.now())
-        assert not g.allows("daily_loss_limit", candidate(ETH), clock.now())
+        assert g.loss_limit_reason(clock.now()) is not None
 
 
 def test_day_rolls_over_at_exactly_midnight(guard: RiskGuard) -> None:
     guard.record_close(BTC, "sl", D(-40), datetime(2024, 10, 20, 23, 50, tzinfo=UTC))
-    assert not guard.allows("daily_loss_limit", candidate(), datetime(2024, 10, 20, 23, 59, 59, 999999, tzinfo=UTC))
-    assert guard.allows("daily_loss_limit", candidate(), datetime(2024, 10, 21, tzinfo=UTC))
+    assert guard.loss_limit_reason(datetime(2024, 10, 20, 23, 59, 59, 999999, tzinfo=UTC)) is not None
+    assert guard.loss_limit_reason(datetime(2024, 10, 21, tzinfo=UTC)) is None
 
 
 def test_a_close_after_midnight_counts_for_the_new_day(guard: RiskGuard) -> None:
     guard.record_close(BTC, "max_hold", D(-25), datetime(2024, 10, 20, 23, 59, tzinfo=UTC))
     guard.record_close(BTC, "max_hold", D(-25), datetime(2024, 10, 21, 0, 1, tzinfo=UTC))
     # neither day reached -30; before today's first balance the last known one (1000) is the base
-    assert guard.allows("daily_loss_limit", candidate(), datetime(2024, 10, 21, 0, 2, tzinfo=UTC))
+    assert guard.loss_limit_reason(datetime(2024, 10, 21, 0, 2, tzinfo=UTC)) is None
 
 
 def test_local_times_are_read_as_utc(guard: RiskGuard) -> None:
@@ -126,42 +117,28 @@ def test_local_times_are_read_as_utc(guard: RiskGuard) -> None:
 
     paris = timezone(timedelta(hours=2))
     guard.record_close(BTC, "sl", D(-40), datetime(2024, 10, 21, 1, 30, tzinfo=paris))  # 23:30 UTC on the 20th
-    assert guard.allows("daily_loss_limit", candidate(), datetime(2024, 10, 21, 2, 0, 1, tzinfo=paris))
+    assert guard.loss_limit_reason(datetime(2024, 10, 21, 2, 0, 1, tzinfo=paris)) is None
 
 
-def test_daily_limit_refuses_without_any_balance(live: Live) -> None:
+def test_without_any_balance_the_limit_cannot_be_reached(live: Live) -> None:
+    # (the engine records the balance before every entry, so an entry is never asked about without one)
     g = RiskGuard(CONFIG, live)
-    assert not g.allows("daily_loss_limit", candidate(), T0)
-    assert "no balance recorded" in g.last_refusal.reason  # type: ignore[union-attr]
+    g.record_close(BTC, "sl", D(-1000), T0)
+    assert g.loss_limit_reason(T0) is None
+    g.record_balance(D(1000), T0)
+    assert g.loss_limit_reason(T0) is not None
 
 
-# --- sl_streak_pause -----------------------------------------------------------------------------
-def test_three_stop_losses_pause_entries_for_thirty_minutes(guard: RiskGuard) -> None:
+# --- the stop-loss streak ------------------------------------------------------------------------
+def test_three_stop_losses_in_a_row_reach_the_streak(guard: RiskGuard) -> None:
     guard.record_close(BTC, "sl", D(-1), T0)
     guard.record_close(ETH, "sl", D(-1), T0 + timedelta(minutes=5))
-    assert guard.allows("sl_streak_pause", candidate(), T0 + timedelta(minutes=6))
+    assert guard.streak_reached() is None
     guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=15))
-    assert not guard.allows("sl_streak_pause", candidate(ETH), T0 + timedelta(minutes=16))
-    assert str(guard.last_refusal) == (
-        "risk.sl_streak_pause refused ETH/USDC:USDC: 3 stop-losses in a row, paused until 12:45 UTC"
-    )
-    assert not guard.allows("sl_streak_pause", candidate(ETH), T0 + timedelta(minutes=44, seconds=59))
-    assert guard.allows("sl_streak_pause", candidate(ETH), T0 + timedelta(minutes=45))
-
-
-def test_a_stop_loss_during_the_pause_extends_it(guard: RiskGuard) -> None:
-    for minute in (0, 1, 2):
-        guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=minute))
-    guard.record_close(ETH, "sl", D(-1), T0 + timedelta(minutes=20))  # a position opened before the pause
-    assert not guard.allows("sl_streak_pause", candidate(), T0 + timedelta(minutes=40))
-    assert guard.allows("sl_streak_pause", candidate(), T0 + timedelta(minutes=50))
-
-
-def test_after_the_pause_a_new_streak_is_needed(guard: RiskGuard) -> None:
-    for minute in (0, 1, 2):
-        guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=minute))
-    guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=40))  # pause served: streak 1
-    assert guard.allows("sl_streak_pause", candidate(), T0 + timedelta(minutes=41))
+    assert guard.streak_reached() == "3 stop-losses in a row"
+    guard.spend_streak()  # the bot machine's cool-down has started: a new streak is needed
+    assert guard.streak_reached() is None and guard.state.sl_streak == 0
+    guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=40))
     assert guard.status(T0 + timedelta(minutes=41))["sl_streak"] == 1
 
 
@@ -172,7 +149,7 @@ def test_any_other_exit_resets_the_streak(guard: RiskGuard, reset_by: str) -> No
     guard.record_close(BTC, reset_by, D(-1), T0 + timedelta(minutes=2))
     guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=3))
     guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=4))
-    assert guard.allows("sl_streak_pause", candidate(), T0 + timedelta(minutes=5))
+    assert guard.streak_reached() is None
     assert guard.state.sl_streak == 2
 
 
@@ -180,7 +157,7 @@ def test_a_break_even_stop_after_a_take_profit_is_not_a_loss(guard: RiskGuard) -
     guard.record_close(BTC, "sl", D(-1), T0)
     guard.record_close(BTC, "sl", D(-1), T0 + timedelta(minutes=1))
     guard.record_close(BTC, "sl", D("0.8"), T0 + timedelta(minutes=2))  # stop trailed to entry after tp1
-    assert guard.allows("sl_streak_pause", candidate(), T0 + timedelta(minutes=3))
+    assert guard.streak_reached() is None
     assert guard.state.sl_streak == 0
 
 
@@ -192,6 +169,31 @@ def test_a_rejected_entry_changes_nothing(guard: RiskGuard) -> None:
     assert guard.state.to_dict() == before
     assert not guard.changed
     assert guard.allows("symbol_cooldown", candidate(ETH), T0)
+
+
+# --- the equity hard stop ------------------------------------------------------------------------
+def test_the_hard_stop_measures_from_the_running_peak(live: Live) -> None:
+    g = RiskGuard(RiskSection(max_drawdown_pct=25), live)
+    g.record_equity(D(1000))
+    g.record_equity(D(1200))  # a new peak
+    g.record_equity(D(950))  # not a peak
+    assert g.state.peak_equity == D(1200)
+    assert g.hard_stop_reason(D("900.01")) is None  # 24.99 % below
+    assert g.hard_stop_reason(D(900)) == "equity 900.00 is 25.00% below its peak 1200.00 (risk.max_drawdown_pct 25)"
+    g.rebase_peak(None)  # after a rearm
+    assert g.hard_stop_reason(D(100)) is None
+    g.record_equity(D(100))
+    assert g.state.peak_equity == D(100)
+
+
+def test_min_equity_stops_at_its_floor_and_no_limit_means_off(live: Live) -> None:
+    g = RiskGuard(RiskSection(min_equity=D(500)), live)
+    g.record_equity(D(1000))
+    assert g.hard_stop_reason(D("500.01")) is None
+    assert g.hard_stop_reason(D(500)) == "equity 500.00 at or below risk.min_equity 500"
+    off = RiskGuard(RiskSection(), live)
+    off.record_equity(D(1000))
+    assert not off.watches_equity and off.hard_stop_reason(D(1)) is None
 
 
 # --- max_positions -------------------------------------------------------------------------------
@@ -221,22 +223,26 @@ def test_expired_cooldowns_are_dropped_from_the_state(guard: RiskGuard) -> None:
 
 
 # --- persistence ---------------------------------------------------------------------------------
-def test_state_round_trips_and_a_restart_keeps_every_halt(guard: RiskGuard, live: Live) -> None:
-    guard.pause("cli", T0)
+def test_state_round_trips(guard: RiskGuard, live: Live) -> None:
     for minute in (0, 1, 2):
-        guard.record_close(BTC, "sl", D(-11), T0 + timedelta(minutes=minute))  # -33: daily limit too
+        guard.record_close(BTC, "sl", D(-11), T0 + timedelta(minutes=minute))
+    guard.record_equity(D(1234))
     document = json.loads(json.dumps(guard.state.to_dict()))  # what the bot document stores
     assert RiskState.from_dict(document) == guard.state
-
     restarted = RiskGuard(CONFIG, live, state=RiskState.from_dict(document))
-    assert refused_rules(restarted, T0 + timedelta(minutes=3)) == [
-        "not_paused",
-        "daily_loss_limit",
-        "sl_streak_pause",
-        "symbol_cooldown",
-    ]
-    restarted.resume("cli", T0 + timedelta(hours=1))
-    assert refused_rules(restarted, T0 + timedelta(hours=1)) == ["daily_loss_limit"]
+    assert refused_rules(restarted, T0 + timedelta(minutes=3)) == ["symbol_cooldown"]
+    assert restarted.streak_reached() and restarted.loss_limit_reason(T0 + timedelta(minutes=3))
+    assert restarted.state.peak_equity == D(1234)
+
+
+def test_an_older_document_keeps_its_pause_and_halts_for_the_bot_machine() -> None:
+    older = {"paused": True, "paused_by": "cli:ann", "paused_at": T0.isoformat(), "day": "2024-10-20",
+             "day_pnl": "-40", "halted_until": "2024-10-21T00:00:00+00:00", "sl_streak": 1, "sl_pause_until": None}
+    state = RiskState.from_dict(older)
+    assert state.legacy == {"paused": True, "paused_by": "cli:ann", "paused_at": T0.isoformat(),
+                            "halted_until": "2024-10-21T00:00:00+00:00"}
+    assert state.day_pnl == D(-40) and state.sl_streak == 1
+    assert "paused" not in state.to_dict() and "halted_until" not in state.to_dict()
 
 
 def test_from_dict_of_an_empty_document_is_the_default() -> None:
@@ -251,18 +257,17 @@ def test_every_change_is_reported(live: Live) -> None:
     g.changed = False
     count = len(saved)
     assert g.allows("max_positions", candidate(), T0)  # reading changes nothing
+    assert g.loss_limit_reason(T0) is None and g.hard_stop_reason(D(1)) is None
     assert not g.changed and len(saved) == count
-    g.pause("telegram:1", T0)
-    assert saved[-1]["paused"] is True
     g.record_close(BTC, "sl", D(-1), T0)
     assert saved[-1]["sl_streak"] == 1 and saved[-1]["last_exit"] == {BTC: T0.isoformat()}
+    g.record_equity(D(1001))
+    assert saved[-1]["peak_equity"] == "1001"
 
 
 # --- logging, status, misuse ---------------------------------------------------------------------
 def test_every_refusal_is_logged_with_its_rule(guard: RiskGuard, live: Live, caplog: pytest.LogCaptureFixture) -> None:
-    guard.pause("telegram:7", T0)
-    for minute in (0, 1, 2):
-        guard.record_close(BTC, "sl", D(-11), T0 + timedelta(minutes=minute))
+    guard.record_close(BTC, "sl", D(-11), T0)
     live.count = 2
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="engine.risk"):
@@ -278,32 +283,27 @@ def test_status(guard: RiskGuard, live: Live) -> None:
         guard.record_close(BTC, "sl", D(-5), T0 + timedelta(minutes=minute))
     live.count = 1
     status = guard.status(T0 + timedelta(minutes=3))
-    assert status["paused"] is False
-    assert status["halted"] is False
     assert status["day_pnl"] == "-15"
     assert status["daily_loss_limit"] == "-30.00"
     assert status["sl_streak"] == 3
-    assert status["sl_paused_until"] == (T0 + timedelta(minutes=32)).isoformat()
-    assert status["until"] == (T0 + timedelta(minutes=32)).isoformat()
-    assert status["entries_allowed"] is False
     assert status["cooldowns"] == {BTC: (T0 + timedelta(minutes=7)).isoformat()}
     assert status["live_positions"] == 1 and status["max_positions"] == 2
     json.dumps(status)
     later = guard.status(T0 + timedelta(hours=1))
-    assert later["entries_allowed"] is True and later["until"] is None and later["cooldowns"] == {}
+    assert later["cooldowns"] == {}
 
 
 def test_status_of_a_new_day_before_any_event(guard: RiskGuard) -> None:
     guard.record_close(BTC, "sl", D(-40), T0)
     before = guard.state.to_dict()
     status = guard.status(datetime(2024, 10, 21, 0, 0, 1, tzinfo=UTC))
-    assert status["halted"] is False and status["day_pnl"] == "0" and status["day"] == "2024-10-21"
+    assert status["day_pnl"] == "0" and status["day"] == "2024-10-21"
     assert guard.state.to_dict() == before  # status only reads
 
 
 def test_unknown_rule_and_naive_time_are_caller_bugs(guard: RiskGuard) -> None:
     with pytest.raises(ValueError, match="unknown risk rule"):
-        guard.allows("entry_allowed", candidate(), T0)
+        guard.allows("not_paused", candidate(), T0)  # a bot-level rule: the bot machine's now
     with pytest.raises(ValueError, match="timezone-aware"):
         guard.allows("max_positions", candidate(), datetime(2024, 10, 20, 12, 0))
 
@@ -319,9 +319,7 @@ def test_the_lifecycle_guards_ask_the_risk_guard(guard: RiskGuard, live: Live, r
     check = REGISTRY.guards[f"risk.{rule}"]
     step = Step(model=candidate(), event="signal", payload={}, now=T0 + timedelta(minutes=3), env=Env(guard))
     assert check(step)
-    guard.pause("cli", T0)
-    for minute in (0, 1, 2):
-        guard.record_close(BTC, "sl", D(-11), T0 + timedelta(minutes=minute))
+    guard.record_close(BTC, "sl", D(-11), T0 + timedelta(minutes=2))
     live.count = 2
     assert not check(step)
     assert guard.last_refusal is not None and guard.last_refusal.rule == rule

@@ -29,12 +29,14 @@ from engine.config.profile import Profile
 from engine.config.redact import redacted
 from engine.errors import UserError
 from engine.exits import ExitReason
+from engine.machine.tags import Tag
 from engine.positions.events import PROTECTED, CloseRequested
 from engine.positions.model import Side
 from engine.store.fsio import read_tail
 
 if TYPE_CHECKING:
     from engine.positions.book import PositionBook
+    from engine.trading.bot_machine import BotMachine
     from engine.trading.engine import TradingEngine
     from engine.trading.risk import RiskGuard
     from engine.venue.base import Venue
@@ -105,6 +107,7 @@ class Session(Protocol):
     venue: Venue
     engine: TradingEngine
     risk: RiskGuard
+    bot: BotMachine
 
 
 @dataclass
@@ -143,7 +146,7 @@ class BotControl:
         return StatusView(
             profile=profile.name, aggression=current_aggression(self.loaded), mode=profile.mode, now=now,
             uptime=now - self.started, balances=balances, open_positions=len(self.session.book.live),
-            max_positions=profile.risk.max_positions, risk=self.session.risk.status(now), signals=views,
+            max_positions=profile.risk.max_positions, risk=self.session.bot.status(now), signals=views,
             counters={"signals": counters.signals, "entries": counters.entries, "closed": counters.closed,
                       "refused": counters.refused},
             universe=self.session.book.bot.get("universe"),
@@ -212,27 +215,51 @@ class BotControl:
 
     # --- changing ------------------------------------------------------------------------------
     def pause(self, by: str) -> CommandResult:
-        """Stop new entries (open positions stay managed). Journaled with the risk state it sets."""
-        risk = self.session.risk
-        if risk.state.paused:
-            return CommandResult(True, f"entries already paused by {risk.state.paused_by}")
+        """Stop new entries (open positions stay managed): the bot machine's `pause`, journaled with who
+        asked (the transition first: it is what the bot resumes into)."""
+        bot = self.session.bot
+        if bot.state == "paused":
+            return CommandResult(True, f"entries already paused by {bot.model.by}")
         now = self.now()
-        risk.pause(by, now)
-        record = self.session.book.record_command("pause", by, now=now, bot={"risk": risk.state.to_dict()})
+        if bot.command("pause", by, now, reason=f"paused by {by}") is None:
+            return CommandResult(False, f"cannot pause: the bot is {bot.why()}")
+        record = self.session.book.record_command("pause", by, now=now, bot=self._bot_value())
         self.notify("paused", by=by)
         return CommandResult(True, "entries paused; open positions stay managed", record)
 
     def resume(self, by: str) -> CommandResult:
-        risk = self.session.risk
-        if not risk.state.paused:
-            return CommandResult(True, "entries were not paused")
+        bot = self.session.bot
+        if bot.state != "paused":
+            extra = "" if bot.has_tag(Tag.ENTRIES) else f"; the bot is {bot.why()}"
+            return CommandResult(True, f"entries were not paused{extra}")
         now = self.now()
-        risk.resume(by, now)
-        record = self.session.book.record_command("resume", by, now=now, bot={"risk": risk.state.to_dict()})
+        bot.command("resume", by, now)
+        record = self.session.book.record_command("resume", by, now=now, bot=self._bot_value())
         self.notify("resumed", by=by)
-        status = risk.status(now)
-        extra = "" if status["entries_allowed"] else f" (an automatic halt still applies until {status['until']})"
-        return CommandResult(True, f"entries resumed{extra}", record)
+        return CommandResult(True, "entries resumed", record)
+
+    def request_rearm(self, by: str, where: str | None = None) -> Pending:
+        """Raises UserError unless the bot is stopped out (nothing to re-arm)."""
+        bot = self.session.bot
+        if not bot.accepts("rearm"):
+            raise UserError(f"nothing to re-arm: the bot is {bot.why()}")
+        return self.confirmations.create("rearm", by, where=where, reason=bot.model.reason)
+
+    async def _rearm(self, by: str) -> CommandResult:
+        async with self.lock:
+            bot = self.session.bot
+            now = self.now()
+            if bot.command("rearm", by, now, reason=f"re-armed by {by}") is None:
+                return CommandResult(False, f"nothing to re-arm: the bot is {bot.why()}")
+            record = self.session.book.record_command("rearm", by, now=now, bot=self._bot_value())
+        self.notify("rearmed", by=by)
+        return CommandResult(True, "re-armed: entries allowed again; the drawdown is measured from the equity now",
+                             record)
+
+    def _bot_value(self) -> dict[str, Any]:
+        from engine.trading.bot_machine import BOT_VALUE
+
+        return {BOT_VALUE: self.session.bot.model.to_dict()}
 
     # `where` (the chat asked in) and `by` must match at the answer: see `confirmations`.
     def request_panic(self, by: str, where: str | None = None) -> Pending:
@@ -267,15 +294,21 @@ class BotControl:
             return await self._panic(by)
         if pending.action == "close":
             return await self._close(str(pending.args["position"]), by)
+        if pending.action == "rearm":
+            return await self._rearm(by)
         return CommandResult(False, f"unknown action {pending.action!r}")
 
     async def _panic(self, by: str) -> CommandResult:
         async with self.lock:
             now = self.now()
             live = sorted(self.session.book.live, key=lambda pid: int(pid.lstrip("P")))
-            record = self.session.book.record_command("panic", by, {"positions": live}, now=now)
+            bot = self.session.bot
+            bot.command("panic", by, now, reason=f"panic by {by}")
+            record = self.session.book.record_command("panic", by, {"positions": live}, now=now,
+                                                      bot=self._bot_value())
             self.notify("panic", by=by, positions=len(live))
             await self.session.engine.panic(now)
+            bot.check(now, live=len(self.session.book.live))  # all flat at once: out of flattening
             left = {pid: p.state for pid, p in self.session.book.live.items()}
         closed = [pid for pid in live if pid not in left]
         text = f"panic: {len(live)} position(s) sent to emergency close"
@@ -315,8 +348,10 @@ class BotControl:
         try:
             async with self.lock:
                 new = switch_profile(self.loaded, name)
+                now = self.now()
+                self.session.bot.command("profile", by, now, reason="")
                 record = self.session.book.record_command("profile", by, {"name": name, "previous": previous},
-                                                          now=self.now())
+                                                          now=now)
                 self.apply_profile(new)
         except UserError as exc:
             return CommandResult(False, str(exc))

@@ -108,6 +108,11 @@ def _halt(d: Mapping[str, Any]) -> tuple[str, str, str]:
             f"today's realised PnL {_money(d.get('day_pnl'))}; no entry until {_when(d.get('until'))}", "failure")
 
 
+def _until_rearm(title: str) -> Callable[[Mapping[str, Any]], tuple[str, str, str]]:
+    """The equity hard stop's two messages (it fired; the bot is flat): why, and what lifts it."""
+    return lambda d: (title, f"{d.get('reason', '?')}; no entry until /rearm", "failure")
+
+
 def _paused(d: Mapping[str, Any]) -> tuple[str, str, str]:
     return "entries paused", f"by {d.get('by', '?')}; open positions stay managed", "warning"
 
@@ -152,6 +157,9 @@ FORMATS: dict[str, Callable[[Mapping[str, Any]], tuple[str, str, str]]] = {
     "emergency": _emergency,
     "sl_streak_pause": _sl_pause,
     "daily_loss_halt": _halt,
+    "hard_stop": _until_rearm("EQUITY HARD STOP: flattening everything"),
+    "stopped_out": _until_rearm("stopped out: flat"),
+    "rearmed": lambda d: ("re-armed", f"by {d.get('by', '?')}; entries allowed again", "warning"),
     "paused": _paused,
     "resumed": _resumed,
     "panic": _panic,

@@ -4,7 +4,7 @@
   sender is not, when `allowed_user_ids` is set) is logged and stopped there with
   `ApplicationHandlerStop`, commands and button presses alike. Nothing else runs for it.
 * Handlers are thin: they ask `BotControl` and format the answer (`engine.bot.telegram.format`).
-* /panic and /close answer with inline buttons carrying a one-time token (`cf:yes:<token>`); the
+* /panic, /rearm and /close answer with inline buttons carrying a one-time token (`cf:yes:<token>`); the
   press is answered, carried out, and the prompt is edited so the buttons disappear. The token is
   the asker's in the chat it was asked in: anyone else's press (another member of the group, the
   same operator from another allowed chat) gets a short refusal and changes nothing.
@@ -120,7 +120,7 @@ class TelegramBot:
         for name, callback in (
             ("status", self._status), ("positions", self._positions), ("summary", self._summary),
             ("performance", self._performance), ("pause", self._pause), ("resume", self._resume),
-            ("panic", self._panic), ("close", self._close), ("config", self._config),
+            ("panic", self._panic), ("rearm", self._rearm), ("close", self._close), ("config", self._config),
             ("aggression", self._aggression), ("logs", self._logs), ("help", self._help), ("start", self._help),
         ):
             app.add_handler(CommandHandler(name, callback, filters=new))
@@ -258,6 +258,15 @@ class TelegramBot:
         ttl = self.section.confirm_timeout
         await self._reply(update, fmt.panic_prompt(pending, ttl),
                           reply_markup=self._confirm_keyboard(pending.token, "🚨 Yes, close ALL"))
+
+    async def _rearm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            pending = self.control.request_rearm(sender(update), place(update))
+        except UserError as exc:
+            await self._reply(update, fmt.esc(str(exc)))
+            return
+        await self._reply(update, fmt.rearm_prompt(pending, self.section.confirm_timeout),
+                          reply_markup=self._confirm_keyboard(pending.token, "Yes, re-arm"))
 
     async def _close(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not context.args:

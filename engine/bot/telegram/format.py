@@ -27,6 +27,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("pause", "stop new entries"),
     ("resume", "allow entries again"),
     ("panic", "close everything (asks first)"),
+    ("rearm", "trade again after the equity hard stop (asks first)"),
     ("close", "close one position: /close P3"),
     ("config", "running profile, no secrets"),
     ("aggression", "switch profile: /aggression NAME"),
@@ -71,14 +72,21 @@ def hhmm(moment: datetime | str | None) -> str:
 
 def status_text(v: StatusView) -> str:
     risk = v.risk
-    if risk.get("paused"):
+    state = risk.get("state", "running")
+    if state == "paused":
         entries = f"⏸ paused by {esc(risk.get('paused_by') or '?')}"
-    elif risk.get("halted"):
-        entries = f"⛔ halted until {hhmm(risk.get('halted_until'))}"
-    elif risk.get("sl_paused_until"):
-        entries = f"⏸ SL pause until {hhmm(risk.get('sl_paused_until'))}"
-    else:
+    elif state == "halted":
+        entries = f"⛔ halted until {hhmm(risk.get('until'))} (daily loss limit)"
+    elif state == "cooling_down":
+        entries = f"⏸ SL pause until {hhmm(risk.get('until'))}"
+    elif state == "flattening":
+        entries = f"🚨 flattening: {esc(risk.get('why') or '')}"
+    elif state == "stopped_out":
+        entries = f"🛑 stopped out: {esc(risk.get('why') or '')}; /rearm to trade again"
+    elif risk.get("entries_allowed", True):
         entries = "✅ allowed"
+    else:
+        entries = f"⛔ {esc(risk.get('why') or state)}"
     aggression = f" ({esc(v.aggression)})" if v.aggression and v.aggression != v.profile else ""
     lines = [
         f"<b>STATUS</b> {esc(v.profile)}{aggression} · {esc(v.mode)}",
@@ -191,7 +199,13 @@ def help_text(profiles: Sequence[str] = ()) -> str:
 def panic_prompt(pending: Pending, ttl: timedelta) -> str:
     n = pending.args.get("positions", "?")
     return (f"🚨 <b>PANIC</b>: emergency-close all {n} live position(s) at market and cancel their orders?\n"
-            f"Entries stay as they are (/pause separately). Expires in {duration_text(ttl)}.")
+            f"No entry until /resume once all are flat. Expires in {duration_text(ttl)}.")
+
+
+def rearm_prompt(pending: Pending, ttl: timedelta) -> str:
+    return (f"🛑 The equity hard stop fired: {esc(pending.args.get('reason') or '?')}.\n"
+            f"<b>Re-arm</b> and allow entries again (the drawdown is measured from the equity now)?\n"
+            f"Expires in {duration_text(ttl)}.")
 
 
 def close_prompt(pending: Pending, ttl: timedelta) -> str:
