@@ -49,10 +49,15 @@ def open_session(
         balances = funded_balances(profile, markets)
         venue = SimVenue(sim_engine(markets, balances, profile),
                          timeframe=profile.venue.timeframe, keep_history=keep_candles)
-    state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
-    risk = RiskGuard(profile.risk, live_positions=lambda: len(book.live), state=state,
-                     on_change=lambda s: book.set_bot_value("risk", s.to_dict()))
+    risk = open_risk(loaded, book)
     bot = open_bot_machine(loaded, book, risk, report)
     engine = TradingEngine(orders=profile.orders, quote_assets=profile.venue.quote_assets, book=book, venue=venue,
                            risk=risk, bot=bot, markets=markets, on_closed=on_closed)
     return Session(loaded, book, venue, engine, risk, bot, report, markets)
+
+
+def open_risk(loaded: LoadedProfile, book: PositionBook) -> RiskGuard:
+    """The risk guard on the counters the book holds, saved back into it at every change."""
+    state = RiskState.from_dict(book.bot["risk"]) if book.bot.get("risk") else RiskState()
+    return RiskGuard(loaded.profile.risk, live_positions=lambda: len(book.live), state=state,
+                     on_change=lambda s: book.set_bot_value("risk", s.to_dict()))

@@ -14,9 +14,11 @@ from engine.errors import UserError
 from engine.inspect.locate import state_folder
 from engine.inspect.transitions_log import (
     LogFilter,
+    bot_transitions,
     describe_payload,
     event_name,
     follow,
+    label,
     positions_in,
     query,
     query_checked,
@@ -71,11 +73,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {damage}", file=sys.stderr)
         return 1
     if args.follow:
-        last = max((int(r["seq"]) for r in records), default=0)
-        if not records:
-            last = max((int(r["seq"]) for r in query(journal, LogFilter(), 1)), default=0)
+        shown = records or query(journal, LogFilter(), 1)  # follow on from the last record already shown
+        last = max((int(r["seq"]) for r in shown if "seq" in r), default=0)
+        last_n = max((int(r["n"]) for r in bot_transitions(journal)), default=0)  # every one so far is old
         try:
-            for record in follow(journal, flt, last):
+            for record in follow(journal, flt, last, after_n=last_n):
                 emit([record])
         except KeyboardInterrupt:
             return 0
@@ -110,7 +112,8 @@ def _table_printer():  # noqa: ANN202 - returns a printer bound to one console
             table.add_column(col, no_wrap=col != "details")
         for r in records:
             edge = f"{r['from']} → {r['to']}" if "from" in r else "-"  # a command record moves no position
-            table.add_row(str(r["seq"]), r["time"][:19].replace("T", " "), r.get("position", "-"),
+            position = r.get("position", "bot" if "machine" in r else "-")
+            table.add_row(label(r), r["time"][:19].replace("T", " "), position,
                           r.get("symbol", "-"), event_name(r), edge, describe_payload(r))
         out.print(table)
 

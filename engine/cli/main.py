@@ -12,10 +12,20 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from engine.cli import backtest_cmd, diagram_cmd, download_cmd, log_cmd, repair_cmd, run_cmd, status_cmd, validate_cmd
+from engine.cli import (
+    backtest_cmd,
+    diagram_cmd,
+    download_cmd,
+    log_cmd,
+    rearm_cmd,
+    repair_cmd,
+    run_cmd,
+    status_cmd,
+    validate_cmd,
+)
 from engine.errors import UserError
 
-COMMANDS = (run_cmd, backtest_cmd, validate_cmd, diagram_cmd, log_cmd, status_cmd, repair_cmd, download_cmd)
+COMMANDS = (run_cmd, backtest_cmd, validate_cmd, diagram_cmd, log_cmd, status_cmd, rearm_cmd, repair_cmd, download_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,19 +25,22 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.config.loading import load_profile
     from engine.inspect.status import age, read_status, universe_lines
+    from engine.trading.bot_machine import BOT_VALUE, BotModel, describe
 
     loaded = load_profile(args.profile)
     view = read_status(loaded.state_dir)
     now = WallClock().now()
+    bot = BotModel.from_dict(view.bot.get(BOT_VALUE) or {})
     if args.json:
         print(json.dumps({"profile": loaded.profile.name, "state_dir": str(view.state_dir), "seq": view.seq,
                           "positions": [p.to_dict() for p in view.positions],
-                          "universe": view.bot.get("universe")}, indent=2))
+                          "universe": view.bot.get("universe"),
+                          "bot": {**bot.to_dict(), "why": describe(bot)}}, indent=2))
         return 0
     out = console()
-    paused = " · entries paused" if view.bot.get("paused") else ""
     out.print(f"profile {loaded.profile.name} ({loaded.profile.mode}) · state {view.state_dir} · "
-              f"seq {view.seq} · {len(view.positions)} live position(s){paused}")
+              f"seq {view.seq} · {len(view.positions)} live position(s) · bot {describe(bot)}",
+              markup=False, highlight=False)
     for line in universe_lines(view.bot.get("universe")):
         out.print(line, markup=False, highlight=False)
     if not view.positions:

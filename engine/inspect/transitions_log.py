@@ -2,7 +2,8 @@
 
 The journal holds transition records and command records (`kind: "command"`: who paused, resumed,
 panicked…). Commands have no position or symbol: a position or symbol filter leaves them out, and
-`--event` matches them by `pause` or `/pause`.
+`--event` matches them by `pause` or `/pause`. The bot machine's transitions (bot records naming the
+machine: `engine.store.journal.is_bot_transition`) are shown too, as position `bot`, without a seq.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.store.journal import SeqOrder, damage_remedy, is_bot, is_command, read_records
+from engine.store.journal import SeqOrder, damage_remedy, is_bot, is_bot_transition, is_command, read_records
 from engine.store.sealed import DamagedRecord, LineChecker
 
 
@@ -27,7 +28,7 @@ class LogFilter:
     since: datetime | None = None
 
     def matches(self, record: dict[str, Any]) -> bool:
-        if self.position and record.get("position") != self.position:
+        if self.position and record.get("position", "bot" if is_bot_transition(record) else None) != self.position:
             return False
         if self.symbol and not _same_symbol(record.get("symbol", ""), self.symbol):
             return False
@@ -46,8 +47,18 @@ def _same_symbol(recorded: str, wanted: str) -> bool:
     return squash(recorded) == squash(wanted)
 
 
+def shown(journal: Path) -> Iterator[dict[str, Any]]:
+    """The records a reader is shown, in file order: transitions, commands and the bot machine's
+    transitions (the other bot records are state, not log lines)."""
+    return (r for r in read_records(journal, bot=True) if not is_bot(r) or is_bot_transition(r))
+
+
+def bot_transitions(journal: Path) -> list[dict[str, Any]]:
+    return [r for r in read_records(journal, bot=True) if is_bot_transition(r)]
+
+
 def query(journal: Path, flt: LogFilter, tail: int | None = None) -> list[dict[str, Any]]:
-    matching: Iterable[dict[str, Any]] = (r for r in read_records(journal) if flt.matches(r))
+    matching: Iterable[dict[str, Any]] = (r for r in shown(journal) if flt.matches(r))
     if tail is not None:
         return list(deque(matching, maxlen=tail))
     return list(matching)
@@ -61,7 +72,7 @@ def query_checked(
     and is told where it stops."""
     matching: deque[dict[str, Any]] = deque(maxlen=tail)
     try:
-        for record in read_records(journal):
+        for record in shown(journal):
             if flt.matches(record):
                 matching.append(record)
     except DamagedRecord as exc:
@@ -86,6 +97,7 @@ def follow(
     flt: LogFilter,
     after_seq: int,
     *,
+    after_n: int = 0,
     poll: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
@@ -93,7 +105,8 @@ def follow(
     """Yield matching records appended after `after_seq`, until `stop()` is true.
 
     Reads only complete lines, so a record being written is picked up on the next poll. Raises
-    DamagedRecord at a damaged line (checksum, JSON or seq order), naming its line.
+    DamagedRecord at a damaged line (checksum, JSON or seq order), naming its line. Bot machine
+    transitions are yielded after bot record `after_n`.
     """
     offset, seq, line = 0, after_seq, 0
     checker = LineChecker(journal, damage_remedy(journal), SeqOrder())
@@ -108,6 +121,9 @@ def follow(
                     line += 1
                     record = checker.check(raw, line)
                     if is_bot(record):
+                        if is_bot_transition(record) and int(record["n"]) > after_n and flt.matches(record):
+                            after_n = int(record["n"])
+                            yield record
                         continue
                     if int(record.get("seq", 0)) > seq:
                         seq = int(record["seq"])
@@ -116,6 +132,11 @@ def follow(
         except FileNotFoundError:
             pass
         sleep(poll)
+
+
+def label(record: dict[str, Any]) -> str:
+    """Where a record sits in the journal: its seq, or `bot#n` for a bot machine transition."""
+    return str(record["seq"]) if "seq" in record else f"bot#{record.get('n', '?')}"
 
 
 def event_name(record: dict[str, Any]) -> str:
@@ -131,6 +152,13 @@ def describe_payload(record: dict[str, Any]) -> str:
         parts = [f"by {record.get('by', '?')}"]
         values = {**(record.get("args") or {}), **(record.get("bot") or {})}
         parts += [f"{k}={v}" for k, v in values.items()]
+        return "; ".join(parts)
+    if is_bot_transition(record):
+        parts = [f"by {record.get('by', '?')}"]
+        if record.get("reason"):
+            parts.append(str(record["reason"]))
+        if record.get("deadline_at"):
+            parts.append(f"until {record['deadline_at'][:16].replace('T', ' ')}")
         return "; ".join(parts)
     payload = record.get("payload") or {}
     parts = []

@@ -125,6 +125,18 @@ class BotModel:
                    tripped=bool(d.get("tripped", False)))
 
 
+def describe(m: BotModel) -> str:
+    """The bot's state and why, in one line: `halted: today's realised PnL … , until 2025-03-04 00:00 UTC`."""
+    text = m.state.replace("_", " ")
+    if m.reason:
+        text += f": {m.reason}"
+    if m.by and m.by != "engine" and m.by not in m.reason:
+        text += f" (by {m.by})"
+    if m.deadline_at is not None:
+        text += f", until {m.deadline_at.strftime('%Y-%m-%d %H:%M UTC')}"
+    return text
+
+
 def migrate(legacy: dict[str, Any]) -> BotModel:
     """The bot machine's state from what a RiskState document held before the bot machine existed:
     a manual pause, a daily halt or a stop-loss pause (the later deadline of the two wins)."""
@@ -176,15 +188,7 @@ class BotMachine:
         return False
 
     def why(self) -> str:
-        m = self.model
-        text = m.state.replace("_", " ")
-        if m.reason:
-            text += f": {m.reason}"
-        if m.by and m.by != "engine":
-            text += f" (by {m.by})"
-        if m.deadline_at is not None:
-            text += f", until {m.deadline_at.strftime('%Y-%m-%d %H:%M UTC')}"
-        return text
+        return describe(self.model)
 
     def status(self, now: datetime) -> dict[str, Any]:
         """The risk counters and the bot machine's state, JSON-safe, for /status, `status` and the

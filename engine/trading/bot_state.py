@@ -4,7 +4,10 @@ a state folder written before the bot machine existed, in the state its older ri
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+from pathlib import Path
 
 from engine.config.loading import LoadedProfile, bind_machine
 from engine.machine.runtime import CompiledMachine
@@ -23,6 +26,7 @@ from engine.trading.risk import RiskGuard
 
 log = logging.getLogger("engine.bot_machine")
 
+REARM_REQUEST = "rearm.request"  # `python -m engine rearm` beside a running bot: who asks, picked up each tick
 BASE_VALUE = "bot_machine_base"  # the state a migration started the bot machine in (replay starts there)
 
 
@@ -64,3 +68,28 @@ def replayed_state(loaded: LoadedProfile, book: PositionBook) -> BotModel:
     records = list(read_records(book.journal.path, bot=True))
     base = next((r["bot"][BASE_VALUE] for r in records if BASE_VALUE in r.get("bot", {})), None)
     return replay(compile_bot_machine(loaded), records, BotModel.from_dict(base) if base else None)
+
+
+def request_rearm(folder: Path, by: str) -> Path:
+    """Ask the bot running on `folder` to re-arm (it takes the request at its next tick). Written whole
+    (a temporary file renamed over it), so the bot never reads half a request."""
+    path = folder / REARM_REQUEST
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"by": by}), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def take_rearm_request(folder: Path) -> str | None:
+    """Who asked for a re-arm (the request is removed), or None without a request."""
+    path = folder / REARM_REQUEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    path.unlink(missing_ok=True)
+    try:
+        by = json.loads(text).get("by")
+    except (ValueError, AttributeError):
+        by = None
+    return str(by) if by else "cli:unknown"

@@ -493,7 +493,7 @@ def test_log_follow_prints_what_follow_yields(
         "payload": {},
     }
 
-    def fake_follow(journal, flt, after_seq):
+    def fake_follow(journal, flt, after_seq, after_n=0):
         calls.append((journal, flt, after_seq))
         yield extra
         raise KeyboardInterrupt
@@ -588,7 +588,7 @@ def test_status_table(state: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     with freeze_time(T0 + 5 * M):
         code, out, err = run(capsys, "status", str(profile))
     assert code == 0, err
-    assert out.splitlines()[0] == f"profile demo (paper) · state {state} · seq 6 · 2 live position(s)"
+    assert out.splitlines()[0] == f"profile demo (paper) · state {state} · seq 6 · 2 live position(s) · bot running"
     header = out.splitlines()[1].split()
     assert header[:5] == ["id", "symbol", "side", "state", "size"]
     assert "pending" in header and "intents" in header

@@ -245,13 +245,14 @@ class BotControl:
             raise UserError(f"nothing to re-arm: the bot is {bot.why()}")
         return self.confirmations.create("rearm", by, where=where, reason=bot.model.reason)
 
-    async def _rearm(self, by: str) -> CommandResult:
-        async with self.lock:
-            bot = self.session.bot
-            now = self.now()
-            if bot.command("rearm", by, now, reason=f"re-armed by {by}") is None:
-                return CommandResult(False, f"nothing to re-arm: the bot is {bot.why()}")
-            record = self.session.book.record_command("rearm", by, now=now, bot=self._bot_value())
+    def rearm(self, by: str) -> CommandResult:
+        """Re-arm a stopped-out bot (after the confirmation; the CLI's request is its own). Sends no order
+        and awaits nothing, so it needs no engine lock: it runs between two engine steps."""
+        bot = self.session.bot
+        now = self.now()
+        if bot.command("rearm", by, now, reason=f"re-armed by {by}") is None:
+            return CommandResult(False, f"nothing to re-arm: the bot is {bot.why()}")
+        record = self.session.book.record_command("rearm", by, now=now, bot=self._bot_value())
         self.notify("rearmed", by=by)
         return CommandResult(True, "re-armed: entries allowed again; the drawdown is measured from the equity now",
                              record)
@@ -295,7 +296,7 @@ class BotControl:
         if pending.action == "close":
             return await self._close(str(pending.args["position"]), by)
         if pending.action == "rearm":
-            return await self._rearm(by)
+            return self.rearm(by)
         return CommandResult(False, f"unknown action {pending.action!r}")
 
     async def _panic(self, by: str) -> CommandResult:
@@ -374,3 +375,8 @@ class BotControl:
     # --- housekeeping --------------------------------------------------------------------------
     def tick(self) -> None:
         self.confirmations.expire()
+        from engine.trading.bot_state import take_rearm_request
+
+        by = take_rearm_request(self.session.book.state_dir)
+        if by is not None:  # `python -m engine rearm PROFILE` beside the running bot
+            log.warning("%s", self.rearm(by).message)
