@@ -5,9 +5,10 @@
 Taker: the profile as shipped (market entry, TAKE_PROFIT_MARKET slices). Maker: the same profile with
 `orders.entry: {type: limit, post_only: true, offset_ticks: 0, timeout: 20s, on_timeout: market}` and
 `orders.take_profit_type: limit`. Both through `python -m engine backtest` as a user runs it; figures
-from each run's `trades.csv` (fees and net PnL after fees) and journal (resting entries that filled).
-The shared data is USDT-margined: the runs trade USDT perpetuals (maker 0.02 %, taker 0.05 %). Funding
-is not applied by the backtest yet; both columns leave it out alike. In-sample: nothing here was tuned.
+from each run's `trades.csv` (fees split by liquidity, net PnL after fees) and `history.jsonl` (the
+limit entries' ordered and filled sizes: the fill ratio). The shared data is USDT-margined: the runs
+trade USDT perpetuals (maker 0.02 %, taker 0.05 %). The shared data has no funding rates, so neither run
+pays funding (the report says so). In-sample: nothing here was tuned.
 """
 
 from __future__ import annotations
@@ -22,32 +23,30 @@ import sys
 import tempfile
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from engine.report.metrics import EntryFills, entry_fills  # noqa: E402
 MAKER = {"entry": {"type": "limit", "post_only": True, "offset_ticks": 0, "timeout": "20s", "on_timeout": "market"},
          "take_profit_type": "limit"}
 
 
-def run(profile: Path, args: argparse.Namespace, out: Path) -> dict[str, Decimal | int]:
+def run(profile: Path, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     command = [sys.executable, "-m", "engine", "--offline", "backtest", str(profile), "--data", str(args.data),
                "--from", args.start, "--to", args.end, "--out", str(out), "--symbols", *args.symbols]
     subprocess.run(command, check=True, cwd=REPO, env={**os.environ, "ENGINE_OFFLINE": "1"},
                    stdout=subprocess.DEVNULL)
     with (out / "trades.csv").open() as fh:
         trades = list(csv.DictReader(fh))
-    resting = filled = 0
-    for raw in (out / "journal.jsonl").read_bytes().split(b"\n"):
-        raw = raw.strip(b"\0")
-        if not raw:
-            continue
-        record = json.loads(raw)
-        if record.get("event") == "signal" and record.get("to") == "resting":
-            resting += 1
-        if record.get("event") == "entry_filled" and record.get("from") in ("resting", "cancelling_entry") \
-                and record.get("to") == "open" and "resting" not in (record.get("payload") or {}):
-            filled += 1
+    # Every closed position, traded or not (an abandoned entry is no trade but counts in the fill ratio).
+    lines = (line.strip("\0 ") for line in (out / "history.jsonl").read_text().splitlines())
+    records = [json.loads(line) for line in lines if line]
     return {"trades": len(trades), "fees": sum(Decimal(t["fees"]) for t in trades),
-            "net": sum(Decimal(t["realised_pnl"]) for t in trades), "resting": resting, "filled": filled}
+            "maker": sum(Decimal(t["fees_maker"] or 0) for t in trades),
+            "taker": sum(Decimal(t["fees_taker"] or 0) for t in trades),
+            "net": sum(Decimal(t["realised_pnl"]) for t in trades), "entries": entry_fills(records)}
 
 
 def main() -> None:
@@ -69,16 +68,17 @@ def main() -> None:
         maker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-maker", "orders": MAKER}))
         taker_run = run(profiles / args.profile.name, args, root / "taker")
         maker_run = run(maker, args, root / "maker")
-    fill_ratio = maker_run["filled"] / maker_run["resting"] if maker_run["resting"] else 0.0
+    entries: EntryFills = maker_run["entries"]
+    fill_ratio = (entries.fill_ratio_pct or Decimal(0)) / 100
     print(f"{args.profile.name} · {' '.join(args.symbols)} · {args.start} → {args.end} · funding not applied")
-    print(f"{'':12}{'trades':>8}{'fees':>12}{'net PnL':>12}")
+    print(f"{'':12}{'trades':>8}{'fees':>12}{'maker fees':>12}{'taker fees':>12}{'net PnL':>12}")
     for name, r in (("taker", taker_run), ("maker", maker_run)):
-        print(f"{name:12}{r['trades']:>8}{r['fees']:>12.2f}{r['net']:>12.2f}")
-    print(f"resting entries: {maker_run['resting']}, filled whole as maker: {maker_run['filled']} "
-          f"({fill_ratio:.1%}); the rest went in at market after the timeout")
+        print(f"{name:12}{r['trades']:>8}{r['fees']:>12.2f}{r['maker']:>12.2f}{r['taker']:>12.2f}{r['net']:>12.2f}")
+    print(f"limit entries: {entries.limit_entries}, filled whole: {entries.filled_whole}, cut short by the timeout: "
+          f"{entries.expired} (the rest at market), rejected post-only: {entries.rejected}; "
+          f"fill ratio (filled / ordered size) {fill_ratio:.1%}")
     print(f"RESULT fees_taker={taker_run['fees']:.2f} fees_maker={maker_run['fees']:.2f} "
           f"net_taker={taker_run['net']:.2f} net_maker={maker_run['net']:.2f} fill_ratio={fill_ratio:.3f}")
-
 
 if __name__ == "__main__":
     main()

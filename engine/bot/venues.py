@@ -36,13 +36,24 @@ def fee_schedules(profile: Profile) -> dict[str, FeeSchedule]:
             for asset, tier in profile.venue.fees.items()}
 
 
-def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], profile: Profile):  # noqa: ANN201
-    """A matching engine with the profile's slippage, fee tier and leverage. A paper account keeps the
-    fees it was opened with (they are saved in venue.json with the balance)."""
+def sim_engine(markets: dict[str, Market], balances: dict[str, Decimal], profile: Profile,  # noqa: ANN201
+               **options: Any):
+    """A matching engine with the profile's slippage, fee tier and leverage: market-aware slippage
+    unless the profile pins `venue.slippage_bps`. A paper account keeps the fees and slippage it was
+    opened with (they are saved in venue.json with the balance). `options` go to MatchingEngine."""
     from engine.venue.sim.engine import MatchingEngine
 
     return MatchingEngine(markets, balances=balances, fees=fee_schedules(profile),
-                          slippage_bps=str(profile.venue.slippage_bps), default_leverage=profile.orders.leverage)
+                          default_leverage=profile.orders.leverage, **slippage_options(profile), **options)
+
+
+def slippage_options(profile: Profile) -> dict[str, Any]:
+    """The profile's slippage as MatchingEngine arguments: `venue.slippage_bps` pins a flat figure;
+    without it the market-aware model (tick size, order size against the candle's volume)."""
+    pinned = profile.venue.slippage_bps
+    if pinned is None:
+        return {"slippage_model": "market"}
+    return {"slippage_model": "flat", "slippage_bps": str(pinned)}
 
 
 def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:

@@ -91,9 +91,10 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(
             run_backtest(loaded, data_dir, start, end, symbols=args.symbols, out_dir=out_dir, progress=progress)
         )
-    metrics = compute_metrics(result.trades, result.starting_balance, result.start, result.end)
+    trades = result.trades_with_fills()
+    metrics = compute_metrics(trades, result.starting_balance, result.start, result.end)
     notes = [f"data: {result.data_source}" + ("" if args.data is not None else " — the default store"),
-             *dict.fromkeys(result.notes)]
+             result.fills_resolution, *dict.fromkeys(result.notes)]
     notes.append(
         f"{result.candles:,} candles of {len(result.symbols)} symbols in {result.wall_s:.1f} s "
         f"({result.candles / max(result.wall_s, 1e-9):,.0f} candles/s)"
@@ -105,8 +106,9 @@ def run(args: argparse.Namespace) -> int:
         title=f"backtest · {loaded.profile.name} · {start:%Y-%m-%d} → {end:%Y-%m-%d}",
         notes=notes,
         universe=result.universe,
+        funding=result.funding,
     )
-    write_trades_csv(result.trades, out_dir / "trades.csv")
+    write_trades_csv(trades, out_dir / "trades.csv")
     plot_equity(metrics, out_dir / "equity.png", title=f"{loaded.profile.name} equity and drawdown")
     out.print(f"wrote {out_dir / 'trades.csv'}, {out_dir / 'equity.png'} and the journal {out_dir / 'journal.jsonl'}")
     out.print(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from engine.market.candles import Row
 from engine.market.datadir import DataDir
+from engine.market.finer import FinerCandles
 from engine.market.synthetic import SyntheticMarket
 
 
@@ -55,7 +56,8 @@ class SyntheticFeed:
 
 
 class FileFeed:
-    """A replay of candle files from a data folder (real market history)."""
+    """A replay of candle files from a data folder (real market history). `finer`: the finer candles
+    the folder holds for the same symbols (1m beside 5m), which the fill model walks inside each candle."""
 
     def __init__(self, data_dir: Path, symbols: list[str], *, timeframe: str, start_ms: int | None) -> None:
         data = DataDir(data_dir)
@@ -67,6 +69,7 @@ class FileFeed:
                 self.frames[symbol] = series.frame
                 if series.is_twin_fallback:
                     self.notes.append(series.provenance)
+        self.finer = FinerCandles.load(data, list(self.frames), timeframe, start_ms, None)
         self.name = f"replay of {data_dir}"
         self.synthetic = False
         self._index = {s: {int(t): i for i, t in enumerate(f.index.to_numpy(np.int64))} for s, f in self.frames.items()}

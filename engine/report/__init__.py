@@ -4,6 +4,7 @@ rendering (rich tables, trades CSV, equity PNG)."""
 from engine.report.kpis import Comparison, Kpi, all_passed, check_kpis
 from engine.report.metrics import (
     DayResult,
+    EntryFills,
     ExitReasonStats,
     Metrics,
     SymbolStats,
@@ -17,6 +18,7 @@ from engine.report.render import plot_equity, print_report, write_trades_csv
 __all__ = [
     "Comparison",
     "DayResult",
+    "EntryFills",
     "ExitReasonStats",
     "Kpi",
     "Metrics",

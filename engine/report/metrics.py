@@ -51,6 +51,19 @@ class Trade:
     exit_reason: str
     realised_pnl: Decimal  # net of all fees
     fees: Decimal
+    # Each filled order (engine.run.fills: role, type, qty, price, fee, liquidity) when the run recorded
+    # them; None for records without (paper history, older runs): their fees cannot be split.
+    fills: tuple[Mapping[str, str], ...] | None = None
+
+    @property
+    def fees_maker(self) -> Decimal | None:
+        return None if self.fills is None else sum((Decimal(f["fee"]) for f in self.fills
+                                                    if f.get("liquidity") == "maker"), ZERO)
+
+    @property
+    def fees_taker(self) -> Decimal | None:
+        return None if self.fills is None else sum((Decimal(f["fee"]) for f in self.fills
+                                                    if f.get("liquidity") != "maker"), ZERO)
 
     @property
     def hold(self) -> timedelta:
@@ -82,6 +95,25 @@ class ExitReasonStats:
     net_pnl: Decimal
     avg_pnl: Decimal
     raw_reasons: tuple[str, ...] = ()  # the exit reasons counted here (useful for "other")
+    fees: Decimal = ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFills:
+    """How resting (limit) entries filled, over every record with one, traded or not. `ordered` and
+    `filled` are sizes in the base asset summed over symbols: only their ratio is meaningful."""
+
+    limit_entries: int = 0
+    filled_whole: int = 0
+    expired: int = 0  # the timeout came before the order filled whole (the rest was cancelled)
+    abandoned: int = 0  # of those, nothing was entered at all (entry_expired)
+    rejected: int = 0  # refused by the venue (a post-only order that would have crossed: -5022)
+    ordered: Decimal = ZERO
+    filled: Decimal = ZERO
+
+    @property
+    def fill_ratio_pct(self) -> Decimal | None:
+        return self.filled / self.ordered * HUNDRED if self.ordered > 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +158,10 @@ class Metrics:
     by_exit_reason: tuple[ExitReasonStats, ...]  # every row of EXIT_REASON_ROWS then "other", always
     excluded: int = 0  # records that are not trades (rejected, never filled, not closed)
     excluded_pnl: Decimal = ZERO
+    fees_maker: Decimal = ZERO  # of `fees`, on maker fills (trades whose fills were recorded)
+    fees_taker: Decimal = ZERO
+    fees_unattributed: Decimal = ZERO  # fees of trades without recorded fills
+    entry_fills: EntryFills = EntryFills()
     # Equity after each close, indexed by close time (UTC); the first point is the starting balance at
     # `start`. Daily PnL: every UTC day of the run, 0 where nothing closed.
     equity: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), compare=False, repr=False)
@@ -171,6 +207,7 @@ def parse_trades(records: Iterable[Mapping[str, Any] | Trade]) -> tuple[list[Tra
                 exit_reason=reason,
                 realised_pnl=Decimal(str(record.get("realised_pnl", "0"))),
                 fees=Decimal(str(record.get("fees", "0"))),
+                fills=None if record.get("fills") is None else tuple(record["fills"]),
             )
         )
     trades.sort(key=lambda t: t.closed_at)  # stable: same-instant closes keep the file's order
@@ -192,7 +229,10 @@ def compute_metrics(
     start, end = _utc(start), _utc(end)
     if end < start:
         raise ValueError(f"run ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    closed, excluded, excluded_pnl = parse_trades(trades)
+    records = list(trades)
+    closed, excluded, excluded_pnl = parse_trades(records)
+    fees_maker = sum((t.fees_maker for t in closed if t.fees_maker is not None), ZERO)
+    fees_taker = sum((t.fees_taker for t in closed if t.fees_taker is not None), ZERO)
 
     n = len(closed)
     pnls = [t.realised_pnl for t in closed]
@@ -237,6 +277,10 @@ def compute_metrics(
         by_exit_reason=_by_exit_reason(closed),
         excluded=excluded,
         excluded_pnl=excluded_pnl,
+        fees_maker=fees_maker,
+        fees_taker=fees_taker,
+        fees_unattributed=sum((t.fees for t in closed if t.fills is None), ZERO),
+        entry_fills=entry_fills(records),
         equity=_equity_series(start, starting_balance, closed, equity_after),
         daily_pnl=_daily_series(start, end, closed),
     )
@@ -326,8 +370,36 @@ def _by_exit_reason(closed: list[Trade]) -> tuple[ExitReasonStats, ...]:
         group = groups[label]
         net = sum((t.realised_pnl for t in group), ZERO)
         raw = tuple(sorted({t.exit_reason for t in group}))
-        rows.append(ExitReasonStats(label, len(group), net, net / len(group) if group else ZERO, raw))
+        fees = sum((t.fees for t in group), ZERO)
+        rows.append(ExitReasonStats(label, len(group), net, net / len(group) if group else ZERO, raw, fees))
     return tuple(rows)
+
+
+def entry_fills(records: Iterable[Mapping[str, Any] | Trade]) -> EntryFills:
+    """Fill ratio of the limit entries in position records: per entry order its size and filled part
+    (`order_fills`: size, filled, …), how many filled whole, how many the venue refused, how many the
+    timeout cut short, and how many of those entered nothing (exit reason entry_expired)."""
+    count = whole = expired = abandoned = rejected = 0
+    ordered = filled = ZERO
+    for record in records:
+        if isinstance(record, Trade):
+            continue
+        roles, parts = record.get("order_roles") or {}, record.get("order_fills") or {}
+        for client_id, part in parts.items():
+            if roles.get(client_id) != "entry":
+                continue
+            size, done = Decimal(str(part[0])), Decimal(str(part[1]))
+            count += 1
+            ordered += size
+            filled += done
+            if done >= size:
+                whole += 1
+            elif ExitReason.of(str(record.get("exit_reason") or "")) is ExitReason.REJECTED:
+                rejected += 1
+            elif record.get("closed_at") is not None:  # the rest never came: cancelled at the timeout
+                expired += 1
+                abandoned += record.get("exit_reason") == ExitReason.ENTRY_EXPIRED
+    return EntryFills(count, whole, expired, abandoned, rejected, ordered, filled)
 
 
 def _equity_series(start: datetime, balance: Decimal, closed: list[Trade], after: list[Decimal]) -> pd.Series:

@@ -32,6 +32,7 @@ UNIVERSE_ROWS = 20  # changes listed in the report; universe.json in the output 
 
 CSV_COLUMNS = (
     "id", "symbol", "side", "qty", "entry", "opened_at", "closed_at", "hold_s", "exit_reason", "realised_pnl", "fees",
+    "fees_maker", "fees_taker", "fills",
 )
 
 
@@ -43,9 +44,10 @@ def print_report(
     title: str,
     notes: Sequence[str] = (),
     universe: Rotation | None = None,
+    funding: str | None = None,
 ) -> None:
-    """Print the notes, a summary, the universe and how it changed (when given), the per-symbol and
-    per-exit-reason tables and the KPIs."""
+    """Print the notes, a summary (with the `funding` line when given), the universe and how it changed
+    (when given), the per-symbol and per-exit-reason tables and the KPIs."""
     console.rule(Text(title, style="bold"))
     lines = list(notes)
     if metrics.excluded_pnl != 0:
@@ -56,7 +58,7 @@ def print_report(
     if lines:
         body = Text("\n".join(f"• {line}" for line in lines), style="bold yellow")
         console.print(Panel(body, title="[bold]NOTE[/bold]", border_style="yellow", expand=True))
-    console.print(_summary_table(metrics))
+    console.print(_summary_table(metrics, funding))
     if universe is not None:
         console.print(_universe_table(universe))
     console.print(_symbol_table(metrics))
@@ -86,8 +88,16 @@ def write_trades_csv(trades: Iterable[Mapping[str, Any] | Trade], path: Path | s
                 "exit_reason": t.exit_reason,
                 "realised_pnl": str(t.realised_pnl),
                 "fees": str(t.fees),
+                "fees_maker": "" if t.fees_maker is None else str(t.fees_maker),
+                "fees_taker": "" if t.fees_taker is None else str(t.fees_taker),
+                "fills": "" if t.fills is None else fills_text(t.fills),
             })
     return len(rows)
+
+
+def fills_text(fills: Iterable[Mapping[str, str]]) -> str:
+    """A trade's fills for trades.csv: `role:liquidity qty@price` each, `; ` between, in fill order."""
+    return "; ".join(f"{f['role']}:{f['liquidity']} {f['qty']}@{f['price']}" for f in fills)
 
 
 def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and drawdown") -> Path:
@@ -129,7 +139,22 @@ def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and 
 # --- tables ------------------------------------------------------------------------------------
 
 
-def _summary_table(m: Metrics) -> Table:
+def _fees(m: Metrics) -> str:
+    split = f"maker {_money(m.fees_maker, sign=False)} · taker {_money(m.fees_taker, sign=False)}"
+    if m.fees_unattributed:
+        split += f" · not split {_money(m.fees_unattributed, sign=False)}"
+    return f"{_money(m.fees, sign=False)} ({split})"
+
+
+def _entry_fills(m: Metrics) -> str:
+    e = m.entry_fills
+    ratio = e.fill_ratio_pct
+    text = (f"{e.limit_entries} · fill ratio {'—' if ratio is None else _pct(ratio, ROUND_FLOOR)} · "
+            f"{e.filled_whole} filled whole · {e.expired} expired ({e.abandoned} abandoned)")
+    return text + (f" · {e.rejected} rejected" if e.rejected else "")
+
+
+def _summary_table(m: Metrics, funding: str | None = None) -> Table:
     table = Table(title="Summary", box=box.SIMPLE_HEAVY, show_header=False, title_justify="left")
     table.add_column("metric", style="bold")
     table.add_column("value")
@@ -144,7 +169,7 @@ def _summary_table(m: Metrics) -> Table:
          f"{m.wins} / {m.losses}" + (f" / {breakeven}" if breakeven else "")),
         ("win rate", _pct(m.win_rate_pct, ROUND_FLOOR)),
         ("net PnL (after fees)", _money(m.net_pnl)),
-        ("fees paid", _money(m.fees, sign=False)),
+        ("fees paid", _fees(m)),
         ("PnL per hour", _money(m.pnl_per_hour)),
         ("profit factor", pf),
         ("expectancy per trade", _money(m.expectancy)),
@@ -156,6 +181,10 @@ def _summary_table(m: Metrics) -> Table:
         ("worst daily drawdown", "—" if m.max_daily_drawdown is None else
          f"{_pct(m.max_daily_drawdown.drawdown_pct, ROUND_CEILING)} on {m.max_daily_drawdown.day.isoformat()}"),
     ]
+    if funding is not None:
+        rows.append(("funding", funding))
+    if m.entry_fills.limit_entries:
+        rows.append(("limit entries", _entry_fills(m)))
     if m.excluded:
         rows.append(("not trades (rejected / never filled)", str(m.excluded)))
     for name, value in rows:
@@ -211,6 +240,7 @@ def _exit_reason_table(m: Metrics) -> Table:
     table.add_column("count", justify="right")
     table.add_column("net PnL", justify="right")
     table.add_column("average PnL", justify="right")
+    table.add_column("fees", justify="right")
     table.add_column("reasons", style="dim")
     for row in m.by_exit_reason:
         empty = row.count == 0
@@ -219,6 +249,7 @@ def _exit_reason_table(m: Metrics) -> Table:
             str(row.count),
             "—" if empty else _colored(row.net_pnl),
             "—" if empty else _colored(row.avg_pnl),
+            "—" if empty else _money(row.fees, sign=False),
             ", ".join(row.raw_reasons) if row.reason == OTHER_ROW else "",
         )
     return table

@@ -30,9 +30,12 @@ from engine.errors import UserError
 from engine.exits import ExitReason
 from engine.market.candles import slice_time, timeframe_ms
 from engine.market.datadir import DataDir
+from engine.market.finer import FinerCandles
 from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import DAY_MS, Exclusion, rules_from_profile
 from engine.run.driver import CandleDriver
+from engine.run.fills import recording_fills, with_fills
+from engine.run.funding import FundingHistory, funding_line
 from engine.run.timeline import count_candles, merged_steps
 from engine.strategy.sources import VectorSignals
 from engine.venue.catalog import markets_for
@@ -59,6 +62,13 @@ class BacktestRun:
     symbols: list[str] = field(default_factory=list)
     universe: Rotation | None = None
     data_source: str = ""
+    fills_resolution: str = ""  # which candles decided the fills (FinerCandles.describe)
+    funding: str = ""  # the report's funding line (engine.run.funding)
+    fills: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # position id → its fills (run.fills)
+
+    def trades_with_fills(self) -> list[dict[str, Any]]:
+        """The trades with their fills, for the report (maker/taker fees, liquidity in trades.csv)."""
+        return with_fills(self.trades, self.fills)
 
 
 def resolve_symbols(requested: list[str] | None, markets: dict[str, Market], quotes: tuple[str, ...],
@@ -144,6 +154,7 @@ async def run_backtest(
         candles = {s: f for s, f in candles.items() if s not in static}
     activity = ActivityHistory({s: history[s] for s in rotation.markets}, timeframe, rules.atr_period)
     notes.extend(gap_notes(candles, timeframe))
+    finer = FinerCandles.load(data, candles, timeframe, start, end)
     prepare_out_dir(out_dir)
     (out_dir / MARKER).write_text(json.dumps({"profile": profile.name, "from": start.isoformat(),
                                               "to": end.isoformat(), "symbols": list(candles),
@@ -153,7 +164,12 @@ async def run_backtest(
     session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
                            keep_candles=False, on_closed=trades.append)
     session.venue.engine.keep_executions = False  # the report reads closed positions, not the fill log
-    driver = CandleDriver(session.engine, session.venue, clock, timeframe, VectorSignals(candles, profile.strategy))
+    fills: dict[str, list[dict[str, str]]] = {}
+    session.engine.on_closed = recording_fills(session.venue.engine, trades.append, fills)  # each fill's liquidity
+    funding = FundingHistory.load(data_dir, [markets[s] for s in candles], start_ms, to_ms(end))
+    session.venue.engine.set_funding(funding.schedules())
+    driver = CandleDriver(session.engine, session.venue, clock, timeframe, VectorSignals(candles, profile.strategy),
+                          finer)
     total = count_candles(candles)
     task = progress.add_task("backtest", total=total) if progress is not None else None
     wall = time.perf_counter()
@@ -180,6 +196,7 @@ async def run_backtest(
     settles = dict.fromkeys([*profile.venue.quote_assets, *(markets[s].settle for s in candles)])
     final = {q: (await session.venue.balance(q)).total for q in settles}
     session.book.close()
+    tally = session.venue.engine.funding_tally
     (out_dir / UNIVERSE_FILE).write_text(json.dumps(rotation.summary(), indent=1))
     # Every funded wallet started with the profile's balance; equity is their sum.
     starting = profile.venue.starting_balance * len(final)
@@ -187,7 +204,8 @@ async def run_backtest(
         notes.append(f"{len(final)} wallets ({', '.join(final)}) of {profile.venue.starting_balance} each; "
                      "equity figures are their sum")
     return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last, starting, final, notes,
-                       list(candles), rotation, data_source(data_dir, sources))
+                       list(candles), rotation, data_source(data_dir, sources), finer.describe(candles),
+                       funding_line(funding, tally.paid, tally.received, tally.settlements), fills)
 
 
 def _static_exclusions(rotation: Rotation) -> dict[str, Exclusion]:

@@ -13,23 +13,27 @@ from datetime import datetime
 
 from engine.clock import SimulatedClock, from_ms
 from engine.market.candles import Row, timeframe_ms
+from engine.market.finer import FinerCandles
 from engine.strategy.sources import SignalSource
 from engine.trading.engine import TradingEngine
 from engine.venue.sim.venue import SimVenue
 
 
 async def feed_candle(venue: SimVenue, engine: TradingEngine, symbol: str, open_ms: int, row: Row,
-                      now: datetime) -> None:
-    """One closed candle through the simulated venue; the fills it makes become the engine's events."""
-    executions = venue.on_candle(symbol, open_ms, *row)
+                      now: datetime, finer: FinerCandles | None = None) -> None:
+    """One closed candle through the simulated venue (with the finer candles inside it, when there are
+    any); the fills it makes become the engine's events."""
+    inside = None if finer is None else finer.inside(symbol, open_ms)
+    executions = venue.on_candle(symbol, open_ms, *row, finer=inside)
     if executions:
         await engine.on_executions(executions, now)
 
 
 class CandleDriver:
     def __init__(self, engine: TradingEngine, venue: SimVenue, clock: SimulatedClock, timeframe: str,
-                 signals: SignalSource) -> None:
+                 signals: SignalSource, finer: FinerCandles | None = None) -> None:
         self.engine = engine
+        self.finer = finer
         self.venue = venue
         self.clock = clock
         self.step_ms = timeframe_ms(timeframe)
@@ -42,7 +46,7 @@ class CandleDriver:
             self.clock.set(now)
         batch = list(rows)
         for symbol, row in batch:
-            await feed_candle(self.venue, self.engine, symbol, open_ms, row, now)
+            await feed_candle(self.venue, self.engine, symbol, open_ms, row, now, self.finer)
         self.candles += len(batch)
         await self.engine.on_timeouts(now)
         for symbol, row in batch:

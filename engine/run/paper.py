@@ -30,6 +30,7 @@ from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import choose_symbols, rules_from_profile
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
+from engine.run.funding import FundingHistory
 from engine.store.lock import state_lock
 from engine.strategy.sources import LiveSignals
 from engine.venue.catalog import markets_for
@@ -106,6 +107,8 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
         cursor = int(paper.get("cursor_ms") or origin + (WARMUP - 1) * step)
         paper.update(seed=seed, origin_ms=origin)
     banner(out, session, feed, symbols, market_note, options)
+    if file_feed is not None:
+        replay_costs(out, venue, file_feed, options.data_dir, symbols)  # type: ignore[arg-type]
     clock = SimulatedClock(from_ms(cursor + step))
     signals = LiveSignals(profile.strategy, window=WARMUP)
     for symbol in symbols:
@@ -116,7 +119,8 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
             venue.on_candle(symbol, int(history.index[-1]), float(last["open"]), float(last["high"]),
                             float(last["low"]), float(last["close"]), float(last["volume"]))
     await engine.resume(clock.now())
-    driver = CandleDriver(engine, venue, clock, profile.venue.timeframe, signals)
+    driver = CandleDriver(engine, venue, clock, profile.venue.timeframe, signals,
+                          None if file_feed is None else file_feed.finer)
     universe, activity = (None, None) if file_feed is None else _replay_universe(session, file_feed, symbols)
     stop = asyncio.Event()
     install_signal_handlers(stop)
@@ -181,6 +185,24 @@ def _replay_universe(session: Session, feed: FileFeed, symbols: list[str]) -> tu
     activity = ActivityHistory({s: feed.frames[s] for s in symbols}, profile.venue.timeframe, rules.atr_period)
     session.engine.gate.universe = frozenset()  # nothing enters before the first pick
     return Rotation(rules, markets), activity
+
+
+def replay_costs(out: Any, venue: PersistentSimVenue, feed: FileFeed, data_dir: Path, symbols: list[str]) -> None:
+    """A replay of files charges funding from the folder's historical rates (none where it has none) and
+    walks the finer candles it holds inside each candle; the banner says both. Funding is not saved
+    with the account: it is set again from the files at every start."""
+    funding = FundingHistory.load(data_dir, [venue.engine.markets[s] for s in symbols])
+    venue.engine.set_funding(funding.schedules())
+    if funding.applied:
+        missing = f"; none for {', '.join(funding.missing)}" if funding.missing else ""
+        out.print(f"funding: from historical rates in {funding.source}{missing}", markup=False, highlight=False)
+    else:
+        out.print(f"funding: not applied (no funding rates in {data_dir})", markup=False, highlight=False)
+    finer = {s: [level.timeframe for level in feed.finer.levels[s]] for s in symbols if s in feed.finer.levels}
+    if finer:
+        named = ", ".join(f"{s} ({'/'.join(tfs)})" for s, tfs in finer.items())
+        out.print(f"fills decided on finer candles where the files cover a candle whole: {named}",
+                  markup=False, highlight=False)
 
 
 def check_source(loaded: LoadedProfile, paper: dict[str, Any], source: str) -> None:

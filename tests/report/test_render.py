@@ -70,9 +70,9 @@ def test_report_tables(metrics: Metrics) -> None:
     assert symbols == ["SOL/USDC:USDC", "ETH/USDC:USDC", "BTC/USDC:USDC"]
     assert row("BTC/USDC:USDC").split()[1:] == ["3", "33.33", "%", "-35.00"]
     # per exit reason
-    assert row("SL ").split() == ["SL", "2", "-80.00", "-40.00"]
-    assert row("TP2").split() == ["TP2", "0", "—", "—"]
-    assert row("other").split() == ["other", "1", "-5.00", "-5.00", "close_requested"]
+    assert row("SL ").split() == ["SL", "2", "-80.00", "-40.00", "3.00"]  # fees of P2 (1) and P3 (2)
+    assert row("TP2").split() == ["TP2", "0", "—", "—", "—"]
+    assert row("other").split() == ["other", "1", "-5.00", "-5.00", "0.50", "close_requested"]
     # KPIs
     assert "✘ FAIL" in row("win rate ")
     assert "NOT all passed" in "\n".join(lines)
@@ -103,7 +103,7 @@ def test_trades_csv_round_trips(tmp_path: Path) -> None:
     frame = pd.read_csv(path, dtype=str)
     assert list(frame.columns) == [
         "id", "symbol", "side", "qty", "entry", "opened_at", "closed_at", "hold_s", "exit_reason", "realised_pnl",
-        "fees",
+        "fees", "fees_maker", "fees_taker", "fills",
     ]
     trades, _, _ = parse_trades(sample_history())
     assert list(frame["id"]) == [t.id for t in trades]

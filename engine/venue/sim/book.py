@@ -10,6 +10,7 @@ anything.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -181,6 +182,8 @@ class SymbolBook:
         "fall_max",
         "rise_min",
         "funding_interval_ms",
+        "funding_times",
+        "funding_rates",
         "next_funding_ms",
         "busy",
         "volume",
@@ -210,7 +213,10 @@ class SymbolBook:
         self.last: float | None = None
         self.fall_max = -_INF
         self.rise_min = _INF
-        self.funding_interval_ms = funding_interval_ms  # None: funding off
+        self.funding_interval_ms = funding_interval_ms  # None: funding off (unless a history is set)
+        # Historical funding (MatchingEngine.set_funding): event times ascending, the rate of each.
+        self.funding_times: list[int] | None = None
+        self.funding_rates: list[Decimal] = []
         self.next_funding_ms = NEVER_MS
         self.busy = False
         self.volume = 0.0  # base volume of the latest candle fed (market-aware slippage)
@@ -326,9 +332,9 @@ class SymbolBook:
         account.fees += fee
         if new_q == 0:
             self.next_funding_ms = NEVER_MS
-        elif was_flat and self.funding_interval_ms:
+        elif was_flat:
             # Funding is paid by whoever holds the position at the next funding time (00/08/16 UTC).
-            self.next_funding_ms = (now_ms // self.funding_interval_ms + 1) * self.funding_interval_ms
+            self.next_funding_ms = self.funding_after(now_ms)
         self._update_liquidation_price()
         self.refresh()
         return Execution(
@@ -385,6 +391,25 @@ class SymbolBook:
             timestamp_ms=now_ms,
             position_after=ZERO,
         )
+
+    def funding_after(self, ms: int) -> int:
+        """The first funding time after `ms`: from the history when one is set (NEVER_MS past its
+        end: no rate known, none charged), else every `funding_interval_ms`, else NEVER_MS."""
+        times = self.funding_times
+        if times is not None:
+            i = bisect_right(times, ms)
+            return times[i] if i < len(times) else NEVER_MS
+        if self.funding_interval_ms:
+            return (ms // self.funding_interval_ms + 1) * self.funding_interval_ms
+        return NEVER_MS
+
+    def funding_rate_at(self, ms: int, constant: Decimal | None) -> Decimal | None:
+        """The rate of the funding event at `ms`: the history's, else the engine's constant rate."""
+        times = self.funding_times
+        if times is not None:
+            i = bisect_left(times, ms)
+            return self.funding_rates[i] if i < len(times) and times[i] == ms else None
+        return constant
 
     def pay_funding(self, mark: Decimal, rate: Decimal, *, now_ms: int) -> Execution:
         """Funding at `mark`: longs pay shorts when `rate` > 0. In isolated mode the payment moves the

@@ -9,7 +9,8 @@ What it models (everything else is out of scope and refused or ignored, see each
 - limit orders (GTC, or post-only GTX) that cross and fill as takers or rest and fill as makers, in part
   by the candle's volume (the fill model: `resting`);
 - one-way mode, isolated margin per position, leverage per symbol (default 10), liquidation from the
-  leverage brackets, maker/taker fees per settle asset, optional constant funding every 8 h.
+  leverage brackets, maker/taker fees per settle asset, funding: a constant rate every 8 h or the
+  historical rates of each symbol (`set_funding`).
 
 Time never comes from the wall: order timestamps come from the injected clock, or without one from the
 open time of the latest candle fed. Candles must be fed in time order per symbol.
@@ -22,7 +23,9 @@ not kept: see `state_dict`; the JSON shapes: `state`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from engine.clock import Clock, to_ms
 from engine.venue.errors import (
@@ -67,7 +70,24 @@ from engine.venue.types import (
 FUNDING_INTERVAL_MS = 8 * 3_600_000
 DEFAULT_IMPACT_BPS = 10
 DEFAULT_MAX_VOLUME_SHARE = Decimal("0.1")
-FinerCandles = Sequence[tuple[int, float, float, float, float]]
+# (open_ms, o, h, l, c) rows: a sequence of tuples, or a float numpy array of shape (n, 5).
+FinerCandles = Sequence[tuple[int, float, float, float, float]] | Any
+
+
+@dataclass
+class FundingTally:
+    """Funding settlements since the engine was made (all symbols): paid and received are both >= 0."""
+
+    paid: Decimal = ZERO
+    received: Decimal = ZERO
+    settlements: int = 0
+
+    def add(self, amount: Decimal) -> None:
+        self.settlements += 1
+        if amount < 0:
+            self.paid -= amount
+        else:
+            self.received += amount
 
 
 class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
@@ -124,6 +144,28 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
         self._time_ms = 0
         self.executions: list[Execution] = []
         self._walker = CandleWalker(self._slippage, funding_rate, self._next_id)
+        self._funding: dict[str, tuple[list[int], list[Decimal]]] = {}
+        self.funding_tally = FundingTally()
+
+    def set_funding(self, history: Mapping[str, Sequence[tuple[int, Decimal]]]) -> None:
+        """Charge funding from history instead of the constant `funding_rate`: per unified symbol, its
+        (time_ms, rate) funding events; whoever holds a position at an event pays or receives
+        `position * mark * rate` (the mark: the open of the candle walked at that time). A symbol
+        named here with no events gets no funding at all; symbols not named keep the constant rate
+        (None: none). Open positions move to the next event of their new schedule. Not saved in
+        `state_dict`: a restored engine is given its history again."""
+        for symbol, events in history.items():
+            pairs = sorted((int(t), Decimal(str(r))) for t, r in events)
+            self._funding[symbol] = ([t for t, _ in pairs], [r for _, r in pairs])
+            book = self._books.get(symbol)
+            if book is not None:
+                self._apply_funding(book)
+
+    def _apply_funding(self, book: SymbolBook) -> None:
+        times, rates = self._funding[book.market.symbol]
+        book.funding_times, book.funding_rates = times, rates
+        if book.qty != 0:
+            book.next_funding_ms = book.funding_after(self._time_ms)
 
     def _set_slippage(self, fraction: Decimal, impact: Decimal) -> None:
         """Flat slippage and market impact as fractions (a restored state's exact figures, not via bps)."""
@@ -168,7 +210,7 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
         fees = self._fees.get(market.settle) or self._fees.get(market.quote)
         if fees is None:
             raise ValueError(f"no fee schedule for settle asset {market.settle}; pass fees={{...}}")
-        return SymbolBook(
+        book = SymbolBook(
             market,
             self._brackets.get(symbol, DEFAULT_BRACKETS),
             fees,
@@ -176,6 +218,9 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
             self.default_leverage,
             FUNDING_INTERVAL_MS if self.funding_rate is not None else None,
         )
+        if symbol in self._funding:
+            book.funding_times, book.funding_rates = self._funding[symbol]
+        return book
 
     # ---- market data -----------------------------------------------------------------------------------
 
@@ -206,12 +251,17 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
             return []
         book.volume_left = volume_budget(book, v, self.max_volume_share)
         out: list[Execution] = []
-        if finer:
-            for f_ms, f_o, f_h, f_l, f_c in finer:
-                self._walker.walk(book, f_ms, f_o, f_h, f_l, f_c, out)
+        if finer is not None and len(finer):
+            # A numpy block (engine.market.finer) is converted only here, for a symbol with something to walk.
+            rows = finer.tolist() if hasattr(finer, "tolist") else finer
+            for f_ms, f_o, f_h, f_l, f_c in rows:
+                self._walker.walk(book, int(f_ms), f_o, f_h, f_l, f_c, out)
             book.last = c
         else:
             self._walker.walk(book, open_ms, o, h, lo, c, out)
+        for execution in out:
+            if execution.kind is ExecutionKind.FUNDING:
+                self.funding_tally.add(execution.funding)
         if self.keep_executions:
             self.executions.extend(out)
         return out

@@ -53,9 +53,12 @@ class CandleWalker:
         self, book: SymbolBook, open_ms: int, o: float, h: float, lo: float, c: float, out: list[Execution]
     ) -> None:
         """Process one candle on `book`, appending executions to `out` in the order they happened."""
-        while open_ms >= book.next_funding_ms and self.funding_rate is not None and book.qty != 0:
-            out.append(book.pay_funding(to_decimal(o), self.funding_rate, now_ms=book.next_funding_ms))
-            book.next_funding_ms += book.funding_interval_ms or 0
+        while open_ms >= book.next_funding_ms and book.qty != 0:
+            at = book.next_funding_ms
+            rate = book.funding_rate_at(at, self.funding_rate)
+            if rate is not None:
+                out.append(book.pay_funding(to_decimal(o), rate, now_ms=at))
+            book.next_funding_ms = book.funding_after(at)
         prev = book.last
         if prev is not None and prev != o:
             self._segment(book, prev, o, True, open_ms, out)

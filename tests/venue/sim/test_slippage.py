@@ -92,3 +92,35 @@ def test_the_market_model_settings_are_checked_and_saved(
         BTCUSDC, Side.BUY, D("0.010"), "E1"
     )
     assert MarketSlippage(D("0.001")).offset(D(60000), D("0.010"), D("0.1"), 100.0) == D("0.6")
+
+
+def _profile(tmp_path: Path, venue: str):  # noqa: ANN202 - a Profile
+    from engine.config.loading import load_profile
+
+    path = tmp_path / "p.yaml"
+    repo = Path(__file__).resolve().parents[3]
+    path.write_text(f"extends: {repo / 'profiles' / 'balanced.yaml'}\nname: slip\n{venue}")
+    return load_profile(path, with_overrides=False).profile
+
+
+def test_a_profile_without_slippage_bps_gets_the_market_aware_model(tmp_path: Path) -> None:
+    from engine.bot.venues import sim_engine
+    from engine.venue.catalog import builtin_markets
+
+    engine = sim_engine(builtin_markets(("USDC",)), {"USDC": D(100_000)}, _profile(tmp_path, ""))
+    assert engine.slippage_model == "market" and isinstance(engine._slippage, MarketSlippage)
+    # one order against a candle: market-aware slips by the volume share, not a flat figure
+    engine.on_candle(BTCUSDC, T0, 60000.0, 60000.0, 60000.0, 60000.0, 100.0)
+    fill = engine.place_market(BTCUSDC, Side.BUY, D("1.000"), "E1")
+    assert fill.average_price == D("60000") + D("60000") * D("0.001") * D("0.1")  # sqrt(1/100) = 0.1
+
+
+def test_slippage_bps_in_the_profile_pins_a_flat_figure(tmp_path: Path) -> None:
+    from engine.bot.venues import sim_engine
+    from engine.venue.catalog import builtin_markets
+
+    engine = sim_engine(builtin_markets(("USDC",)), {"USDC": D(1000)},
+                        _profile(tmp_path, "venue: {slippage_bps: 2}\n"))
+    assert (engine.slippage_model, engine.slippage) == ("flat", D("0.0002"))
+    engine.on_candle(BTCUSDC, T0, 60000.0, 60000.0, 60000.0, 60000.0, 100.0)
+    assert engine.place_market(BTCUSDC, Side.BUY, D("0.010"), "E1").average_price == D("60012.0")

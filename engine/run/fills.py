@@ -1,0 +1,56 @@
+"""The fills of a closed position, by order, with their liquidity: what the report needs to split fees
+into maker and taker and to write each fill's liquidity into trades.csv.
+
+A closed-position record names its orders and their roles (`order_roles`); the simulated venue that
+filled them still knows each order's filled size, average price, fee and liquidity. Reading them back
+at the close keeps the position's own record as the trading code writes it. One row per order: an
+order filling in several pieces in the simulator is all maker (resting) or all taker (crossing at
+placement, or a market, stop-market or take-profit-market order), so its liquidity is one word.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from engine.venue.sim.engine import MatchingEngine
+from engine.venue.types import Liquidity
+
+SKIPPED_ROLES = frozenset({"cancel"})
+
+
+def fills_of(engine: MatchingEngine, record: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Every order of `record` that filled, in fill order: role, type, qty, average price, fee and
+    liquidity (`maker` / `taker`), as strings."""
+    symbol = record["symbol"]
+    found = []
+    for client_id, role in (record.get("order_roles") or {}).items():
+        if role in SKIPPED_ROLES:
+            continue
+        for conditional in (False, True):
+            order = engine.fetch_order(symbol, client_id, conditional)
+            if order is not None and order.filled > 0:
+                liquidity = order.liquidity or Liquidity.TAKER  # only limit orders can be makers
+                found.append((order.triggered_ms or order.updated_ms, {
+                    "order": client_id, "role": str(role), "type": order.type.value, "qty": str(order.filled),
+                    "price": str(order.average_price), "fee": str(order.fee), "liquidity": liquidity.value,
+                }))
+    found.sort(key=lambda pair: pair[0])
+    return [fill for _, fill in found]
+
+
+def recording_fills(engine: MatchingEngine, sink: Callable[[dict[str, Any]], None],
+                    fills: dict[str, list[dict[str, str]]]) -> Callable[[dict[str, Any]], None]:
+    """An `on_closed` callback: the record goes to `sink` as the book wrote it, its fills to
+    `fills[position id]` (the records stay equal to history.jsonl's)."""
+
+    def on_closed(record: dict[str, Any]) -> None:
+        fills[record["id"]] = fills_of(engine, record)
+        sink(record)
+
+    return on_closed
+
+
+def with_fills(records: Iterable[Mapping[str, Any]], fills: Mapping[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
+    """The records with their `fills` (engine.report reads them to split fees and for trades.csv)."""
+    return [{**r, "fills": fills[r["id"]]} if r.get("id") in fills else dict(r) for r in records]
