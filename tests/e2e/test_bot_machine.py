@@ -1,0 +1,82 @@
+"""kill -9 in each state of the bot machine, then the state folder opened again.
+
+A child process (ENGINE_OFFLINE=1) opens a session on a durable state folder as `run` does, drives the
+bot machine into one state through its real events (each journaled and synced before `fire`
+returns), says so, and waits; it is SIGKILLed there: no handler, no flush, no shutdown. The folder
+must then open with the bot in exactly that state, entries allowed only where the state says so, and
+the bot's journaled transitions replaying to the state the snapshot holds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.bot.session import open_session
+from engine.config.loading import load_profile
+from engine.trading.bot_machine import BOT_VALUE
+from engine.trading.bot_state import replayed_state
+from engine.venue.builtin_markets import builtin_markets
+from tests.e2e.support import REPO, make_profile
+
+ENV = {**os.environ, "ENGINE_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+
+CHILD = """
+import sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from engine.bot.session import open_session
+from engine.config.loading import load_profile
+from engine.venue.builtin_markets import builtin_markets
+
+session = open_session(load_profile(Path(sys.argv[1])), builtin_markets(("USDC",)))
+now = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+for event in sys.argv[2:]:
+    session.bot.fire(event, now, by="kill9")
+print("IN", session.bot.state, flush=True)
+time.sleep(120)
+"""
+
+ROUTES = {
+    "running": [],
+    "paused": ["pause"],
+    "halted": ["loss_limit"],
+    "cooling_down": ["sl_streak"],
+    "flattening": ["panic"],
+    "stopped_out": ["hard_stop", "all_flat"],
+    "re-armed": ["hard_stop", "all_flat", "rearm"],
+}
+
+
+@pytest.mark.parametrize("name", list(ROUTES))
+def test_kill_9_in_each_state_resumes_into_it(tmp_path: Path, name: str) -> None:
+    profile = make_profile(tmp_path, "botkill")
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(profile), *ROUTES[name]], cwd=REPO, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        expected = "running" if name == "re-armed" else name
+        if line.split() != ["IN", expected]:
+            proc.kill()
+            pytest.fail(f"the child did not reach {expected}: {line!r} {proc.stderr.read() if proc.stderr else ''}")
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    loaded = load_profile(profile)
+    session = open_session(loaded, builtin_markets(("USDC",)))
+    try:
+        bot = session.bot
+        assert bot.state == expected
+        assert bot.entries_allowed("BTC/USDC:USDC") is (expected == "running")
+        assert bot.model.by == ("kill9" if ROUTES[name] else None)
+        assert replayed_state(loaded, session.book).to_dict() == session.book.bot.get(BOT_VALUE, bot.model.to_dict())
+    finally:
+        session.book.close()
