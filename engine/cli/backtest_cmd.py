@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         result = asyncio.run(
             run_backtest(loaded, data_dir, start, end, symbols=args.symbols, out_dir=out_dir, progress=progress)
         )
-    trades = result.trades_with_fills()
-    metrics = compute_metrics(trades, result.starting_balance, result.start, result.end)
+    metrics = compute_metrics(result.trades, result.starting_balance, result.start, result.end)
+    from engine.report.bot_changes import read_bot_changes
+
+    changes = read_bot_changes(out_dir / "journal.jsonl", metrics.equity)  # halts, cool-downs, the hard stop
     notes = [f"data: {result.data_source}" + ("" if args.data is not None else " — the default store"),
              result.fills_resolution, *dict.fromkeys(result.notes)]
     notes.append(
@@ -107,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
         notes=notes,
         universe=result.universe,
         funding=result.funding,
+        bot_changes=changes,
     )
-    write_trades_csv(trades, out_dir / "trades.csv")
-    plot_equity(metrics, out_dir / "equity.png", title=f"{loaded.profile.name} equity and drawdown")
+    write_trades_csv(result.trades, out_dir / "trades.csv")
+    plot_equity(metrics, out_dir / "equity.png", title=f"{loaded.profile.name} equity and drawdown",
+                bot_changes=changes)
     out.print(f"wrote {out_dir / 'trades.csv'}, {out_dir / 'equity.png'} and the journal {out_dir / 'journal.jsonl'}")
     out.print(
         f"inspect: python -m engine log --state {out_dir} --tail 20 · "

@@ -70,8 +70,11 @@ class FinerCandles:
     def inside(self, symbol: str, open_ms: int) -> np.ndarray | None:
         """The (open_ms, o, h, l, c) rows of the finest level covering the candle opening at `open_ms`
         whole, or None (the simulator then applies its conservative rule)."""
+        levels = self.levels.get(symbol)
+        if levels is None:
+            return None  # most symbols of a run: nothing to count or look up
         self.asked[symbol] = self.asked.get(symbol, 0) + 1
-        for level in self.levels.get(symbol, ()):
+        for level in levels:
             i = level.start.get(open_ms)
             if i is not None:
                 counts = self.used.setdefault(symbol, {})

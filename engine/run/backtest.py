@@ -34,7 +34,7 @@ from engine.market.finer import FinerCandles
 from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import DAY_MS, Exclusion, rules_from_profile
 from engine.run.driver import CandleDriver
-from engine.run.fills import recording_fills, with_fills
+from engine.run.fills import recording_fills
 from engine.run.funding import FundingHistory, funding_line
 from engine.run.timeline import count_candles, merged_steps
 from engine.strategy.sources import VectorSignals
@@ -51,7 +51,7 @@ STATIC_EXCLUSIONS = frozenset({"blacklisted", "not_perpetual", "not_trading", "s
 @dataclass
 class BacktestRun:
     out_dir: Path
-    trades: list[dict[str, Any]]
+    trades: list[dict[str, Any]]  # closed positions as history.jsonl has them, plus their `fills` (run.fills)
     candles: int
     wall_s: float
     start: datetime
@@ -64,11 +64,6 @@ class BacktestRun:
     data_source: str = ""
     fills_resolution: str = ""  # which candles decided the fills (FinerCandles.describe)
     funding: str = ""  # the report's funding line (engine.run.funding)
-    fills: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # position id → its fills (run.fills)
-
-    def trades_with_fills(self) -> list[dict[str, Any]]:
-        """The trades with their fills, for the report (maker/taker fees, liquidity in trades.csv)."""
-        return with_fills(self.trades, self.fills)
 
 
 def resolve_symbols(requested: list[str] | None, markets: dict[str, Market], quotes: tuple[str, ...],
@@ -164,8 +159,7 @@ async def run_backtest(
     session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
                            keep_candles=False, on_closed=trades.append)
     session.venue.engine.keep_executions = False  # the report reads closed positions, not the fill log
-    fills: dict[str, list[dict[str, str]]] = {}
-    session.engine.on_closed = recording_fills(session.venue.engine, trades.append, fills)  # each fill's liquidity
+    session.engine.on_closed = recording_fills(session.venue.engine, trades.append)  # each fill's liquidity
     funding = FundingHistory.load(data_dir, [markets[s] for s in candles], start_ms, to_ms(end))
     session.venue.engine.set_funding(funding.schedules())
     driver = CandleDriver(session.engine, session.venue, clock, timeframe, VectorSignals(candles, profile.strategy),
@@ -205,7 +199,7 @@ async def run_backtest(
                      "equity figures are their sum")
     return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last, starting, final, notes,
                        list(candles), rotation, data_source(data_dir, sources), finer.describe(candles),
-                       funding_line(funding, tally.paid, tally.received, tally.settlements), fills)
+                       funding_line(funding, tally.paid, tally.received, tally.settlements))
 
 
 def _static_exclusions(rotation: Rotation) -> dict[str, Exclusion]:

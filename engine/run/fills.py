@@ -10,7 +10,7 @@ placement, or a market, stop-market or take-profit-market order), so its liquidi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.venue.sim.engine import MatchingEngine
@@ -27,30 +27,22 @@ def fills_of(engine: MatchingEngine, record: Mapping[str, Any]) -> list[dict[str
     for client_id, role in (record.get("order_roles") or {}).items():
         if role in SKIPPED_ROLES:
             continue
-        for conditional in (False, True):
-            order = engine.fetch_order(symbol, client_id, conditional)
-            if order is not None and order.filled > 0:
-                liquidity = order.liquidity or Liquidity.TAKER  # only limit orders can be makers
-                found.append((order.triggered_ms or order.updated_ms, {
-                    "order": client_id, "role": str(role), "type": order.type.value, "qty": str(order.filled),
-                    "price": str(order.average_price), "fee": str(order.fee), "liquidity": liquidity.value,
-                }))
+        order = engine.filled_order(symbol, client_id)
+        if order is not None:
+            liquidity = order.liquidity or Liquidity.TAKER  # only limit orders can be makers
+            found.append((order.triggered_ms or order.updated_ms, {
+                "order": client_id, "role": str(role), "type": order.type.value, "qty": str(order.filled),
+                "price": str(order.average_price), "fee": str(order.fee), "liquidity": liquidity.value,
+            }))
     found.sort(key=lambda pair: pair[0])
     return [fill for _, fill in found]
 
 
-def recording_fills(engine: MatchingEngine, sink: Callable[[dict[str, Any]], None],
-                    fills: dict[str, list[dict[str, str]]]) -> Callable[[dict[str, Any]], None]:
-    """An `on_closed` callback: the record goes to `sink` as the book wrote it, its fills to
-    `fills[position id]` (the records stay equal to history.jsonl's)."""
+def recording_fills(engine: MatchingEngine, sink: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """An `on_closed` callback: the record as the book wrote it (history.jsonl's line) plus its `fills`,
+    handed to `sink`."""
 
     def on_closed(record: dict[str, Any]) -> None:
-        fills[record["id"]] = fills_of(engine, record)
-        sink(record)
+        sink({**record, "fills": fills_of(engine, record)})
 
     return on_closed
-
-
-def with_fills(records: Iterable[Mapping[str, Any]], fills: Mapping[str, list[dict[str, str]]]) -> list[dict[str, Any]]:
-    """The records with their `fills` (engine.report reads them to split fees and for trades.csv)."""
-    return [{**r, "fills": fills[r["id"]]} if r.get("id") in fills else dict(r) for r in records]

@@ -392,6 +392,15 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
         order = self._orders.get((symbol, client_id, conditional))
         return None if order is None else order.snapshot(book.account.asset)
 
+    def filled_order(self, symbol: str, client_id: str) -> SimOrder | None:
+        """The order with this client id on either book (normal or conditional) if any of it filled,
+        without building a snapshot (read it, never change it): for reports over many closed trades."""
+        for conditional in (False, True):
+            order = self._orders.get((symbol, client_id, conditional))
+            if order is not None and order.filled > 0:
+                return order
+        return None
+
     def open_orders(self, symbol: str | None = None) -> list[OrderState]:
         """Open orders: resting limit orders and conditional orders, in placement order per symbol."""
         books = [self.book(symbol)] if symbol is not None else list(self._books.values())
