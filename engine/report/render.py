@@ -22,6 +22,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from engine.report.bot_changes import BotChange, bot_changes_table, mark_bot_changes
 from engine.report.kpis import Kpi, all_passed
 from engine.report.metrics import OTHER_ROW, DayResult, Metrics, Trade, drawdown_pct_series, parse_trades
 
@@ -45,6 +46,7 @@ def print_report(
     notes: Sequence[str] = (),
     universe: Rotation | None = None,
     funding: str | None = None,
+    bot_changes: Sequence[BotChange] = (),
 ) -> None:
     """Print the notes, a summary (with the `funding` line when given), the universe and how it changed
     (when given), the per-symbol and per-exit-reason tables and the KPIs."""
@@ -63,6 +65,8 @@ def print_report(
         console.print(_universe_table(universe))
     console.print(_symbol_table(metrics))
     console.print(_exit_reason_table(metrics))
+    if bot_changes:
+        console.print(bot_changes_table(bot_changes))
     console.print(_kpi_table(kpis))
 
 
@@ -100,7 +104,8 @@ def fills_text(fills: Iterable[Mapping[str, str]]) -> str:
     return "; ".join(f"{f['role']}:{f['liquidity']} {f['qty']}@{f['price']}" for f in fills)
 
 
-def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and drawdown") -> Path:
+def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and drawdown",
+                bot_changes: Sequence[BotChange] = ()) -> Path:
     """A PNG: equity (step line after each close) on top, drawdown from the running peak in % below.
     Drawn on a private Agg canvas, so nothing needs a display and no global pyplot state is touched."""
     path = Path(path)
@@ -120,6 +125,7 @@ def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and 
     top.axhline(float(metrics.starting_balance), color="grey", linewidth=0.8, linestyle="--")
     top.set_ylabel("equity")
     top.grid(alpha=0.3)
+    mark_bot_changes(top, bot_changes)
     bottom.fill_between(times, drawdown.to_numpy(), 0.0, step="post", color="tab:red", alpha=0.4)
     bottom.step(times, drawdown.to_numpy(), where="post", color="tab:red", linewidth=1.0)
     bottom.set_ylabel("drawdown %")
