@@ -91,3 +91,17 @@ def test_a_backtest_without_rates_says_funding_was_not_applied(shared_data: Path
     start, end = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 3, tzinfo=UTC)
     run = asyncio.run(run_backtest(profile, shared_data, start, end, symbols=["BTC"], out_dir=tmp_path / "out"))
     assert run.funding == f"not applied (no funding rates in {shared_data})"
+
+
+def test_a_paper_replay_of_the_store_charges_its_rates(store: Path, tmp_path: Path) -> None:
+    import contextlib
+    import io
+
+    profile = make_profile(tmp_path, "paper-funded", venue={"quote_assets": ["USDT"]},
+                           universe={"max_symbols": 2, "whitelist": ["BTCUSDT", "ETHUSDT"]})
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(["run", str(profile), "--data", str(store), "--from", "2025-01-02", "--speed", "1e9",
+                   "--candles", "6"])
+    assert rc == 0, err.getvalue()
+    assert f"funding: from historical rates in {store / 'funding'}" in " ".join(out.getvalue().split())
