@@ -46,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
                       f"{len(spec.transitions)} transitions, {len(spec.events)} events")
         return 0
     from engine.config.loading import load_machine_for, load_profile
+    from engine.trading.bot_state import compile_bot_machine
 
     loaded = load_profile(path)
     load_machine_for(loaded)
+    compile_bot_machine(loaded)  # the bot's own machine binds its numbers to the same profile
     for warning in telegram_warnings(loaded.profile.telegram):
         print(f"warning: {path}: {warning}", file=sys.stderr)
     if not args.quiet:

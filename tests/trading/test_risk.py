@@ -263,6 +263,12 @@ def test_every_change_is_reported(live: Live) -> None:
     assert saved[-1]["sl_streak"] == 1 and saved[-1]["last_exit"] == {BTC: T0.isoformat()}
     g.record_equity(D(1001))
     assert saved[-1]["peak_equity"] == "1001"
+    # a new peak is saved once it is 0.1 % past the saved one, not at every new high
+    count = len(saved)
+    g.record_equity(D("1001.9"))
+    assert len(saved) == count and g.state.peak_equity == D("1001.9")
+    g.record_equity(D("1002.001"))
+    assert len(saved) == count + 1 and saved[-1]["peak_equity"] == "1002.001"
 
 
 # --- logging, status, misuse ---------------------------------------------------------------------
