@@ -235,3 +235,13 @@ def test_an_older_risk_document_migrates_into_the_bot_machine() -> None:
     m = compiled()
     m.attach(halted)
     assert m.due(halted, datetime(2025, 3, 4, tzinfo=UTC)) == "new_day"
+
+
+def test_a_profile_switch_keeps_the_state_its_deadline_and_its_start(world: World) -> None:
+    reach(world, "cooling_down")
+    before = world.bot.model.to_dict()
+    world.bot.fire("profile", T0 + timedelta(minutes=20), by="telegram:42")
+    after = world.bot.model.to_dict()
+    assert (after["state"], after["deadline_at"], after["since"]) == (
+        before["state"], before["deadline_at"], before["since"])
+    assert replay(compiled(), world.records()).to_dict() == after
