@@ -63,6 +63,7 @@ EXPECTED: tuple[Expected, ...] = (
 )
 
 COMMANDS = ("pause", "resume", "panic", "rearm", "profile")
+DEADLINE_REASONS = {"new_day": "a new UTC day", "cooled": "the stop-loss pause is over"}
 
 
 def load_bot_definition(path: Path = DEFAULT_PATH) -> MachineDefinition:
@@ -228,7 +229,7 @@ class BotMachine:
             m.rollback(before)
             return outcome
         m.event, m.by = event, by
-        m.reason = reason or ("" if outcome.source == outcome.dest else m.reason)
+        m.reason = reason or (m.reason if outcome.source == outcome.dest else "")  # a self-transition keeps why
         if event == "rearm":
             m.tripped = False
         transition = {"machine": MACHINE_NAME, "time": _iso(now), "event": event, "from": outcome.source,
@@ -266,7 +267,7 @@ class BotMachine:
         if due is not None:
             if due == "cooled":
                 self.risk.spend_streak()  # the cool-down was served: a new streak is needed
-            done.append(self.fire(due, now, reason=""))
+            done.append(self.fire(due, now, reason=DEADLINE_REASONS.get(due, "")))
         if equity is not None and not self.model.tripped and self.accepts("hard_stop"):
             why = self.risk.hard_stop_reason(equity)
             if why is not None:

@@ -330,8 +330,10 @@ class TradingEngine:
             self.bot.check(now, live=len(self.book.live))
 
     async def equity(self) -> Decimal:
+        """Every wallet the bot trades from: the profile's margin assets and the settle asset of every
+        market it may enter (a USDC profile backtested on USDT markets loses in the USDT wallet)."""
         total = Decimal(0)
-        for asset in self.quote_assets:
+        for asset in dict.fromkeys([*self.quote_assets, *(m.settle for m in self.markets.values())]):
             total += (await self.venue.balance(asset)).total
         return total
 

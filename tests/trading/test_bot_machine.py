@@ -245,3 +245,19 @@ def test_a_profile_switch_keeps_the_state_its_deadline_and_its_start(world: Worl
     assert (after["state"], after["deadline_at"], after["since"]) == (
         before["state"], before["deadline_at"], before["since"])
     assert replay(compiled(), world.records()).to_dict() == after
+
+
+def test_the_hard_stop_counts_every_wallet_the_bot_trades_from(tmp_path: Path) -> None:
+    """A USDC profile run on USDT markets (as a backtest on the USDT candles does) loses in the USDT wallet:
+    the equity the hard stop watches holds both."""
+    import asyncio
+
+    from tests.e2e.harness import Bot
+
+    bot = Bot(tmp_path, quotes=("USDC", "USDT"), venue={"quote_assets": ["USDC"]})
+    try:
+        start = bot.loaded.profile.venue.starting_balance
+        assert bot.engine.quote_assets == ("USDC",)
+        assert asyncio.run(bot.engine.equity()) == 2 * start
+    finally:
+        bot.close()
