@@ -178,3 +178,26 @@ async def test_without_usable_urls_notify_is_a_no_op(caplog: pytest.LogCaptureFi
     assert not notifier.enabled and notifier.stats.queued == 0
     await notifier.close()
     assert "SECRET" not in caplog.text
+
+
+async def test_the_equity_hard_stop_and_the_rearm_are_announced(tmp_path: Path, hook: AppriseReceiver) -> None:
+    from decimal import Decimal
+
+    world = await start_world(tmp_path, hook=hook, risk={"max_drawdown_pct": 25})
+    try:
+        position = await world.open(ETH)
+        await hook.wait(1)  # the entry
+        bot, risk = world.bot.session.bot, world.bot.session.risk
+        risk.record_equity(Decimal(2000))  # a peak the account has fallen 50 % from
+        await world.engine.check_bot(world.clock.now())  # what every tick runs
+        assert position.state == "closed" and bot.state == "stopped_out"
+        await world.services.notifier.flush(5)
+        text = "\n".join(f"{r.title}: {r.message}" for r in hook.received[1:])
+        assert "EQUITY HARD STOP: flattening everything" in text and "below its peak 2000.00" in text
+        assert "stopped out: flat" in text and "no entry until /rearm" in text
+        seen = len(hook.received)
+        world.services.control.rearm("telegram:42")
+        await world.services.notifier.flush(5)
+        assert any("re-armed" in r.title and "telegram:42" in r.message for r in hook.received[seen:])
+    finally:
+        await close_world(world)
