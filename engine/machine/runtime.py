@@ -64,6 +64,7 @@ class Route(NamedTuple):
     dest: str
     passes: Callable[[Step], bool]  # guards and `unless`, or the recorded edge on replay
     act: Callable[[Step], None]  # the actions, in declared order
+    internal: bool = False  # stays in the state: its deadline and entry time stand
 
 
 class Outcome(NamedTuple):  # a tuple: built on every transition, and three times cheaper than a frozen dataclass
@@ -107,7 +108,7 @@ class CompiledMachine:
         for t in ordered:
             for src in t.source:
                 self._events_by_state[src].add(t.event)
-            route = Route(t.to, self._condition(t), self._actions(t))
+            route = Route(t.to, self._condition(t), self._actions(t), t.internal)
             condition, before = _event_data_adapter(route.passes), _event_data_adapter(route.act)
             route_of[id(condition)] = route
             self._machine.add_transition(
@@ -182,29 +183,32 @@ class CompiledMachine:
         model.begin_step()
         step = Step(model=model, event=event, payload=payload or {}, now=now, env=env, seq=seq, replay_to=replay_to)
         try:
-            applied = self._run_routes(model, source, event, step)
+            route = self._run_routes(model, source, event, step)
         except MachineError as exc:
             model.rollback(before)
             raise InvalidTransition(model.id, source, event, str(exc)) from None
         except Exception as exc:
             model.rollback(before)
             raise ActionFailed(f"{model.id}: {event} from {source!r} failed in an action: {exc!r}") from exc
-        if not applied:
+        if route is None:
             model.rollback(before)
             return Outcome(False, event, source, source,
                            tuple(step.refusals) or tuple(step.skipped) or ("no transition matched",))
         dest = model.state
-        model.state_entered_at = now
-        self._arm_deadline(model, dest, now, deadline_at)
+        if not route.internal:
+            model.state_entered_at = now
+            self._arm_deadline(model, dest, now, deadline_at)
+        elif deadline_at != "compute":
+            model.deadline_at = deadline_at  # type: ignore[assignment]  # replay: the recorded one (the same)
         return Outcome(True, event, source, dest)
 
-    def _run_routes(self, model: MachineModel, source: str, event: str, step: Step) -> bool:
-        for dest, passes, act in self._routes[(source, event)]:
-            if passes(step):
-                act(step)
-                model.state = dest  # what the machine's set_state does for a plain string state
-                return True
-        return False
+    def _run_routes(self, model: MachineModel, source: str, event: str, step: Step) -> Route | None:
+        for route in self._routes[(source, event)]:
+            if route.passes(step):
+                route.act(step)
+                model.state = route.dest  # what the machine's set_state does for a plain string state
+                return route
+        return None
 
     def _arm_deadline(self, model: MachineModel, dest: str, now: datetime, recorded: datetime | None | str) -> None:
         timeout = self._timeouts.get(dest)

@@ -54,12 +54,21 @@ class TransitionSpec(_Strict):
     unless: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
     priority: int | None = None
+    # An internal transition stays in its state without leaving it: the state's deadline and its
+    # entry time stand (a part of a resting entry filling does not put the entry's timeout back).
+    internal: bool = False
     description: str = ""
 
     @field_validator("source", mode="before")
     @classmethod
     def _one_or_many(cls, v: object) -> object:
         return (v,) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _internal_stays(self) -> TransitionSpec:
+        if self.internal and any(src != self.to for src in self.source):
+            raise ValueError(f"an internal transition stays in its state: 'from' must be just {self.to!r}")
+        return self
 
 
 class MachineSpec(_Strict):

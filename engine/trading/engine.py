@@ -163,14 +163,17 @@ class TradingEngine:
 
     async def _carry_out(
         self, position: Position, intents: list[Intent], now: datetime, *, resume: bool = False
-    ) -> None:
+    ) -> tuple[int, int] | None:
         """Execute `intents` wave by wave (`executor.waves`: the stop-loss is answered before its
         take-profits leave together; cancels leave together before a close), applying each answer's
         events in the intents' order; stop once an answer has moved the position on (its own
         transition's intents have then been carried out instead). An unexpected error of one intent
-        of a wave is raised once the wave's other answers have been applied."""
+        of a wave is raised once the wave's other answers have been applied. Returns, when an answer
+        moved the position on, how many of `intents` were sent and the newest transition (seq) they came from."""
+        sent = 0
         for wave in waves(intents):
             answers = await self.executor.carry_out_wave(position, wave, resume=resume)
+            sent += len(wave)
             seq = position.last_seq
             for answer in answers:
                 for event in answer.events:
@@ -181,7 +184,8 @@ class TradingEngine:
             if failed is not None:
                 raise failed
             if position.last_seq != seq:
-                return
+                return sent, max(i.created_seq for i in wave)
+        return None
 
     def _notify(self, position: Position, outcome: Outcome) -> None:
         for listener in self.listeners:
@@ -302,7 +306,21 @@ class TradingEngine:
         placed = [i for i in intents if i.kind is not IntentKind.CANCEL and i.client_id in position.open_orders]
         queued_ids = {i.client_id for i in intents}
         cancels = [i for i in intents if i.kind is IntentKind.CANCEL and i.target not in queued_ids]
-        await self._carry_out(position, [*placed, *cancels], now)
+        batch = [*placed, *cancels]
+        stopped = await self._carry_out(position, batch, now)
+        if stopped is None:
+            return
+        # An answer moved the position on: the orders the transitions up to that intent's queued are
+        # superseded, as in `_carry_out`. But the batch also holds the outboxes of transitions applied after
+        # it (fills read together: a part of the entry, then its stop firing), which the new transition did
+        # not replace: their orders still go out (a stop refused for the part must not drop the emergency
+        # close that follows). And every cancel still goes: a queued cancel has already made the position
+        # forget its target, so no later transition would cancel that order again.
+        sent, upto = stopped
+        later = [i for i in batch[sent:] if i.kind is IntentKind.CANCEL
+                 or (i.created_seq > upto and i.client_id in position.open_orders)]
+        if later:
+            await self._run_net(position, later, now)
 
     async def on_timeouts(self, now: datetime) -> None:
         """Fire the positions' due deadlines, then the bot machine's checks (every candle in a backtest,

@@ -162,9 +162,6 @@ async def test_an_entry_that_rests_unfilled_to_its_timeout_follows_the_fallback(
         assert markets == [] and bot.held(ETH) == 0 and bot.fake.open_algo_orders() == [] and bot.violations() == []
 
 
-@pytest.mark.xfail(strict=True, reason="the machine arms a state's timeout again on every transition into it, a "
-                   "resting -> resting part fill included (engine/machine/runtime.py _arm_deadline): each part "
-                   "puts the entry's orders.entry.timeout back, so a trickle of fills keeps it resting")
 async def test_a_part_fill_does_not_put_the_entry_deadline_back(make_bot: MakeBot) -> None:
     bot = await make_bot(0.3)
     position = await bot.enter(ETH)
@@ -333,11 +330,6 @@ async def test_a_restart_while_an_entry_and_limit_take_profits_rest(make_bot: Ma
         assert_safe(bot, p)
 
 
-@pytest.mark.xfail(strict=True, reason="machines/position.yaml declares no sl_filled nor protection_failed from "
-                   "resting / cancelling_entry: the stop of a filled part that fires while the rest still rests "
-                   "is dropped as an invalid event (the machine keeps holding what the venue no longer holds, "
-                   "the rest keeps resting), and the next piece, filled below the stop, gets a stop the venue "
-                   "refuses (-2021, would trigger at once), dropped too: that piece is naked until the timeout")
 async def test_a_stop_that_fires_while_the_rest_of_the_entry_rests(make_bot: MakeBot) -> None:
     bot = await make_bot(0.3)
     position = await bot.enter(ETH)

@@ -626,7 +626,7 @@ def test_condition_instead_of_guards_is_an_unknown_key(tmp_path: Path) -> None:
         path,
         line_of(bad, "condition:"),
         "transitions[0].condition",
-        "unknown key; expected one of: actions, description, event, from, guards, priority, to, unless",
+        "unknown key; expected one of: actions, description, event, from, guards, internal, priority, to, unless",
     )
 
 
@@ -838,3 +838,11 @@ def test_the_cli_refuses_a_renamed_event_with_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "event 'sl_filled' is not handled in state 'open'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_internal_transition_must_stay_in_its_state(tmp_path: Path) -> None:
+    bad = edit(MINI, "    to: open\n    actions: [position.record_entry, orders.protect]\n",
+               "    to: open\n    internal: true\n    actions: [position.record_entry, orders.protect]\n")
+    path, err = refused_once(tmp_path, bad)
+    expect([err], path, line_of(bad, "- event: entry_filled"), "transitions[1]",
+           "an internal transition stays in its state: 'from' must be just 'open'")

@@ -6,6 +6,7 @@ Fills are built as the venue reports them (the order's cumulative fill) and turn
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +15,7 @@ from engine.positions.book import PositionBook
 from engine.positions.events import fill_event
 from engine.positions.model import IntentKind, Position, RoleKind
 from engine.venue.types import FillReport, ReportSource
-from tests.positions.support import T0, Env, limit_plan, machine
+from tests.positions.support import T0, Env, fill, limit_plan, machine
 from tests.positions.test_machine_matrix import LIMIT_EDGES
 
 
@@ -39,8 +40,8 @@ class Walk:
         self.edges: list[tuple[str, str, str]] = []
         self.go("signal", {"plan": limit_plan(on_timeout)})
 
-    def go(self, event: str, payload: dict | None = None) -> str:
-        outcome = self.book.apply(self.p, event, payload or {}, now=T0, env=Env())
+    def go(self, event: str, payload: dict | None = None, now=T0) -> str:  # noqa: ANN001
+        outcome = self.book.apply(self.p, event, payload or {}, now=now, env=Env())
         assert outcome.applied, outcome
         self.edges.append((outcome.source, event, outcome.dest))
         return outcome.dest
@@ -156,6 +157,60 @@ def test_a_cancel_with_no_answer_is_an_emergency(tmp_path) -> None:
     assert w.go("entry_timeout") == "emergency"
 
 
+def test_a_part_fill_keeps_the_entry_deadline(tmp_path) -> None:
+    """The parts of a resting entry are internal transitions: a trickle of fills must not keep the entry
+    resting past orders.entry.timeout, measured from when it started resting."""
+    w = Walk(tmp_path)
+    deadline, entered = w.p.deadline_at, w.p.state_entered_at
+    assert deadline is not None
+    assert w.go("entry_filled", limit_fill(w.p, "0.004", "60000.0", "0"), now=T0 + timedelta(seconds=5)) == "resting"
+    assert w.p.deadline_at == deadline and w.p.state_entered_at == entered
+    w.go("entry_expired", now=deadline)
+    cancelling_deadline = w.p.deadline_at
+    assert w.go("entry_filled", limit_fill(w.p, "0.006", "60000.0", "0"),
+                now=deadline + timedelta(seconds=1)) == "cancelling_entry"
+    assert w.p.deadline_at == cancelling_deadline
+
+
+def _stop_fires(w: Walk) -> str:
+    stop = next(iter(w.p.stops()))
+    return w.go("sl_filled", fill("0.004", "59700.0", stop))
+
+
+def _stop_refused(w: Walk) -> str:
+    stop = next(iter(w.p.stops()))
+    return w.go("protection_failed", {"code": -2021, "msg": "Order would immediately trigger.", "client_id": stop})
+
+
+@pytest.mark.parametrize("expired", [False, True])
+def test_the_stop_of_a_filled_part_firing_withdraws_the_rest(tmp_path, expired: bool) -> None:
+    w = Walk(tmp_path)
+    w.part("0.004")
+    entry = entry_id(w.p)
+    if expired:
+        w.go("entry_expired")
+    assert _stop_fires(w) == "emergency"
+    assert w.p.qty == 0 and w.p.realised_pnl < 0
+    kinds = w.kinds()
+    assert IntentKind.CLOSE in kinds, "whatever a late piece of the entry left is flattened"
+    if not expired:  # (while cancelling, the entry's cancel is already on its way)
+        assert any(i.kind is IntentKind.CANCEL and i.target == entry for i in w.p.intents)
+    assert w.part("0.006") == "emergency", "a late piece is flattened too"
+
+
+@pytest.mark.parametrize("expired", [False, True])
+def test_a_refused_stop_for_a_filled_part_flattens(tmp_path, expired: bool) -> None:
+    w = Walk(tmp_path)
+    w.part("0.004")
+    stop = next(iter(w.p.stops()))
+    if expired:
+        w.go("entry_expired")
+    assert _stop_refused(w) == "emergency"
+    assert stop not in w.p.open_orders
+    close = [i for i in w.p.intents if i.kind is IntentKind.CLOSE]
+    assert len(close) == 1 and close[0].qty == Decimal("0.004") and close[0].reduce_only
+
+
 def test_these_walks_cover_every_edge_of_a_limit_entry(tmp_path) -> None:
     covered: set[tuple[str, str, str]] = set()
     for n, scenario in enumerate(_SCENARIOS):
@@ -195,4 +250,8 @@ _SCENARIOS = [
     _walk("market", [lambda w: w.go("entry_expired"), lambda w: w.go("entry_timeout")]),
     _walk("market", [lambda w: w.go("panic", {"reason": "panic"}), lambda w: w.part("0.004"), _cancelled]),
     _walk("market", [lambda w: w.go("entry_expired"), lambda w: w.go("panic", {"reason": "panic"})]),
+    _walk("market", [lambda w: w.part("0.004"), _stop_fires]),
+    _walk("market", [lambda w: w.part("0.004"), lambda w: w.go("entry_expired"), _stop_fires]),
+    _walk("market", [lambda w: w.part("0.004"), _stop_refused]),
+    _walk("market", [lambda w: w.part("0.004"), lambda w: w.go("entry_expired"), _stop_refused]),
 ]
