@@ -176,11 +176,13 @@ async def test_logs_show_the_last_transitions_and_commands(world: World) -> None
     position = await world.open(ETH)
     await world.ask("/pause")
     await world.stop_out(position)
-    body = text(await world.ask("/logs 3"))
-    assert "<b>LOGS</b> (last 3)" in body
+    body = text(await world.ask("/logs 4"))
+    assert "<b>LOGS</b> (last 4)" in body
     lines = body.splitlines()[1:]
-    assert "entering→open" in lines[0] and "⚙ pause by telegram:42" in lines[1] and "open→closed" in lines[2]
-    assert "(last 4)" in text(await world.ask("/logs"))  # default 10, the journal holds 4
+    assert "entering→open" in lines[0] and "open→closed" in lines[3]
+    # the bot machine's transition (journaled first: it is what the bot resumes into), then the command
+    assert "bot running→paused <i>pause</i> by telegram:42" in lines[1] and "⚙ pause by telegram:42" in lines[2]
+    assert "(last 5)" in text(await world.ask("/logs"))  # default 10, the journal holds 5
     assert "usage: /logs" in text(await world.ask("/logs many"))
 
 

@@ -206,7 +206,8 @@ class BotControl:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # the window's cut first line
-            if isinstance(record, dict) and "seq" in record:  # bot records (no seq) are state, not log lines
+            # bot records (no seq) are state, not log lines, but the bot machine's transitions are
+            if isinstance(record, dict) and ("seq" in record or "machine" in record):
                 records.append(record)
         return records[::-1]
 

@@ -178,7 +178,10 @@ def logs_text(records: Sequence[Mapping[str, Any]]) -> str:
     lines = [f"<b>LOGS</b> (last {len(records)})"]
     for r in records:
         when = hhmm(r.get("time"))
-        if r.get("kind") == "command":
+        if r.get("machine"):  # the bot's own machine (no seq: a bot record)
+            lines.append(f"<code>bot#{r.get('n')} {when}</code> bot {esc(r.get('from'))}→{esc(r.get('to'))} "
+                         f"<i>{esc(r.get('event'))}</i> by {esc(r.get('by'))}")
+        elif r.get("kind") == "command":
             args = " ".join(f"{k}={v}" for k, v in (r.get("args") or {}).items())
             lines.append(f"<code>#{r.get('seq')} {when}</code> ⚙ {esc(r.get('command'))} "
                          f"by {esc(r.get('by'))} {esc(args)}")
