@@ -80,3 +80,31 @@ def test_kill_9_in_each_state_resumes_into_it(tmp_path: Path, name: str) -> None
         assert replayed_state(loaded, session.book).to_dict() == session.book.bot.get(BOT_VALUE, bot.model.to_dict())
     finally:
         session.book.close()
+
+
+def test_a_state_folder_from_before_the_bot_machine_resumes_its_pause(tmp_path: Path) -> None:
+    """An older folder kept the pause in the risk document: it opens paused (by the same sender), the
+    risk document is saved again without it, and the journal alone rebuilds the same bot state."""
+    from engine.config.loading import load_machine_for
+    from engine.positions.book import PositionBook
+
+    profile = make_profile(tmp_path, "older")
+    loaded = load_profile(profile)
+    book = PositionBook(load_machine_for(loaded), loaded.state_dir)
+    book.open()
+    book.set_bot_value("risk", {"paused": True, "paused_by": "telegram:7", "paused_at": "2025-03-03T09:00:00+00:00",
+                                "day": "2025-03-03", "day_pnl": "-4", "sl_streak": 1}, sync=True)
+    book.close()
+    session = open_session(loaded, builtin_markets(("USDC",)))
+    try:
+        assert session.bot.state == "paused" and session.bot.model.by == "telegram:7"
+        assert any("older risk state" in w for w in session.resume.warnings)
+        assert "paused" not in session.book.bot["risk"] and session.book.bot["risk"]["sl_streak"] == 1
+        assert replayed_state(loaded, session.book).to_dict() == session.book.bot[BOT_VALUE]
+    finally:
+        session.book.close()
+    again = open_session(loaded, builtin_markets(("USDC",)))  # and it stays paused: only resume lifts it
+    try:
+        assert again.bot.state == "paused" and not any("older risk state" in w for w in again.resume.warnings)
+    finally:
+        again.book.close()
