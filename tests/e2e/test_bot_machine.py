@@ -108,3 +108,27 @@ def test_a_state_folder_from_before_the_bot_machine_resumes_its_pause(tmp_path: 
         assert again.bot.state == "paused" and not any("older risk state" in w for w in again.resume.warnings)
     finally:
         again.book.close()
+
+
+def test_the_runs_status_line_says_the_bots_state_and_why(tmp_path: Path) -> None:
+    import asyncio
+    import time
+    from datetime import UTC, datetime
+
+    from rich.console import Console
+
+    from engine.run.console import print_status
+
+    loaded = load_profile(make_profile(tmp_path, "line"))
+    session = open_session(loaded, builtin_markets(("USDC",)))
+    out = Console(width=300, record=True)
+    now = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
+    try:
+        asyncio.run(print_status(out, session, now, time.monotonic()))
+        session.bot.fire("loss_limit", now, reason="today's realised PnL -31.00 reached the daily loss limit")
+        asyncio.run(print_status(out, session, now, time.monotonic()))
+    finally:
+        session.book.close()
+    first, second = out.export_text().splitlines()
+    assert "HALTED" not in first and "up 0m00s" in first
+    assert second.endswith("· HALTED: TODAY'S REALISED PNL -31.00 REACHED THE DAILY LOSS LIMIT, UNTIL 2025-03-04 00:00 UTC")
