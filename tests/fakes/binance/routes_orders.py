@@ -178,7 +178,10 @@ def user_trades(fake: FakeBinance, p: Params) -> Any:
     market = fake.market_param(p)
     limit = p.limit(500, 1000)
     from_id = p.integer("fromId")
-    if from_id is not None:
+    order_id = p.integer("orderId")  # Binance: only with symbol; the trades of that one order
+    if order_id is not None:
+        rows = [t for t in fake.desk.trades if t.market.id == market.id and t.order_id == order_id][:limit]
+    elif from_id is not None:
         rows = [t for t in fake.desk.trades if t.market.id == market.id and t.trade_id >= from_id][:limit]
     else:
         start, end = time_window(p, fake.market_time_ms)

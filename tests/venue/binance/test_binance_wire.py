@@ -129,6 +129,18 @@ async def test_entry_sends_exactly_the_callers_quantity_and_client_id(fake: Fake
     assert (position.qty, position.entry_price, position.leverage) == (qty, order.average_price, 20)
 
 
+async def test_an_orders_fee_is_its_own_trades_not_the_symbols(fake: FakeBinance, venue: BinanceVenue) -> None:
+    """userTrades?orderId= gives that order's trades only: the fee of an order is not the sum of every
+    commission paid on the symbol (the fake once ignored orderId, and fees doubled up unnoticed)."""
+    qty = await qty_for(venue, ETH, Decimal(50))
+    first = await venue.place_market(ETH, Side.BUY, qty, "bot-P7-E1")
+    second = await venue.place_market(ETH, Side.BUY, qty * 2, "bot-P8-E1")
+    trades = await venue.fetch_my_trades(ETH)
+    assert len(trades) == 2 and first.fee > 0
+    assert (first.fee, second.fee) == (trades[0].fee, trades[1].fee)
+    assert (await venue.fetch_order(ETH, "bot-P7-E1", False)).fee == first.fee  # type: ignore[union-attr]
+
+
 async def test_close_is_reduce_only_and_partial_fills_are_reported(fake: FakeBinance, venue: BinanceVenue) -> None:
     qty = await open_long(venue)
     fake.inject(Fault.partial_fill(0.5))
