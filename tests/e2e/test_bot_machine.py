@@ -131,4 +131,5 @@ def test_the_runs_status_line_says_the_bots_state_and_why(tmp_path: Path) -> Non
         session.book.close()
     first, second = out.export_text().splitlines()
     assert "HALTED" not in first and "up 0m00s" in first
-    assert second.endswith("· HALTED: TODAY'S REALISED PNL -31.00 REACHED THE DAILY LOSS LIMIT, UNTIL 2025-03-04 00:00 UTC")
+    assert second.endswith("· HALTED: TODAY'S REALISED PNL -31.00 REACHED THE DAILY LOSS LIMIT, "
+                           "UNTIL 2025-03-04 00:00 UTC")

@@ -27,8 +27,8 @@ from tests.positions.support import machine as position_machine
 D = Decimal
 BTC = "BTC/USDC:USDC"
 T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
-CONFIG = RiskSection(max_positions=3, daily_loss_limit_pct=3.0, sl_streak=SlStreak(losses=2, pause=timedelta(minutes=30)),
-                     max_drawdown_pct=25)
+CONFIG = RiskSection(max_positions=3, daily_loss_limit_pct=3.0,
+                     sl_streak=SlStreak(losses=2, pause=timedelta(minutes=30)), max_drawdown_pct=25)
 DEFINITION = load_bot_definition()
 SPEC = DEFINITION.spec
 
