@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from engine.report.metrics import EntryFills, entry_fills  # noqa: E402
+
 MAKER = {"entry": {"type": "limit", "post_only": True, "offset_ticks": 0, "timeout": "20s", "on_timeout": "market"},
          "take_profit_type": "limit"}
 

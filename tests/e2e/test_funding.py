@@ -80,7 +80,8 @@ def test_a_backtest_on_the_store_reports_funding_and_its_wallet_holds_it(store: 
     assert run.funding.startswith("paid ") and f"from historical rates in {store / 'funding'}" in run.funding
     settlements = int(run.funding.split(" over ")[1].split(" ")[0])
     assert settlements > 0
-    paid, received = (Decimal(run.funding.split(word)[1].split()[0].replace(",", "")) for word in ("paid ", "received "))
+    paid, received = (Decimal(run.funding.split(word)[1].split()[0].replace(",", ""))
+                      for word in ("paid ", "received "))
     # The wallet is the starting balance, plus every trade's PnL after fees, plus the funding settled.
     pnl = sum((Decimal(t["realised_pnl"]) for t in run.trades), Decimal(0))
     assert abs(run.final_balance["USDT"] - (run.starting_balance + pnl + received - paid)) <= Decimal("0.01")
