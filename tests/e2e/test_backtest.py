@@ -154,7 +154,9 @@ def again(run: Run, shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
 
 
 def _without_prefix(trade: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in trade.items() if k not in ("order_prefix", "order_roles", "open_orders", "intents", "fills")}
+    # `fills` (the backtest's own, not in history.jsonl) name the orders, prefix included.
+    return {k: v for k, v in trade.items()
+            if k not in ("order_prefix", "order_roles", "open_orders", "intents", "fills")}
 
 
 def test_backtest_is_reproducible(run: Run, again) -> None:  # noqa: ANN001
