@@ -67,7 +67,7 @@ def _edges(spec: MachineSpec) -> list[tuple[str, str, str]]:
 def to_mermaid(spec: MachineSpec, highlight: Highlight | None = None) -> str:
     lines = ["stateDiagram-v2"]
     if highlight:
-        lines.append(f"    %% position {highlight.position}: now in {highlight.current}")
+        lines.append(f"    %% {_who(highlight)}: now in {highlight.current}")
     lines.append(f"    [*] --> {spec.initial}")
     taken: dict[tuple[str, str], list[int]] = {}
     if highlight:
@@ -142,4 +142,9 @@ def render(spec: MachineSpec, out: Path, fmt: str, highlight: Highlight | None =
 def _title(spec: MachineSpec, highlight: Highlight | None) -> str:
     if highlight is None:
         return f"machine: {spec.name}"
-    return f"machine: {spec.name} — position {highlight.position} now in {highlight.current}"
+    return f"machine: {spec.name} — {_who(highlight)} now in {highlight.current}"
+
+
+def _who(highlight: Highlight) -> str:
+    """`position P17`, or `the bot` for the bot's own machine (machines/bot.yaml)."""
+    return "the bot" if highlight.position == "bot" else f"position {highlight.position}"

@@ -144,7 +144,8 @@ def test_diagram_of_the_bot_machine_highlights_its_state(tmp_path: Path, capsys:
     folder = load_profile(profile).state_dir
     code, out, err = run(capsys, "diagram", str(DEFAULT_PATH), "--state", str(folder))
     assert code == 0, err
-    assert "now in stopped_out" in out
+    assert "the bot: now in stopped_out" in out and "class stopped_out current" in out
+    assert "class flattening visited" in out  # the path it took, from its journaled transitions
     assert "stopped_out" in out and "flattening" in out
     code, plain, _ = run(capsys, "diagram", str(DEFAULT_PATH))
     assert code == 0 and "now in" not in plain
