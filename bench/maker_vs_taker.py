@@ -8,7 +8,8 @@ Taker: the profile as shipped (market entry, TAKE_PROFIT_MARKET slices). Maker: 
 from each run's `trades.csv` (fees split by liquidity, net PnL after fees) and `history.jsonl` (the
 limit entries' ordered and filled sizes: the fill ratio). The shared data is USDT-margined: the runs
 trade USDT perpetuals (maker 0.02 %, taker 0.05 %). The shared data has no funding rates, so neither run
-pays funding (the report says so). In-sample: nothing here was tuned.
+pays funding (the report says so). Both run without the profile's equity hard stop unless
+`--keep-hard-stop` (it would end them at different times). In-sample: nothing here was tuned.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def main() -> None:
     parser.add_argument("--from", dest="start", default="2025-01-01")
     parser.add_argument("--to", dest="end", default="2025-03-01")
     parser.add_argument("--symbols", nargs="+", default=["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"])
+    parser.add_argument("--keep-hard-stop", action="store_true", help="keep the profile's equity hard stop")
     args = parser.parse_args()
     if not (args.data / "klines").is_dir():
         sys.exit(f"skipped: no candle data in {args.data} (the shared data folder)")
@@ -65,13 +67,18 @@ def main() -> None:
         profiles = root / "profiles"
         shutil.copytree(args.profile.parent, profiles)
         (root / "machines").symlink_to(REPO / "machines")
-        maker = profiles / "bench-maker.yaml"
-        maker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-maker", "orders": MAKER}))
-        taker_run = run(profiles / args.profile.name, args, root / "taker")
+        # Both without the equity hard stop, unless kept: it would end the two runs at different times,
+        # and the comparison is of the same span.
+        risk = {} if args.keep_hard_stop else {"risk": {"max_drawdown_pct": None, "min_equity": None}}
+        taker, maker = profiles / "bench-taker.yaml", profiles / "bench-maker.yaml"
+        taker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-taker", **risk}))
+        maker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-maker", "orders": MAKER, **risk}))
+        taker_run = run(taker, args, root / "taker")
         maker_run = run(maker, args, root / "maker")
     entries: EntryFills = maker_run["entries"]
     fill_ratio = (entries.fill_ratio_pct or Decimal(0)) / 100
-    print(f"{args.profile.name} · {' '.join(args.symbols)} · {args.start} → {args.end} · funding not applied")
+    print(f"{args.profile.name} · {' '.join(args.symbols)} · {args.start} → {args.end} · funding not applied"
+          + ("" if args.keep_hard_stop else " · equity hard stop off"))
     print(f"{'':12}{'trades':>8}{'fees':>12}{'maker fees':>12}{'taker fees':>12}{'net PnL':>12}")
     for name, r in (("taker", taker_run), ("maker", maker_run)):
         print(f"{name:12}{r['trades']:>8}{r['fees']:>12.2f}{r['maker']:>12.2f}{r['taker']:>12.2f}{r['net']:>12.2f}")
