@@ -27,7 +27,8 @@ import signal
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from engine.positions.book import HISTORY_FILE, JOURNAL_FILE, replay_journal
 from engine.store.history import read_history
 from engine.store.journal import read_records, transitions
 from tests.chaos.invariants import ledger_violations, unguarded_positions, venue_violations
-from tests.fakes.binance import FakeBinance
+from tests.fakes.binance import FakeBinance, Fault
 
 REPO = Path(__file__).resolve().parents[2]
 SYMBOLS = ["BTC/USDC:USDC", "ETH/USDC:USDC", "SOL/USDC:USDC", "BNB/USDC:USDC", "XRP/USDC:USDC", "DOGE/USDC:USDC"]
@@ -61,6 +62,7 @@ class ChaosResult:
     ready_s: list[float] = field(default_factory=list)
     entries: int = 0
     closed: int = 0
+    events: Counter[str] = field(default_factory=Counter)  # journal events by name (after the last kill)
     findings: list[str] = field(default_factory=list)
 
     @property
@@ -91,7 +93,9 @@ def random_while(run_s: tuple[float, float]) -> KillTiming:
     return wait
 
 
-def write_profile(root: Path, symbols: list[str]) -> Path:
+def write_profile(root: Path, symbols: list[str], overrides: dict[str, dict[str, Any]] | None = None) -> Path:
+    """The chaos profile (testnet, positions left open on shutdown); each section of `overrides` is merged
+    into the profile's (orders: a limit entry, limit take-profits; risk: a shorter max hold)."""
     folder = root / "profiles"
     folder.mkdir(parents=True, exist_ok=True)
     for shipped in (REPO / "profiles").glob("*.yaml"):
@@ -106,6 +110,8 @@ def write_profile(root: Path, symbols: list[str]) -> Path:
         "runtime": {"state_dir": str(root / "state"), "machine": str(REPO / "machines" / "position.yaml"),
                     "tick": "100ms", "reconcile_every": "1s", "status_every": "1h", "close_on_shutdown": False},
     }
+    for section, values in (overrides or {}).items():
+        data[section] = {**data.get(section, {}), **values}
     path = folder / "chaos.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -115,6 +121,7 @@ class BotProcess:
     """`python -m engine run …` as a child process whose output is collected line by line."""
 
     def __init__(self, profile: Path, url: str, fake: FakeBinance, *extra: str) -> None:
+        self.fake = fake
         self.args = [sys.executable, "-m", "engine", "run", str(profile), "--venue-url", url, *extra]
         self.env = {**os.environ, "ENGINE_OFFLINE": "1", "PYTHONPATH": str(REPO),
                     "BINANCE_API_KEY": fake.api_key, "BINANCE_API_SECRET": fake.secret}
@@ -184,7 +191,8 @@ def count_violations(fake: FakeBinance, profile: Path, result: ChaosResult) -> N
     for kind, text in found:
         setattr(result, kind, getattr(result, kind) + 1)
         result.findings.append(f"{kind}: {text}")
-    result.entries = sum(1 for r in records if r.get("event") == "entry_filled")
+    result.events = Counter(str(r["event"]) for r in records if r.get("event"))
+    result.entries = result.events["entry_filled"]
     result.closed = len(history)
 
 
@@ -213,16 +221,22 @@ async def intrude(profile: Path, url: str, fake: FakeBinance, bot: BotProcess, r
 
 async def run_chaos(kills: int, root: Path, *, data_dir: Path | None, seed: int = 1, speed: float = 600.0,
                     run_s: tuple[float, float] = (1.0, 4.0), intrude_p: float = 0.3,
-                    kill_when: KillTiming | None = None, say: Callable[[str], None] = print) -> ChaosResult:
+                    kill_when: KillTiming | None = None, say: Callable[[str], None] = print,
+                    overrides: dict[str, dict[str, Any]] | None = None, limit_fill_share: float = 1.0,
+                    faults: Sequence[Fault] = ()) -> ChaosResult:
     """`kills` kill cycles; in each, with probability `intrude_p`, a second instance tries the folder
     while the bot runs (concurrently with `kill_when`, so a cycle lasts no longer unless the refusal
-    takes longer than the bot's run)."""
+    takes longer than the bot's run). `overrides` go into the profile (`write_profile`),
+    `limit_fill_share` to the fake (the most of a resting order one candle fills) and
+    `faults` are injected for the whole run."""
     rng = random.Random(seed)
     kill_when = kill_when or random_while(run_s)
     fake = FakeBinance(symbols=SYMBOLS, data_dir=data_dir, speed=speed, start="2025-03-03" if data_dir else None,
-                       balances={"USDC": "10000"})
+                       balances={"USDC": "10000"}, limit_fill_share=limit_fill_share)
+    for fault in faults:
+        fake.inject(fault)
     url = await fake.start()
-    profile = write_profile(root, SYMBOLS)
+    profile = write_profile(root, SYMBOLS, overrides)
     result = ChaosResult()
     bot = BotProcess(profile, url, fake)
     try:
