@@ -25,12 +25,13 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.config.loading import load_profile
     from engine.inspect.status import age, read_status, universe_lines
-    from engine.trading.bot_machine import BOT_VALUE, BotModel, describe
+    from engine.trading.bot_machine import describe
+    from engine.trading.bot_state import resumed_state
 
     loaded = load_profile(args.profile)
     view = read_status(loaded.state_dir)
     now = WallClock().now()
-    bot = BotModel.from_dict(view.bot.get(BOT_VALUE) or {})
+    bot = resumed_state(view.bot)  # what the bot is in, or resumes in (an older folder's pause too)
     if args.json:
         print(json.dumps({"profile": loaded.profile.name, "state_dir": str(view.state_dir), "seq": view.seq,
                           "positions": [p.to_dict() for p in view.positions],

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from engine.config.loading import LoadedProfile, bind_machine
 from engine.machine.runtime import CompiledMachine
@@ -22,12 +23,24 @@ from engine.trading.bot_machine import (
     migrate,
     replay,
 )
-from engine.trading.risk import RiskGuard
+from engine.trading.risk import RiskGuard, RiskState
 
 log = logging.getLogger("engine.bot_machine")
 
 REARM_REQUEST = "rearm.request"  # `python -m engine rearm` beside a running bot: who asks, picked up each tick
 BASE_VALUE = "bot_machine_base"  # the state a migration started the bot machine in (replay starts there)
+
+
+def resumed_state(bot: dict[str, Any], legacy: dict[str, Any] | None = None) -> BotModel:
+    """The state a bot resumes in from its bot values: the bot machine's own, else what an older folder
+    held (the pause and halts of its risk document, `legacy`, or a top-level `paused` value)."""
+    if bot.get(BOT_VALUE):
+        return BotModel.from_dict(bot[BOT_VALUE])
+    older = dict(legacy if legacy is not None else RiskState.from_dict(bot.get("risk") or {}).legacy)
+    if bot.get("paused") is True:
+        older.setdefault("paused", True)
+        older.setdefault("paused_by", bot.get("paused_by"))
+    return migrate(older)
 
 
 def compile_bot_machine(loaded: LoadedProfile) -> CompiledMachine:
@@ -39,10 +52,8 @@ def open_bot_machine(loaded: LoadedProfile, book: PositionBook, risk: RiskGuard,
                      report: ResumeReport | None = None) -> BotMachine:
     machine = compile_bot_machine(loaded)
     saved = book.bot.get(BOT_VALUE)
-    if saved:
-        model = BotModel.from_dict(saved)
-    else:
-        model = migrate(risk.state.legacy)
+    model = resumed_state(book.bot, risk.state.legacy)
+    if not saved:
         if model.state != "running":  # (a fresh bot starts running: nothing to write)
             note = f"bot machine: resumed {model.state!r} from the older risk state ({model.reason})"
             log.warning(note)

@@ -244,7 +244,7 @@ def test_status_after_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
                        encoding="utf-8")
     code, out, err = run(capsys, "status", str(profile))
     assert code == 0, err
-    assert "seq 11 · 2 live position(s) · entries paused" in out.splitlines()[0]
+    assert "seq 11 · 2 live position(s) · bot paused" in out.splitlines()[0]  # an older top-level pause
     code, out, err = run(capsys, "status", str(profile), "--json")
     assert code == 0, err
     data = json.loads(out)
