@@ -349,9 +349,12 @@ class TradingEngine:
 
     async def equity(self) -> Decimal:
         """Every wallet the bot trades from: the profile's margin assets and the settle asset of every
-        market it may enter (a USDC profile backtested on USDT markets loses in the USDT wallet)."""
+        market it may enter (its universe, when one is set) or holds a position on (a USDC profile
+        backtested on USDT markets loses in the USDT wallet; a wallet it never trades is not its own)."""
+        symbols = set(self.markets) if self.gate.universe is None else set(self.gate.universe)
+        settles = [self.markets[s].settle for s in sorted(symbols | self.gate.busy) if s in self.markets]
         total = Decimal(0)
-        for asset in dict.fromkeys([*self.quote_assets, *(m.settle for m in self.markets.values())]):
+        for asset in dict.fromkeys([*self.quote_assets, *settles]):
             total += (await self.venue.balance(asset)).total
         return total
 

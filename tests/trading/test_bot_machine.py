@@ -259,5 +259,11 @@ def test_the_hard_stop_counts_every_wallet_the_bot_trades_from(tmp_path: Path) -
         start = bot.loaded.profile.venue.starting_balance
         assert bot.engine.quote_assets == ("USDC",)
         assert asyncio.run(bot.engine.equity()) == 2 * start
+        # a wallet the bot never trades from is not its own: only its universe's and its positions' count
+        gate = bot.engine.gate
+        gate.universe = frozenset(s for s, m in bot.markets.items() if m.settle == "USDC")
+        assert asyncio.run(bot.engine.equity()) == start
+        gate.busy.add(next(s for s, m in bot.markets.items() if m.settle == "USDT"))  # a position held there
+        assert asyncio.run(bot.engine.equity()) == 2 * start
     finally:
         bot.close()
