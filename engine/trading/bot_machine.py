@@ -215,16 +215,11 @@ class BotMachine:
         payload = dict(payload or {})
         if event == "hard_stop":
             m.tripped = True  # read by bot.hard_stop_hit when the flattening ends
-        # A profile switch changes the numbers, not the state: a cool-down or a halt keeps its deadline
-        # and its start (the YAML declares it as a self-transition of each state).
-        keep = m.deadline_at if event == "profile" else "compute"
         try:
-            outcome = self.machine.fire(m, event, payload, now=now, env=self, deadline_at=keep)
+            outcome = self.machine.fire(m, event, payload, now=now, env=self)
         except InvalidTransition:
             m.rollback(before)
             raise
-        if event == "profile":
-            m.state_entered_at = before["state_entered_at"]
         if not outcome.applied:
             m.rollback(before)
             return outcome
@@ -296,11 +291,9 @@ def replay(machine: CompiledMachine, records: Iterable[dict[str, Any]], base: Bo
             if record["from"] != model.state:
                 raise ValueError(f"bot record n={record.get('n')}: {record['event']} from {record['from']!r}, but "
                                  f"the bot was {model.state!r}")
-            deadline, entered = _dt(record.get("deadline_at")), model.state_entered_at
+            deadline = _dt(record.get("deadline_at"))
             machine.fire(model, record["event"], record.get("payload") or {}, now=_dt(record["time"]),
                          replay_to=record["to"], deadline_at=deadline)
-            if record["event"] == "profile":
-                model.state_entered_at = entered  # as `fire` keeps it
             model.event, model.by, model.reason = record["event"], record.get("by"), str(record.get("reason") or "")
             if record["event"] == "hard_stop":
                 model.tripped = True
