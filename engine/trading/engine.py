@@ -166,8 +166,8 @@ class TradingEngine:
     ) -> tuple[int, int] | None:
         """Execute `intents` wave by wave (`executor.waves`: the stop-loss is answered before its
         take-profits leave together; cancels leave together before a close), applying each answer's
-        events in the intents' order; stop once an answer has moved the position on (its own
-        transition's intents have then been carried out instead). An unexpected error of one intent
+        events in the intents' order; stop after a wave whose answers moved the position on (their own
+        transitions' intents have then been carried out instead). An unexpected error of one intent
         of a wave is raised once the wave's other answers have been applied. Returns, when an answer
         moved the position on, how many of `intents` were sent and the newest transition (seq) they came from."""
         sent = 0
@@ -175,11 +175,22 @@ class TradingEngine:
             answers = await self.executor.carry_out_wave(position, wave, resume=resume)
             sent += len(wave)
             seq = position.last_seq
-            for answer in answers:
-                for event in answer.events:
+            news = [a.events for a in answers if a.events]
+            if len(news) == 1:
+                for event in news[0]:
                     await self.apply(position, event, now)
-                if position.last_seq != seq:
-                    break
+            elif news:
+                # Several answers with news (take-profits that crossed the book at once): they are the
+                # venue's facts, so every one is booked before any order they call for goes out, net, as
+                # `recover_fills` does (the orders of the first fill would else act on a position the
+                # second has already changed, and the second fill be lost once the first closed it).
+                queued: list[Intent] = []
+                for event in (e for events in news for e in events):
+                    outcome = await self.apply(position, event, now, run=False)
+                    if outcome is not None and outcome.applied:
+                        queued.extend(position.intents)
+                if queued:
+                    await self._run_net(position, queued, now)
             failed = next((a.error for a in answers if a.error is not None), None)
             if failed is not None:
                 raise failed
