@@ -51,7 +51,7 @@ class Trade:
     exit_reason: str
     realised_pnl: Decimal  # net of all fees
     fees: Decimal
-    # Each filled order (engine.run.fills: role, type, qty, price, fee, liquidity) when the run recorded
+    # Each filled order (engine.venue.sim.fills: role, type, qty, price, fee, liquidity) when the run recorded
     # them; None for records without (paper history, older runs): their fees cannot be split.
     fills: tuple[Mapping[str, str], ...] | None = None
 

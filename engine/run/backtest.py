@@ -34,8 +34,8 @@ from engine.market.finer import FinerCandles
 from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import DAY_MS, Exclusion, rules_from_profile
 from engine.run.driver import CandleDriver
-from engine.run.fills import recording_fills
-from engine.run.funding import FundingHistory, funding_line
+from engine.venue.sim.fills import recording_fills
+from engine.market.funding import FundingHistory, funding_line
 from engine.run.timeline import count_candles, merged_steps
 from engine.strategy.sources import VectorSignals
 from engine.venue.catalog import markets_for
@@ -63,7 +63,7 @@ class BacktestRun:
     universe: Rotation | None = None
     data_source: str = ""
     fills_resolution: str = ""  # which candles decided the fills (FinerCandles.describe)
-    funding: str = ""  # the report's funding line (engine.run.funding)
+    funding: str = ""  # the report's funding line (engine.market.funding)
 
 
 def resolve_symbols(requested: list[str] | None, markets: dict[str, Market], quotes: tuple[str, ...],

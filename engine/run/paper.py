@@ -30,7 +30,7 @@ from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import choose_symbols, rules_from_profile
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
-from engine.run.funding import FundingHistory
+from engine.market.funding import FundingHistory
 from engine.store.lock import state_lock
 from engine.strategy.sources import LiveSignals
 from engine.venue.catalog import markets_for
