@@ -241,7 +241,7 @@ def current_price(tape: Tape, now_ms: int) -> float | None:
 
 class MarketClock:
     """Market time in Unix ms: `start_ms` plus what `advance` added plus, with `speed`, the wall time
-    elapsed since creation times `speed`."""
+    elapsed since creation (less the time spent paused) times `speed`."""
 
     def __init__(self, start_ms: int, speed: float | None, wall: Callable[[], float] = time.monotonic) -> None:
         if speed is not None and speed <= 0:
@@ -251,10 +251,23 @@ class MarketClock:
         self._offset = 0
         self._wall = wall
         self._wall0 = wall()
+        self._paused_at: float | None = None
 
     def now_ms(self) -> int:
-        elapsed = 0 if self.speed is None else int((self._wall() - self._wall0) * 1000 * self.speed)
+        wall = self._wall() if self._paused_at is None else self._paused_at
+        elapsed = 0 if self.speed is None else int((wall - self._wall0) * 1000 * self.speed)
         return self.start_ms + self._offset + elapsed
+
+    def pause(self) -> None:
+        """Hold a running market still (nothing trades, nothing fills) until `resume`."""
+        if self._paused_at is None:
+            self._paused_at = self._wall()
+
+    def resume(self) -> None:
+        """Let a paused market run on from where it stood."""
+        if self._paused_at is not None:
+            self._wall0 += self._wall() - self._paused_at
+            self._paused_at = None
 
     def advance(self, ms: int) -> None:
         if ms < 0:

@@ -171,6 +171,19 @@ async def test_a_running_clock_feeds_closed_candles_lazily(
     assert fake.engine.book(BTC).last == candles[-1][4]  # the engine saw every closed minute
 
 
+def test_a_paused_clock_holds_the_market_still_and_resumes_where_it_stood() -> None:
+    wall = [100.0]
+    clock = MarketClock(1_000_000, 60.0, wall=lambda: wall[0])
+    wall[0] += 1.0  # one wall second at 60x: one market minute
+    assert clock.now_ms() == 1_060_000
+    clock.pause()
+    wall[0] += 30.0
+    assert clock.now_ms() == 1_060_000  # nothing moves while paused
+    clock.resume()
+    wall[0] += 2.0
+    assert clock.now_ms() == 1_180_000  # two more market minutes, none for the pause
+
+
 async def test_default_fixtures_serve_real_candles_when_present(
     fake_binance: FakeBinance, binance_client: ccxt_async.binanceusdm
 ) -> None:
