@@ -197,6 +197,14 @@ class CloseRequested(PositionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Withdraw(PositionEvent):
+    """Graceful shutdown: what rests of a limit entry is cancelled (a piece filling while the bot is away
+    would have no stop); what filled is kept and protected, the rest is not entered at market."""
+
+    name: ClassVar[str] = "withdraw"
+
+
+@dataclass(frozen=True, slots=True)
 class Panic(PositionEvent):
     reason: ExitReason  # PANIC, LIQUIDATION, RECONCILE (the exit itself is recorded as EMERGENCY)
     venue_qty: Decimal | None = None  # reconciliation: what the venue holds instead
@@ -224,10 +232,13 @@ EXPECTED: tuple[Expected, ...] = (
     Expected("entry_rejected", "the venue: the entry was refused", frozenset({ENTRY})),
     Expected("entry_cancelled", "the venue: the cancel of a resting limit entry",
              frozenset({Tag.CANCELLING, EMERGENCY})),
-    Expected("protection_failed", "the venue: the stop-loss was refused", frozenset({PROTECTED, EMERGENCY})),
+    Expected("protection_failed", "the venue: the stop-loss was refused",
+             frozenset({PROTECTED, EMERGENCY, Tag.RESTING, Tag.CANCELLING})),
     Expected("protection_lost", "reconciliation: no live stop-loss on the venue", frozenset({PROTECTED, EMERGENCY})),
     Expected("tp_filled", "the venue: a take-profit slice filled", frozenset({PROTECTED, EMERGENCY})),
-    Expected("sl_filled", "the venue: the stop-loss filled", frozenset({PROTECTED, EXIT})),
+    Expected("sl_filled", "the venue: the stop-loss filled (a filled part's too, while the rest rests)",
+             frozenset({PROTECTED, EXIT, Tag.RESTING, Tag.CANCELLING})),
+    Expected("withdraw", "a command: graceful shutdown withdraws a resting entry", frozenset({Tag.RESTING})),
     Expected("close_requested", "a command: close (manual, shutdown)", frozenset({PROTECTED})),
     Expected("close_filled", "the venue: the close filled", frozenset({EXIT})),
     Expected("flat_confirmed", "the venue or reconciliation: nothing left to close", frozenset({EXIT})),

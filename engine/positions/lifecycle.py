@@ -98,6 +98,12 @@ def _has_filled(step: Step) -> bool:
     return step.model.qty > 0
 
 
+@REGISTRY.guard("position.withdrawn")
+def _withdrawn(step: Step) -> bool:
+    """Its resting entry was withdrawn (graceful shutdown): what filled is kept, nothing more is entered."""
+    return step.model.withdrawn
+
+
 @REGISTRY.guard("position.entry_complete")
 def _entry_complete(step: Step) -> bool:
     """The entry's fill leaves nothing of it resting (a market entry fills at once)."""
@@ -231,11 +237,16 @@ def record_entry_cancelled(step: Step) -> None:
     _forget(step.model, step.payload.get("client_id"))
 
 
+@REGISTRY.action("position.record_withdrawn")
+def record_withdrawn(step: Step) -> None:
+    step.model.withdrawn = True
+
+
 @REGISTRY.action("position.record_abandoned")
 def record_abandoned(step: Step) -> None:
     pos: Position = step.model
     _forget(pos, step.payload.get("client_id"))
-    pos.exit_reason = ExitReason.ENTRY_EXPIRED
+    pos.exit_reason = ExitReason.SHUTDOWN if pos.withdrawn else ExitReason.ENTRY_EXPIRED
     pos.closed_at = step.now
 
 

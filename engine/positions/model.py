@@ -185,6 +185,7 @@ class Position:
     deadline_at: datetime | None = None
     exit_reason: str | None = None
     close_refusals: int = 0  # emergency closes the venue refused (the bot alerts after the profile's number)
+    withdrawn: bool = False  # its resting entry was withdrawn (graceful shutdown): no fallback to market
     intents: list[Intent] = field(default_factory=list)
     open_orders: list[str] = field(default_factory=list)  # client ids of orders we own that may be live
     order_roles: dict[str, OrderRole] = field(default_factory=dict)  # client id → entry, sl, tp2, close
@@ -245,8 +246,9 @@ class Position:
     def to_dict(self) -> dict[str, Any]:
         # Serialised on every transition (journal, snapshot): written out rather than looped over
         # the fields, with memoised timestamps (`iso`).
-        # `close_refusals` only once counted: positions that never met a refused emergency close keep
-        # the exact shape older journals, snapshots and history lines have.
+        # `close_refusals` only once counted, `withdrawn` only once set: positions that never met a
+        # refused emergency close or a withdrawn entry keep the exact shape older journals, snapshots and
+        # history lines have.
         return {
             "id": self.id,
             "symbol": self.symbol,
@@ -271,6 +273,7 @@ class Position:
             "intent_counter": self.intent_counter,
             "last_seq": self.last_seq,
         } | ({"close_refusals": self.close_refusals} if self.close_refusals else {}) | (
+            {"withdrawn": True} if self.withdrawn else {}) | (
             {"order_fills": {c: list(v) for c, v in self.order_fills.items()}} if self.order_fills else {})
 
     @classmethod
@@ -294,6 +297,7 @@ class Position:
             deadline_at=_dt(d.get("deadline_at")),
             exit_reason=d.get("exit_reason"),
             close_refusals=int(d.get("close_refusals", 0)),
+            withdrawn=bool(d.get("withdrawn", False)),
             intents=[Intent.from_dict(i) for i in d.get("intents", [])],
             open_orders=list(d.get("open_orders", [])),
             order_roles={cid: OrderRole(role) for cid, role in d.get("order_roles", {}).items()},

@@ -25,8 +25,13 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
 
 
 async def shutdown(session: Session, now: datetime, out: Any) -> None:
-    """Graceful stop: state is durable either way; open positions are closed or left protected."""
+    """Graceful stop: state is durable either way; resting entries are withdrawn, open positions are
+    closed or left protected."""
     profile = session.loaded.profile
+    withdrawn = await session.engine.withdraw_entries(now)
+    if withdrawn:
+        out.print(f"shutting down: withdrew {withdrawn} resting limit entr{'y' if withdrawn == 1 else 'ies'} "
+                  "(what filled stays, protected by its stop-loss)")
     live = len(session.book.live)
     if profile.runtime.close_on_shutdown and live:
         out.print(f"shutting down: closing {live} open position(s) (runtime.close_on_shutdown: true)")

@@ -34,6 +34,7 @@ from engine.positions.events import (
     Panic,
     PositionEvent,
     Timeout,
+    Withdraw,
     event_name,
     fill_event,
 )
@@ -477,6 +478,17 @@ class TradingEngine:
         for position in list(self.book.live.values()):
             if self.book.machine.has_tag(position.state, PROTECTED):
                 await self.apply(position, CloseRequested(reason), now)
+
+    async def withdraw_entries(self, now: datetime) -> int:
+        """Graceful shutdown: every resting limit entry is cancelled (a piece filling while the bot is away
+        would have no stop); what filled stays, protected. Returns how many were withdrawn."""
+        withdrawn = 0
+        for position in list(self.book.live.values()):
+            if Withdraw.name in self.book.machine.events_from(position.state):
+                with self.isolated(position, "withdrawing its resting entry"):
+                    await self.apply(position, Withdraw(), now)
+                withdrawn += 1
+        return withdrawn
 
     async def panic(self, now: datetime) -> None:
         """Every live position that can still be sent to emergency is (the others are already there)."""

@@ -71,14 +71,16 @@ class LimitMoments:
     kills). `settle_s`: a random extra wait of up to this long once a resting moment is seen (a cancel in
     flight is killed at once: it lasts only as long as the latency fault holds it)."""
 
-    def __init__(self, patience: float = 15.0, settle_s: float = 0.3, poll_s: float = 0.02) -> None:
+    def __init__(self, patience: float = 15.0, settle_s: float = 0.3, poll_s: float = 0.02,
+                 moments: tuple[str, ...] = MOMENTS) -> None:
         self.patience, self.settle_s, self.poll_s = patience, settle_s, poll_s
+        self.moments = moments
         self.hit: Counter[str] = Counter()
         self.missed: Counter[str] = Counter()
         self._turn = 0
 
     async def __call__(self, bot: BotProcess, rng: random.Random) -> None:
-        moment = MOMENTS[self._turn % len(MOMENTS)]
+        moment = self.moments[self._turn % len(self.moments)]
         fake = bot.fake
         seen = len(fake.requests)
         check = CHECKS[moment]

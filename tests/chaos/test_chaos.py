@@ -39,7 +39,10 @@ async def test_random_kills_leave_every_invariant_intact(tmp_path: Path) -> None
 @pytest.mark.parametrize("on_timeout", ["market", "abandon"])
 async def test_kills_while_limit_entries_and_take_profits_rest(tmp_path: Path, on_timeout: str) -> None:
     lines: list[str] = []
-    moments = LimitMoments()
+    # An abandoning profile rarely gets a whole entry filled (a refused post-only entry is given up), so
+    # its take-profits seldom rest in time on a loaded machine: that moment is the market run's to hit.
+    aimed = MOMENTS if on_timeout == "market" else tuple(m for m in MOMENTS if m != "tp_resting")
+    moments = LimitMoments(moments=aimed)
     result = await run_chaos(MAKER_KILLS, tmp_path, data_dir=shared_candles(), seed=5, say=lines.append,
                              intrude_p=0.0, kill_when=moments, overrides=maker_profile(on_timeout),
                              limit_fill_share=0.3, faults=[cancel_latency()])
@@ -48,5 +51,5 @@ async def test_kills_while_limit_entries_and_take_profits_rest(tmp_path: Path, o
     assert result.violations() == (0, 0, 0, 0, 0, 0), report
     # the kills landed where they were aimed (an entry resting, part filled, a cancel on the wire, a limit
     # take-profit resting), and entries filled between them
-    assert set(moments.hit) == set(MOMENTS), report
+    assert set(moments.hit) == set(aimed), report
     assert result.events["entry_filled"] > 0, report

@@ -298,7 +298,6 @@ async def test_a_restart_while_an_entry_and_limit_take_profits_rest(make_bot: Ma
     fake.advance(1)
     dip(bot, ETH, eth_price, "0.2")  # while it is down, more of the ETH entry fills
     before_orders = {o["clientOrderId"] for o in fake.open_orders()}
-    before_algos = {a["clientAlgoId"] for a in fake.open_algo_orders()}
     seen = len(fake.requests)
 
     restart = BotProcess(tmp_path / "profiles" / "wire.yaml", fake.base_url, fake, "--ticks", "0")
@@ -311,20 +310,26 @@ async def test_a_restart_while_an_entry_and_limit_take_profits_rest(make_bot: Ma
     after = fake.requests[seen:]
     read = {(r.method, r.path) for r in after}
     assert ("GET", "/fapi/v1/openOrders") in read and ("GET", "/fapi/v1/openAlgoOrders") in read
-    cancelled = sorted(r.params.get("origClientOrderId") or r.params.get("clientAlgoId") or ""
-                       for r in after if r.method == "DELETE")
-    # the orphans, and the ETH stop replaced by one for the part that filled while the bot was down
-    assert cancelled == sorted([f"{prefix}P99-E1", f"{prefix}P99-S1", old_stop]), said
+    cancelled = [r.params.get("origClientOrderId") or r.params.get("clientAlgoId") or ""
+                 for r in after if r.method == "DELETE"]
     placed = [r.params for r in after if r.method == "POST"]
-    assert [p.get("type") for p in placed] == ["STOP_MARKET"], placed  # nothing else was sent again
-    assert {o["clientOrderId"] for o in fake.open_orders()} == before_orders - {f"{prefix}P99-E1"}
-    new_algos = {a["clientAlgoId"] for a in fake.open_algo_orders()}
-    assert new_algos - before_algos == {placed[0]["clientAlgoId"]}
-    assert before_algos - new_algos == {f"{prefix}P99-S1", old_stop}
+    # Reconciliation: the orphans cancelled, the ETH stop replaced by one for the part that filled while the
+    # bot was down, nothing else sent again. Then the run's graceful end (--ticks 0) withdraws the resting
+    # ETH entry: what filled stays, protected, with its take-profits; nothing is entered at market.
+    eth_entry = entry_of(eth)
+    assert {f"{prefix}P99-E1", f"{prefix}P99-S1", old_stop} <= set(cancelled), said
+    assert placed[0]["type"] == "STOP_MARKET", placed
+    assert cancelled.index(eth_entry) > cancelled.index(old_stop), "the entry is withdrawn after reconciling"
+    assert "withdrew 1 resting limit entry" in said
+    assert not [p for p in placed if p.get("type") == "MARKET" or (p.get("type") == "LIMIT"
+                                                                   and p.get("reduceOnly") != "true")], placed
+    assert f"{prefix}P99-E1" not in {o["clientOrderId"] for o in fake.open_orders()}
+    assert {f"{prefix}P99-S1", old_stop}.isdisjoint(a["clientAlgoId"] for a in fake.open_algo_orders())
+    assert before_orders - {o["clientOrderId"] for o in fake.open_orders()} >= {f"{prefix}P99-E1", eth_entry}
 
     session = await bot.start()  # read what the process left
     live = list(session.book.live.values())
-    assert sorted(p.state for p in live) == ["open", "resting"]
+    assert sorted(p.state for p in live) == ["open", "open"]
     assert bot.violations() == []
     for p in live:
         assert_safe(bot, p)
@@ -346,3 +351,38 @@ async def test_a_stop_that_fires_while_the_rest_of_the_entry_rests(make_bot: Mak
     assert position.id not in bot.engine.book.live and position.state == "closed", position.state
     assert bot.held(ETH) == 0 and bot.fake.open_orders() == [] and bot.fake.open_algo_orders() == []
     assert bot.violations() == []
+
+
+class _Out:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def print(self, line: str) -> None:
+        self.lines.append(line)
+
+
+@pytest.mark.parametrize("filled", [True, False])
+async def test_a_graceful_shutdown_withdraws_a_resting_entry(make_bot: MakeBot, filled: bool) -> None:
+    """Ctrl+C while an entry rests (runtime.close_on_shutdown: false): nothing of it may rest while the bot is
+    away (a piece filling then would have no stop). The rest is cancelled on the wire; what filled stays,
+    protected; no market order, whatever orders.entry.on_timeout says."""
+    from engine.run.console import shutdown
+
+    bot = await make_bot(0.3, maker("market"), runtime={"close_on_shutdown": False})
+    position = await bot.enter(ETH)
+    assert position is not None
+    if filled:
+        dip(bot, ETH, Decimal(limits(bot, ETH, reduce_only=False)[0]["price"]), "0.2")
+        await tick(bot, NOW + timedelta(seconds=5))
+        assert position.state == "resting" and position.qty > 0
+    out = _Out()
+    assert bot.session is not None
+    await shutdown(bot.session, NOW + timedelta(seconds=6), out)
+    assert any("withdrew 1 resting limit entry" in line for line in out.lines), out.lines
+    assert limits(bot, ETH, reduce_only=False) == []
+    assert [r.params["type"] for r in bot.sent("POST", ORDER)].count("MARKET") == 0
+    if filled:
+        assert position.state == "open"
+        assert_safe(bot, position)
+    else:
+        assert position.id not in bot.engine.book.live and bot.held(ETH) == 0 and bot.violations() == []

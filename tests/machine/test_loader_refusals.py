@@ -772,7 +772,7 @@ def test_all_graph_errors_are_reported_together(tmp_path: Path) -> None:
 # --- the engine's event contract ------------------------------------------------------------------
 ENGINE_EVENTS = ["signal", "entry_filled", "entry_rejected", "protection_failed", "protection_lost", "tp_filled",
                  "sl_filled", "close_requested", "close_filled", "flat_confirmed", "close_rejected", "market_halted",
-                 "panic", "entry_cancelled"]
+                 "panic", "entry_cancelled", "withdraw"]
 
 
 def test_the_contract_lists_every_event_the_engine_sends() -> None:

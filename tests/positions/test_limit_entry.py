@@ -211,6 +211,28 @@ def test_a_refused_stop_for_a_filled_part_flattens(tmp_path, expired: bool) -> N
     assert len(close) == 1 and close[0].qty == Decimal("0.004") and close[0].reduce_only
 
 
+@pytest.mark.parametrize("on_timeout", ["market", "abandon"])
+def test_a_withdrawn_entry_keeps_what_filled_and_never_falls_back(tmp_path, on_timeout: str) -> None:
+    """Graceful shutdown withdraws a resting entry: the rest is cancelled, what filled is protected as an
+    open position, nothing is entered at market whatever orders.entry.on_timeout says."""
+    w = Walk(tmp_path, on_timeout)
+    w.part("0.004")
+    entry = entry_id(w.p)
+    assert w.go("withdraw") == "cancelling_entry" and w.p.withdrawn
+    assert [(i.kind, i.target) for i in w.p.intents] == [(IntentKind.CANCEL, entry)]
+    assert _cancelled(w) == "open" and w.p.qty == Decimal("0.004") and w.p.stops()
+    assert IntentKind.ENTRY not in w.kinds()
+
+
+@pytest.mark.parametrize("on_timeout", ["market", "abandon"])
+def test_a_withdrawn_entry_with_nothing_filled_closes_without_a_market_order(tmp_path, on_timeout: str) -> None:
+    w = Walk(tmp_path, on_timeout)
+    w.go("withdraw")
+    assert _cancelled(w) == "closed"
+    assert w.kinds() == [] and w.p.exit_reason == "shutdown" and w.p.qty == 0
+    assert w.p.to_dict()["withdrawn"] is True  # the journal keeps why it did not fall back
+
+
 def test_these_walks_cover_every_edge_of_a_limit_entry(tmp_path) -> None:
     covered: set[tuple[str, str, str]] = set()
     for n, scenario in enumerate(_SCENARIOS):
@@ -250,6 +272,7 @@ _SCENARIOS = [
     _walk("market", [lambda w: w.go("entry_expired"), lambda w: w.go("entry_timeout")]),
     _walk("market", [lambda w: w.go("panic", {"reason": "panic"}), lambda w: w.part("0.004"), _cancelled]),
     _walk("market", [lambda w: w.go("entry_expired"), lambda w: w.go("panic", {"reason": "panic"})]),
+    _walk("market", [lambda w: w.go("withdraw"), _cancelled]),
     _walk("market", [lambda w: w.part("0.004"), _stop_fires]),
     _walk("market", [lambda w: w.part("0.004"), lambda w: w.go("entry_expired"), _stop_fires]),
     _walk("market", [lambda w: w.part("0.004"), _stop_refused]),
