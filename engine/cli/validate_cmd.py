@@ -59,4 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if loaded.overrides:
             out.print(f"runtime overrides merged: {json.dumps(loaded.overrides)}")
         out.print(yaml.safe_dump(redacted(loaded.profile.model_dump(mode="json")), sort_keys=False).rstrip())
+        if loaded.profile.venue.slippage_bps is None:  # the dump's `null` says nothing of what it means
+            out.print("# venue.slippage_bps not set: market-aware slippage (the symbol's tick size and the "
+                      "order's size against the candle's volume); set it to pin a flat figure")
     return 0

@@ -170,6 +170,14 @@ def test_validate_good_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str
     state_dir = tmp_path / "state" / "demo"
     assert f"OK {profile}: profile 'demo' (paper), machine {MACHINE_FILE}, state in {state_dir}" in out
     assert "name: demo" in out and "max_positions: 5" in out
+    assert "slippage_bps: null" in out and "not set: market-aware slippage" in out
+
+
+def test_validate_says_a_pinned_slippage_is_flat(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    profile = write_profile(tmp_path, body="venue:\n  slippage_bps: 3\n")
+    code, out, err = run(capsys, "validate", str(profile))
+    assert code == 0, err
+    assert "slippage_bps: 3.0" in out and "market-aware" not in out
 
 
 def test_validate_bad_machine_exits_2_with_file_line_key(
