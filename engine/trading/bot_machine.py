@@ -51,6 +51,16 @@ def _hard_stop_hit(step: Step) -> bool:
     return bool(step.model.tripped)
 
 
+@BOT_REGISTRY.action("bot.record_hard_stop")
+def _record_hard_stop(step: Step) -> None:
+    step.model.tripped = True  # read by bot.hard_stop_hit when the flattening ends
+
+
+@BOT_REGISTRY.action("bot.record_rearm")
+def _record_rearm(step: Step) -> None:
+    step.model.tripped = False
+
+
 # Every event the engine sends into the bot machine, and where (by tag, so no state is named here).
 EXPECTED: tuple[Expected, ...] = (
     Expected("pause", "a command: /pause, the CLI", frozenset({Tag.ENTRIES})),
@@ -213,8 +223,6 @@ class BotMachine:
         m = self.model
         before = m.checkpoint()
         payload = dict(payload or {})
-        if event == "hard_stop":
-            m.tripped = True  # read by bot.hard_stop_hit when the flattening ends
         try:
             outcome = self.machine.fire(m, event, payload, now=now, env=self)
         except InvalidTransition:
@@ -225,8 +233,6 @@ class BotMachine:
             return outcome
         m.event, m.by = event, by
         m.reason = reason or (m.reason if outcome.source == outcome.dest else "")  # a self-transition keeps why
-        if event == "rearm":
-            m.tripped = False
         transition = {"machine": MACHINE_NAME, "time": _iso(now), "event": event, "from": outcome.source,
                       "to": outcome.dest, "by": by, "reason": m.reason, "payload": payload,
                       "deadline_at": _iso(m.deadline_at)}
@@ -295,10 +301,6 @@ def replay(machine: CompiledMachine, records: Iterable[dict[str, Any]], base: Bo
             machine.fire(model, record["event"], record.get("payload") or {}, now=_dt(record["time"]),
                          replay_to=record["to"], deadline_at=deadline)
             model.event, model.by, model.reason = record["event"], record.get("by"), str(record.get("reason") or "")
-            if record["event"] == "hard_stop":
-                model.tripped = True
-            elif record["event"] == "rearm":
-                model.tripped = False
     finally:
         machine.detach(model)
     return model

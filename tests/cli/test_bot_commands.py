@@ -62,7 +62,9 @@ def test_a_bad_bot_machine_exits_2_naming_file_line_and_key(tmp_path: Path,
     assert err.startswith(f"error: {path}:{line}: transitions[")
     assert "unknown guard 'bot.hard_stop_hitt'; expected one of: bot.hard_stop_hit" in err and "Traceback" not in err
     # a bot machine that no longer handles an event the engine sends is refused too
-    dropped = text.replace("  - event: rearm\n    from: stopped_out\n    to: running\n", "")
+    rearm = "  - event: rearm\n    from: stopped_out\n    to: running\n    actions: [bot.record_rearm]\n"
+    assert rearm in text
+    dropped = text.replace(rearm, "")
     path.write_text(dropped, encoding="utf-8")
     code, _, err = run(capsys, "validate", str(path))
     assert code == 2 and "event 'rearm' is not handled in state 'stopped_out'" in err

@@ -23,6 +23,7 @@ from engine.trading.bot_machine import BOT_VALUE
 from engine.trading.bot_state import replayed_state
 from engine.venue.builtin_markets import builtin_markets
 from tests.e2e.support import REPO, make_profile
+from tests.trading.test_bot_machine import ROUTES as STATE_ROUTES  # how to reach each state
 
 ENV = {**os.environ, "ENGINE_OFFLINE": "1", "PYTHONPATH": str(REPO)}
 
@@ -42,15 +43,7 @@ print("IN", session.bot.state, flush=True)
 time.sleep(120)
 """
 
-ROUTES = {
-    "running": [],
-    "paused": ["pause"],
-    "halted": ["loss_limit"],
-    "cooling_down": ["sl_streak"],
-    "flattening": ["panic"],
-    "stopped_out": ["hard_stop", "all_flat"],
-    "re-armed": ["hard_stop", "all_flat", "rearm"],
-}
+ROUTES = {**STATE_ROUTES, "re-armed": [*STATE_ROUTES["stopped_out"], "rearm"]}
 
 
 @pytest.mark.parametrize("name", list(ROUTES))
