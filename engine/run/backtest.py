@@ -108,10 +108,13 @@ async def run_backtest(
     symbols: list[str] | None = None,
     out_dir: Path,
     progress: Any = None,
+    data: DataDir | None = None,
 ) -> BacktestRun:
+    """`data` may be handed in (an optimiser's candles loaded once and shared by its trials); it must
+    read the folder `data_dir` names, which still supplies the markets and the funding rates."""
     profile = loaded.profile
     timeframe = profile.venue.timeframe
-    data = DataDir(data_dir)
+    data = DataDir(data_dir) if data is None else data
     markets, market_note = markets_for(profile.venue.quote_assets, data_dir)
     chosen = resolve_symbols(symbols, markets, profile.venue.quote_assets, data, timeframe)
     notes = [market_note] if market_note else []
