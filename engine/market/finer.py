@@ -13,10 +13,11 @@ is a numpy view the simulator converts only when the symbol has orders or a posi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from engine.market.candles import timeframe_ms
 from engine.market.datadir import CandlesNotFoundError, DataDir
@@ -81,6 +82,21 @@ class FinerCandles:
                 counts[level.timeframe] = counts.get(level.timeframe, 0) + 1
                 return level.rows[i:i + level.per]
         return None
+
+    def survey(self, candles: Mapping[str, pd.DataFrame]) -> FinerCandles:
+        """Count, for every run candle (not only the ones a run fed: a backtest jumps the candles where nothing
+        can happen), which level covers it, as `inside` would answer. Returns self."""
+        self.asked, self.used = {}, {}
+        for symbol, frame in candles.items():
+            times = frame.index.to_numpy(dtype=np.int64)
+            self.asked[symbol] = len(times)
+            left = np.ones(len(times), dtype=bool)
+            for level in self.levels.get(symbol, []):
+                covered = left & np.isin(times, np.fromiter(level.start, dtype=np.int64, count=len(level.start)))
+                if covered.any():
+                    self.used.setdefault(symbol, {})[level.timeframe] = int(covered.sum())
+                left &= ~covered
+        return self
 
     def describe(self, symbols: Iterable[str]) -> str:
         """One line for the report: which resolution decided the fills, per symbol where they differ,

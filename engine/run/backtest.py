@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from engine.bot.session import open_session
@@ -34,6 +35,7 @@ from engine.market.finer import FinerCandles
 from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import DAY_MS, Exclusion, rules_from_profile
 from engine.run.driver import CandleDriver
+from engine.run.events import CandleGrid, EventLoop
 from engine.venue.sim.fills import recording_fills
 from engine.market.funding import FundingHistory, funding_line
 from engine.run.timeline import count_candles, merged_steps
@@ -109,9 +111,12 @@ async def run_backtest(
     out_dir: Path,
     progress: Any = None,
     data: DataDir | None = None,
+    every_candle: bool = False,
 ) -> BacktestRun:
     """`data` may be handed in (an optimiser's candles loaded once and shared by its trials); it must
-    read the folder `data_dir` names, which still supplies the markets and the funding rates."""
+    read the folder `data_dir` names, which still supplies the markets and the funding rates.
+    `every_candle` steps through every candle of every symbol as paper does, instead of jumping from event
+    to event (engine.run.events): slower, the same result; kept as the reference the fast loop is tested on."""
     profile = loaded.profile
     timeframe = profile.venue.timeframe
     data = DataDir(data_dir) if data is None else data
@@ -165,30 +170,30 @@ async def run_backtest(
     session.engine.on_closed = recording_fills(session.venue.engine, trades.append)  # each fill's liquidity
     funding = FundingHistory.load(data_dir, [markets[s] for s in candles], start_ms, to_ms(end))
     session.venue.engine.set_funding(funding.schedules())
-    driver = CandleDriver(session.engine, session.venue, clock, timeframe, VectorSignals(candles, profile.strategy),
-                          finer)
+    signals = VectorSignals(candles, profile.strategy)
+    driver = CandleDriver(session.engine, session.venue, clock, timeframe, signals, finer)
     total = count_candles(candles)
-    task = progress.add_task("backtest", total=total) if progress is not None else None
     wall = time.perf_counter()
-    done = 0
     gate = session.engine.gate
     gate.universe = frozenset()
-    next_pick = -1
-    for open_ms, rows in merged_steps(candles):
-        if open_ms >= next_pick:  # a rotation boundary: pick from the candles closed by it
-            at = rotation.boundary(open_ms)
-            rotation.pick(activity.at(at), at)
-            gate.universe = rotation.symbols
-            next_pick = rotation.next_ms  # type: ignore[assignment]
-        await driver.step(open_ms, rows)
-        done += len(rows)
-        if task is not None and done % 5000 < len(rows):
-            progress.update(task, completed=done)
+
+    async def rotate(open_ms: int) -> int | None:
+        """A rotation boundary: pick from the candles closed by it; returns when the next one falls."""
+        at = rotation.boundary(open_ms)
+        rotation.pick(activity.at(at), at)
+        gate.universe = rotation.symbols
+        return rotation.next_ms
+
+    if every_candle:
+        await _candle_by_candle(driver, candles, rotate, progress, total)
+    else:
+        grid = CandleGrid.build(candles)
+        loop = EventLoop(driver, grid, np.isin(grid.times, signals.signal_times()), rotate)
+        task = progress.add_task("backtest", total=len(grid.times)) if progress is not None else None
+        await loop.run(None if task is None else lambda done: progress.update(task, completed=done))
     last = clock.now()
     await session.engine.close_all(last, reason=ExitReason.END_OF_BACKTEST)
     await session.engine.on_timeouts(last)
-    if task is not None:
-        progress.update(task, completed=total)
     wall_s = time.perf_counter() - wall
     settles = dict.fromkeys([*profile.venue.quote_assets, *(markets[s].settle for s in candles)])
     final = {q: (await session.venue.balance(q)).total for q in settles}
@@ -201,8 +206,23 @@ async def run_backtest(
         notes.append(f"{len(final)} wallets ({', '.join(final)}) of {profile.venue.starting_balance} each; "
                      "equity figures are their sum")
     return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last, starting, final, notes,
-                       list(candles), rotation, data_source(data_dir, sources), finer.describe(candles),
+                       list(candles), rotation, data_source(data_dir, sources), finer.survey(candles).describe(candles),
                        funding_line(funding, tally.paid, tally.received, tally.settlements))
+
+
+async def _candle_by_candle(driver: CandleDriver, candles: dict[str, pd.DataFrame], rotate: Any, progress: Any,
+                            total: int) -> None:
+    """Every candle of every symbol through the driver, as paper does: the reference the event-skipping
+    loop is proven equal to (tests/e2e/test_event_skipping.py)."""
+    task = progress.add_task("backtest", total=total) if progress is not None else None
+    done, next_pick = 0, -1
+    for open_ms, rows in merged_steps(candles):
+        if open_ms >= next_pick:
+            next_pick = await rotate(open_ms)
+        await driver.step(open_ms, rows)
+        done += len(rows)
+        if task is not None and done % 5000 < len(rows):
+            progress.update(task, completed=done)
 
 
 def _static_exclusions(rotation: Rotation) -> dict[str, Exclusion]:

@@ -49,6 +49,11 @@ class VectorSignals:
                 hits[int(index[k])] = values
             self._hits[symbol] = hits
 
+    def signal_times(self) -> np.ndarray:
+        """Every open time at which some symbol has a signal (sorted, int64): the events of a backtest."""
+        stamps = [np.fromiter(hits, dtype=np.int64, count=len(hits)) for hits in self._hits.values()]
+        return np.unique(np.concatenate(stamps)) if stamps else np.zeros(0, dtype=np.int64)
+
     def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
         values = self._hits.get(symbol, {}).get(open_ms)
         if values is None:

@@ -122,8 +122,11 @@ class TradingEngine:
         # observation must not stop trading.
         self.listeners: list[Any] = []
         self._prepared: set[str] = set()
+        self._leverage: dict[str, int] = {}  # what the venue was told per symbol, under a leverage rule
         self._markets_lock = asyncio.Lock()
         self._markets_read = 0  # how many times the markets were renewed (concurrent refreshes share one read)
+        self._equity_key: object = None
+        self._equity_assets: list[str] = []
 
     # --- applying events ---------------------------------------------------------------------
     async def apply(
@@ -360,15 +363,24 @@ class TradingEngine:
             self.bot.check(now, live=len(self.book.live))
 
     async def equity(self) -> Decimal:
-        """Every wallet the bot trades from: the profile's margin assets and the settle asset of every
-        market it may enter (its universe, when one is set) or holds a position on (a USDC profile
-        backtested on USDT markets loses in the USDT wallet; a wallet it never trades is not its own)."""
-        symbols = set(self.markets) if self.gate.universe is None else set(self.gate.universe)
-        settles = [self.markets[s].settle for s in sorted(symbols | self.gate.busy) if s in self.markets]
+        """Every wallet the bot trades from (`equity_assets`), marked to market."""
         total = Decimal(0)
-        for asset in dict.fromkeys([*self.quote_assets, *settles]):
+        for asset in self.equity_assets():
             total += (await self.venue.balance(asset)).total
         return total
+
+    def equity_assets(self) -> list[str]:
+        """The profile's margin assets and the settle asset of every market the bot may enter (its universe,
+        when one is set) or holds a position on (a USDC profile backtested on USDT markets loses in the USDT
+        wallet; a wallet it never trades is not its own). Read at every candle: kept until the universe,
+        the busy symbols or the markets change."""
+        key = (self.gate.universe, frozenset(self.gate.busy), self._markets_read, id(self.markets))
+        if self._equity_key != key:
+            symbols = set(self.markets) if self.gate.universe is None else set(self.gate.universe)
+            settles = [self.markets[s].settle for s in sorted(symbols | self.gate.busy) if s in self.markets]
+            self._equity_assets = list(dict.fromkeys([*self.quote_assets, *settles]))
+            self._equity_key = key
+        return self._equity_assets
 
     async def sweep_orphans(self) -> int:
         """Cancel every open order of this bot (client ids carry the book's prefix) that no live

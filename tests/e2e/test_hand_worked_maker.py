@@ -63,6 +63,9 @@ class OneSignal:
     def __init__(self, candles: Any, params: Any) -> None:
         self.symbols = list(candles)
 
+    def signal_times(self) -> list[int]:  # where the backtest's event loop must stop for a signal
+        return [SIGNAL_MS]
+
     def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
         if open_ms != SIGNAL_MS:
             return None

@@ -266,6 +266,19 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
             self.executions.extend(out)
         return out
 
+    def busy_books(self) -> list[SymbolBook]:
+        """The books a candle can change (open orders or a position): the event-skipping backtest reads
+        their trigger bounds (`fall_max`, `rise_min`, `next_funding_ms`) to find the next candle that can."""
+        return [b for b in self._books.values() if b.busy]
+
+    def mark(self, symbol: str, open_ms: int, close: float, volume: float) -> None:
+        """What a candle that cannot change the book leaves behind (on_candle's fast path): the last price,
+        the volume the next order is measured against, the time. For a candle the skipping backtest jumped."""
+        book = self._books.get(symbol) or self.book(symbol)
+        if open_ms > self._time_ms:
+            self._time_ms = open_ms
+        book.volume, book.last = volume, close
+
     def last_price(self, symbol: str) -> Decimal | None:
         last = self.book(symbol).last
         return None if last is None else to_decimal(last)
