@@ -99,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
              result.fills_resolution, *dict.fromkeys(result.notes)]
     notes.append(
         f"{result.candles:,} candles of {len(result.symbols)} symbols in {result.wall_s:.1f} s "
-        f"({result.candles / max(result.wall_s, 1e-9):,.0f} candles/s)"
+        f"({result.candles / max(result.wall_s, 1e-9):,.0f} candles/s; "
+        f"{result.steps_worked:,} of {result.steps:,} candle times worked, the rest jumped: nothing could happen)"
     )
     print_report(
         metrics,

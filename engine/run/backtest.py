@@ -66,6 +66,8 @@ class BacktestRun:
     data_source: str = ""
     fills_resolution: str = ""  # which candles decided the fills (FinerCandles.describe)
     funding: str = ""  # the report's funding line (engine.market.funding)
+    steps: int = 0  # distinct candle times of the run
+    steps_worked: int = 0  # the ones the event loop worked (all of them candle by candle)
 
 
 def resolve_symbols(requested: list[str] | None, markets: dict[str, Market], quotes: tuple[str, ...],
@@ -186,11 +188,14 @@ async def run_backtest(
 
     if every_candle:
         await _candle_by_candle(driver, candles, rotate, progress, total)
+        steps = worked = len(np.unique(np.concatenate([f.index.to_numpy(dtype=np.int64) for f in candles.values()])))
     else:
         grid = CandleGrid.build(candles)
         loop = EventLoop(driver, grid, np.isin(grid.times, signals.signal_times()), rotate)
-        task = progress.add_task("backtest", total=len(grid.times)) if progress is not None else None
-        await loop.run(None if task is None else lambda done: progress.update(task, completed=done))
+        task = progress.add_task("backtest", total=total) if progress is not None else None
+        span = max(len(grid.times), 1)
+        await loop.run(None if task is None else lambda done: progress.update(task, completed=total * done // span))
+        steps, worked = len(grid.times), loop.worked
     last = clock.now()
     await session.engine.close_all(last, reason=ExitReason.END_OF_BACKTEST)
     await session.engine.on_timeouts(last)
@@ -207,7 +212,7 @@ async def run_backtest(
                      "equity figures are their sum")
     return BacktestRun(out_dir, trades, total, wall_s, from_ms(to_ms(start)), last, starting, final, notes,
                        list(candles), rotation, data_source(data_dir, sources), finer.survey(candles).describe(candles),
-                       funding_line(funding, tally.paid, tally.received, tally.settlements))
+                       funding_line(funding, tally.paid, tally.received, tally.settlements), steps, worked)
 
 
 async def _candle_by_candle(driver: CandleDriver, candles: dict[str, pd.DataFrame], rotate: Any, progress: Any,

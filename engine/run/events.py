@@ -98,14 +98,14 @@ class EventLoop:
         self.engine = driver.engine
         self.sim = driver.venue.engine
         self.before_step = before_step
+        self.step_ms = driver.step_ms
         self.column = {symbol: s for s, symbol in enumerate(grid.symbols)}
-        days = grid.times // DAY_MS
+        days = (grid.times + driver.step_ms) // DAY_MS  # by the step's close: its checks run at `now` = the close
         day_starts = np.r_[True, days[1:] != days[:-1]] if len(days) else np.zeros(0, dtype=bool)
         ends = np.zeros(len(days), dtype=bool)
         ends[-1:] = True  # the last step is worked: the run ends at its close, as the candle-by-candle one does
         self.scheduled = np.flatnonzero(signal_steps | day_starts | ends)
         self.signal_steps = signal_steps
-        self.step_ms = driver.step_ms
         self.worked = 0  # steps run through the driver (the rest were jumped)
         self.fed = 0  # symbol candles fed to the venue
 
@@ -113,7 +113,7 @@ class EventLoop:
         grid, n = self.grid, len(self.grid.times)
         bot = self.engine.bot
         next_call = 0  # when before_step must run next (ms)
-        k, force = 0, False
+        k, force, reported = 0, False, 0
         while k < n:
             if not force:
                 k = self._next_step(k, next_call)
@@ -128,8 +128,9 @@ class EventLoop:
             # After the bot's own machine moved (a flattening done inside the check, after the equity was
             # read), the next candle's check reads an equity no check has seen yet: work it.
             force = bot.model.state != state or bot.has_tag(Tag.FLATTENING)
-            if progress is not None:
+            if progress is not None and k - reported >= 2048:
                 progress(k + 1)
+                reported = k
             k += 1
         if progress is not None:
             progress(n)
