@@ -20,6 +20,7 @@ from engine.config.numbers import cross_field_error, refuse_booleans
 from engine.strategy.params import ScalpingParams
 
 ENV_NAME = r"^[A-Z_][A-Z0-9_]*$"
+_TIMEFRAME_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000}  # VenueSection.timeframe
 
 
 class _Section(BaseModel):
@@ -111,6 +112,43 @@ class EntryOrder(_Section):
         return self
 
 
+class LeverageRule(_Section):
+    """How the leverage of each entry is chosen. `fixed`: always `orders.leverage`, set once per symbol.
+    `atr_winrate`: per entry, from the signal's ATR % of the close and the win-rate of the last closed
+    trades (engine.trading.leverage_rule):
+
+        leverage = floor(orders.leverage × target_atr_pct / ATR% × (1 + win_rate_gain × (W − win_rate_pivot_pct) / 100))
+
+    with W the win-rate in % of the last `win_rate_window` closed trades (the factor is 1 while fewer than
+    `min_trades` have closed), clamped to [min, max], then lowered to the highest leverage the symbol's
+    leverage brackets allow for the entry's notional."""
+
+    name: Literal["fixed", "atr_winrate"] = "fixed"
+    min: int = Field(1, ge=1, le=125)
+    """Lowest leverage the rule may choose."""
+    max: int = Field(20, ge=1, le=125)
+    """Highest leverage the rule may choose (the brackets may allow less)."""
+    target_atr_pct: float = Field(0.5, gt=0, le=100)
+    """ATR % of the close at which the volatility factor is 1: quieter markets get more, wilder ones less."""
+    win_rate_window: int = Field(20, ge=1, le=500)
+    """How many of the last closed trades the win-rate is taken over."""
+    min_trades: int = Field(5, ge=0, le=500)
+    """Closed trades needed before the win-rate counts (until then its factor is 1)."""
+    win_rate_pivot_pct: float = Field(50.0, ge=0, le=100)
+    """Win-rate (%) at which the win-rate factor is 1."""
+    win_rate_gain: float = Field(1.0, ge=0, le=10)
+    """How strongly the win-rate moves the leverage: the factor is 1 + gain × (W − pivot) / 100."""
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Self:
+        if self.min > self.max:
+            raise cross_field_error("min", f"min ({self.min}) must not exceed max ({self.max})")
+        if self.min_trades > self.win_rate_window:
+            raise cross_field_error("min_trades", f"min_trades ({self.min_trades}) exceeds win_rate_window "
+                                    f"({self.win_rate_window}): the win-rate would never count")
+        return self
+
+
 class OrdersSection(_Section):
     entry: EntryOrder = EntryOrder()
     take_profit_type: Literal["market", "limit"] = "market"
@@ -122,6 +160,8 @@ class OrdersSection(_Section):
     stake: Decimal = Field(Decimal(100), gt=0, le=Decimal(10**12))
     """With sizing=fixed: margin per trade in the quote asset."""
     leverage: int = Field(5, ge=1, le=125)
+    """The leverage of every entry with `leverage_rule.name: fixed`; the rule's base leverage otherwise."""
+    leverage_rule: LeverageRule = LeverageRule()
     margin_mode: Literal["isolated", "cross"] = "isolated"
     stop_loss_pct: float = Field(2.0, gt=0, le=50)
     take_profit: tuple[TakeProfitStep, ...] = Field(
@@ -239,6 +279,17 @@ class Profile(_Section):
     runtime: RuntimeSection = RuntimeSection()
     notifications: NotificationsSection = NotificationsSection()
     telegram: TelegramSection = TelegramSection()
+
+    @model_validator(mode="after")
+    def _strategy_candles(self) -> Self:
+        # The strategy learns the length of its candles from the venue's timeframe (the higher-timeframe
+        # filter groups them); the model is frozen, so the validated copy replaces the parsed one.
+        try:
+            strategy = self.strategy.with_candle_ms(_TIMEFRAME_MS[self.venue.timeframe])
+        except ValueError as exc:
+            raise cross_field_error("strategy", f"{exc} (venue.timeframe)") from None
+        object.__setattr__(self, "strategy", strategy)
+        return self
 
     def param(self, dotted: str) -> object:
         """The value at `section.key` (what a machine's `timeout.after` names). Raises KeyError."""

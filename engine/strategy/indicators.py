@@ -164,6 +164,7 @@ class Smoothings:
     macd_signal: _Smoothing
     rsi: _Smoothing
     atr: _Smoothing
+    htf_ema: _Smoothing  # the higher-timeframe filter's EMA (used only when that filter is on)
 
     @classmethod
     def of(cls, p: ScalpingParams) -> Smoothings:
@@ -175,6 +176,7 @@ class Smoothings:
             _Smoothing.span(p.macd_signal),
             _Smoothing.wilder(p.rsi_period),
             _Smoothing.wilder(p.atr_period),
+            _Smoothing.span(p.htf_trend.ema),
         )
 
 

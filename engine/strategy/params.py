@@ -8,9 +8,18 @@ confirmation count the listed confirmations can reach) are checked by one valida
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from engine.config.numbers import cross_field_error, refuse_booleans
 
@@ -41,10 +50,56 @@ _TAUTOLOGICAL = {
 }
 
 
-class ScalpingParams(BaseModel):
-    """Every tunable of ScalpingV1. Defaults are a conventional 5m scalping set-up."""
+MINUTE_MS = 60_000
+HTF_TIMEFRAME_MS = {"15m": 15 * MINUTE_MS, "30m": 30 * MINUTE_MS, "1h": 60 * MINUTE_MS, "2h": 120 * MINUTE_MS,
+                    "4h": 240 * MINUTE_MS, "6h": 360 * MINUTE_MS, "12h": 720 * MINUTE_MS, "1d": 1440 * MINUTE_MS}
+DEFAULT_CANDLE_MS = 5 * MINUTE_MS  # the profile's `venue.timeframe` default; a profile sets its own
+
+
+class _Strict(BaseModel):
+    """Unknown keys, infinities and booleans given for numbers are refused (as in the profile's sections)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, value: object, info: ValidationInfo) -> object:
+        return refuse_booleans(cls, value, info)
+
+
+class HtfTrend(_Strict):
+    """Higher-timeframe trend filter: longs only while the close of the last *closed* `timeframe`
+    candle is above its EMA, shorts only while it is below. The higher-timeframe candles are the
+    strategy's own candles grouped into UTC-aligned buckets; the bucket still open never counts."""
+
+    enabled: StrictBool = False
+    timeframe: Literal["15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d"] = "1h"
+    """Length of the higher-timeframe candle; a whole multiple of the profile's `venue.timeframe`."""
+    ema: int = Field(50, ge=2, le=400)
+    """Period of the EMA of higher-timeframe closes (in higher-timeframe candles)."""
+
+
+class VolRegime(_Strict):
+    """Volatility regime filter: a signal only while the percentile rank of the current ATR % among
+    the last `window` candles' ATR % (the current one included) lies inside [min_pct, max_pct]."""
+
+    enabled: StrictBool = False
+    window: int = Field(288, ge=10, le=10_000)
+    """Candles in the rolling window (288 = one day of 5m candles)."""
+    min_pct: float = Field(20.0, ge=0.0, lt=100.0)
+    """Lowest percentile rank allowed (0 = no lower bound)."""
+    max_pct: float = Field(80.0, gt=0.0, le=100.0)
+    """Highest percentile rank allowed (100 = no upper bound)."""
+
+    @model_validator(mode="after")
+    def _band(self) -> Self:
+        if self.min_pct >= self.max_pct:
+            raise cross_field_error("min_pct", f"min_pct ({self.min_pct:g}) must be below max_pct ({self.max_pct:g})")
+        return self
+
+
+class ScalpingParams(_Strict):
+    """Every tunable of ScalpingV1. Defaults are a conventional 5m scalping set-up."""
 
     ema_fast: int = Field(9, ge=2, le=200)
     """Period of the fast EMA of closes (candles). Must be below `ema_slow`."""
@@ -89,10 +144,14 @@ class ScalpingParams(BaseModel):
     min_confirmations: int = Field(1, ge=1, le=3)
     """How many of `confirmations` must vote with the trigger (1 = "1+1 gating")."""
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _numbers_are_not_booleans(cls, value: object, info: ValidationInfo) -> object:
-        return refuse_booleans(cls, value, info)
+    htf_trend: HtfTrend = HtfTrend()
+    """Higher-timeframe trend filter (off unless `enabled: true`)."""
+    vol_regime: VolRegime = VolRegime()
+    """Volatility regime filter (off unless `enabled: true`)."""
+
+    # The length of the strategy's own candles, which the higher-timeframe filter groups. Not a YAML
+    # key: the profile sets it from `venue.timeframe` (`with_candle_ms`), so the two cannot disagree.
+    _candle_ms: int = PrivateAttr(DEFAULT_CANDLE_MS)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Self:
@@ -134,11 +193,40 @@ class ScalpingParams(BaseModel):
         return self
 
     @property
+    def candle_ms(self) -> int:
+        """Length of one of the strategy's candles in ms (5m unless `with_candle_ms` said otherwise)."""
+        return self._candle_ms
+
+    def with_candle_ms(self, candle_ms: int) -> ScalpingParams:
+        """A copy for candles of `candle_ms`. Raises ValueError when the higher-timeframe filter is on
+        and its timeframe is not a whole multiple (at least 2) of that length."""
+        if self.htf_trend.enabled:
+            htf = HTF_TIMEFRAME_MS[self.htf_trend.timeframe]
+            if htf % candle_ms or htf // candle_ms < 2:
+                raise ValueError(f"htf_trend.timeframe {self.htf_trend.timeframe} must be a whole multiple "
+                                 f"(2 or more) of the candles' {candle_ms // MINUTE_MS}m")
+        copy = self.model_copy()
+        copy._candle_ms = candle_ms
+        return copy
+
+    @property
+    def htf_candles(self) -> int:
+        """How many of the strategy's candles make one higher-timeframe candle."""
+        return HTF_TIMEFRAME_MS[self.htf_trend.timeframe] // self._candle_ms
+
+    @property
     def warmup_candles(self) -> int:
         """Candles before the first one that may carry a signal (row `warmup_candles` is the first).
 
         Every indicator and the previous candle's values (needed to detect a cross) are defined
         from that row on: EMA slow at `ema_slow - 1`, MACD signal at `macd_slow + macd_signal - 2`,
-        ATR at `atr_period - 1` (SMA-seeded like TA-Lib), RSI is given `rsi_period` candles.
+        ATR at `atr_period - 1` (SMA-seeded like TA-Lib), RSI is given `rsi_period` candles. The filters
+        that are on add theirs: the higher-timeframe EMA needs `ema` closed higher-timeframe candles (at
+        most `ema * htf_candles` candles from any start), the volatility rank `window` defined ATRs.
         """
-        return max(self.ema_slow, self.macd_slow + self.macd_signal - 1, self.rsi_period, self.atr_period)
+        needs = [self.ema_slow, self.macd_slow + self.macd_signal - 1, self.rsi_period, self.atr_period]
+        if self.htf_trend.enabled:
+            needs.append(self.htf_trend.ema * self.htf_candles)
+        if self.vol_regime.enabled:
+            needs.append(self.atr_period + self.vol_regime.window - 1)
+        return max(needs)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.strategy.filters import FilterState, filter_columns
 from engine.strategy.indicators import (
     IndicatorState,
     Smoothings,
@@ -40,6 +41,7 @@ def _columns(candles: pd.DataFrame, params: ScalpingParams, with_state: bool) ->
         params,
         with_state=with_state,
     )
+    ind.update(filter_columns(candles.index.to_numpy(), ind["close"], ind["atr_pct"], params))
     warm = np.arange(len(candles)) >= params.warmup_candles
     ind.update(decide(ind, warm, params))
     return ind
@@ -99,11 +101,12 @@ class ScalpingV1:
         self.params = params if params is not None else ScalpingParams()
         self._smoothings = Smoothings.of(self.params)
         self._states: dict[str, IndicatorState] = {}
+        self._filters: dict[str, FilterState] = {}
         self._last: dict[str, Signal] = {}
 
     def reset(self, symbol: str | None = None) -> None:
         """Forget the carried state of `symbol` (or of every symbol); the next call re-seeds."""
-        for store in (self._states, self._last):
+        for store in (self._states, self._filters, self._last):
             if symbol is None:
                 store.clear()
             else:
@@ -150,13 +153,14 @@ class ScalpingV1:
         signal = build_signal(symbol, int(candles.index[-1]), row, p)
         if enough:  # only a fully defined state can be advanced exactly
             self._states[symbol] = IndicatorState.from_columns(cols, len(candles) - 1, int(candles.index[-1]))
+            self._filters[symbol] = FilterState.seed(candles.index.to_numpy(), cols["close"], cols, p)
             self._last[symbol] = signal
         return signal
 
     def _advance(
         self, symbol: str, times: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray, start: int
     ) -> Signal:
-        state = self._states[symbol]
+        state, filters = self._states[symbol], self._filters[symbol]
         new = slice(start, len(times))
         if not all(np.isfinite(column[new]).all() for column in (high, low, close)):
             raise ValueError(f"{symbol}: NaN or infinite prices in the new candles")
@@ -164,9 +168,11 @@ class ScalpingV1:
         for i in range(start, len(times)):
             prev = state.row()  # the candle before the last one, for cross detection
             state.advance(self._smoothings, int(times[i]), float(high[i]), float(low[i]), float(close[i]))
-        cur = state.row()
-        # The same decision code as the backtest, on the last two candles.
+            filters.advance(self._smoothings, state.open_time_ms, state.close, state.atr_pct)
+        cur = state.row() | filters.row()
+        # The same decision code as the backtest, on the last two candles (the filters read the last only).
         ind = {k: np.array((prev[k], cur[k])) for k in DECISION_INPUTS}
+        ind.update({k: np.array((v, v)) for k, v in filters.row().items()})
         warm = np.array(
             (
                 state.candles_seen - 1 > self.params.warmup_candles,

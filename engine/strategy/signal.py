@@ -12,12 +12,16 @@ The rule, per candle:
   MACD histogram's sign (or EMA fast vs slow with the MACD trigger), close vs EMA slow (MACD
   trigger only: an EMA cross implies it, see params);
 * a side is given when the trigger fires, at least `min_confirmations` confirmations vote the same
-  way, the ATR filter passes (ATR% of close inside [atr_pct_min, atr_pct_max]) and the history is
-  past warm-up. Opposing confirmations do not veto; they simply do not count.
+  way, the ATR filter passes (ATR% of close inside [atr_pct_min, atr_pct_max]), the optional filters
+  that are on pass (`htf_trend`: the last closed higher-timeframe candle's close is on the trigger's
+  side of its EMA; `vol_regime`: the ATR % rank is inside its band; see engine.strategy.filters) and
+  the history is past warm-up. Opposing confirmations do not veto; they simply do not count. The
+  breakdown lists every filter with `veto` set on the ones that blocked the candidate.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -87,6 +91,7 @@ class Signal:
 VOTE_COLUMNS = {c.value: f"vote_{c.value}" for c in Confirmation}
 PRIMARY_COMPONENT = {PrimaryTrigger.EMA_CROSS: "ema", PrimaryTrigger.MACD_CROSS: "macd"}
 DECISION_INPUTS = ("close", "ema_fast", "ema_slow", "macd_hist", "rsi", "atr_pct")
+FILTER_OK = ("htf_ok", "vol_ok")  # the optional filters' verdicts, present when the filter is on
 
 
 def _vote(up: np.ndarray, down: np.ndarray) -> np.ndarray:
@@ -128,15 +133,35 @@ def decide(ind: Mapping[str, np.ndarray], warm: np.ndarray, p: ScalpingParams) -
     for c in p.confirmations:
         confirming += (votes[c.value] == primary) & (primary != 0)
     atr_ok = (atr_pct >= p.atr_pct_min) & (atr_pct <= p.atr_pct_max)
-    fire = warm & atr_ok & (primary != 0) & (confirming >= p.min_confirmations)
+    filters = _filter_outcomes(ind, primary, p)
+    allowed = atr_ok
+    for name in FILTER_OK:
+        if name in filters:
+            allowed = allowed & filters[name]
+    fire = warm & allowed & (primary != 0) & (confirming >= p.min_confirmations)
     direction = np.where(fire, primary, 0).astype(np.int8)
 
     out = {VOTE_COLUMNS[k]: v for k, v in votes.items()}
     out.update(primary_vote=primary, confirming=confirming, atr_ok=atr_ok, warm=warm, direction=direction)
+    out.update(filters)
     scaled = fire if p.atr_scaled_exits else np.zeros_like(fire)
     out["sl_pct"] = np.where(scaled, atr_pct * p.atr_sl_mult, np.nan)
     for k, mult in enumerate(p.atr_tp_mults, start=1):
         out[f"tp{k}_pct"] = np.where(scaled, atr_pct * mult, np.nan)
+    return out
+
+
+def _filter_outcomes(ind: Mapping[str, np.ndarray], primary: np.ndarray, p: ScalpingParams) -> dict[str, np.ndarray]:
+    """The optional filters' votes and verdicts: `vote_htf_trend` (+1 above the EMA, -1 below, 0 when
+    undefined) and `htf_ok` (it votes with the trigger); `vol_ok` (the ATR rank inside the band)."""
+    out: dict[str, np.ndarray] = {}
+    if p.htf_trend.enabled:
+        close, ema = ind["htf_close"], ind["htf_ema"]
+        out["vote_htf_trend"] = _vote(close > ema, close < ema)
+        out["htf_ok"] = out["vote_htf_trend"] == primary
+    if p.vol_regime.enabled:
+        rank = ind["vol_rank"]
+        out["vol_ok"] = (rank >= p.vol_regime.min_pct) & (rank <= p.vol_regime.max_pct)
     return out
 
 
@@ -151,6 +176,8 @@ def _component_value(component: str, row: Mapping[str, Any]) -> tuple[tuple[str,
         "rsi": ("rsi",),
         "close_vs_ema_slow": ("close", "ema_slow"),
         "atr": ("atr", "atr_pct"),
+        "htf_trend": ("htf_close", "htf_ema"),
+        "vol_regime": ("vol_rank",),
     }[component]
     return tuple((n, float(row[n])) for n in names)
 
@@ -167,6 +194,29 @@ def _trigger_text(p: ScalpingParams, vote: int) -> str:
         -1: "MACD histogram turned negative",
         0: "no MACD histogram sign change",
     }[vote]
+
+
+def _filter_texts(row: Mapping[str, Any], primary_vote: int, p: ScalpingParams) -> list[tuple[str, bool, str]]:
+    """(component, passed, one-line description) of each optional filter that is on."""
+    out = []
+    if p.htf_trend.enabled:
+        h = p.htf_trend
+        close, ema, vote = float(row["htf_close"]), float(row["htf_ema"]), int(row["vote_htf_trend"])
+        trend = f"{h.timeframe} trend (close {_fmt(close)} vs EMA{h.ema} {_fmt(ema)})"
+        if vote == 0:
+            text = f"{trend} not defined yet" if math.isnan(ema) or math.isnan(close) else f"{trend} flat"
+        else:
+            text = f"{trend} {'up' if vote > 0 else 'down'}"
+        out.append(("htf_trend", bool(row["htf_ok"]), text))
+    if p.vol_regime.enabled:
+        v = p.vol_regime
+        rank = float(row["vol_rank"])
+        band = f"[{v.min_pct:g}%, {v.max_pct:g}%] of the last {v.window} candles"
+        text = f"ATR rank {rank:.1f}% in {band}" if bool(row["vol_ok"]) else (
+            f"ATR rank not defined yet ({v.window} ATRs needed)" if math.isnan(rank) else
+            f"ATR rank {rank:.1f}% outside {band}")
+        out.append(("vol_regime", bool(row["vol_ok"]), text))
+    return out
 
 
 def build_signal(symbol: str, open_time_ms: int, row: Mapping[str, Any], p: ScalpingParams) -> Signal:
@@ -194,6 +244,10 @@ def build_signal(symbol: str, open_time_ms: int, row: Mapping[str, Any], p: Scal
             Vote(c.value, _component_value(c.value, row), int(row[VOTE_COLUMNS[c.value]]), Role.CONFIRMATION)
         )
     breakdown.append(Vote("atr", _component_value("atr", row), 0, Role.FILTER, veto=not atr_ok))
+    filters = _filter_texts(row, primary_vote, p)
+    for name, ok, _ in filters:
+        vote = int(row["vote_htf_trend"]) if name == "htf_trend" else 0
+        breakdown.append(Vote(name, _component_value(name, row), vote, Role.FILTER, veto=not ok))
 
     side = {1: Side.LONG, -1: Side.SHORT, 0: Side.NONE}[direction]
     band = f"ATR {atr_pct:.3f}% of price, band [{p.atr_pct_min:g}%, {p.atr_pct_max:g}%]"
@@ -208,7 +262,7 @@ def build_signal(symbol: str, open_time_ms: int, row: Mapping[str, Any], p: Scal
             f" ({len(agreeing)}, need {p.min_confirmations})"
         )
         if direction != 0:
-            reason = f"{side.value}: {trigger}; {confirmed}; {band}"
+            reason = "; ".join([f"{side.value}: {trigger}", confirmed, band, *(text for _, _, text in filters)])
         elif len(agreeing) < p.min_confirmations:
             against = [
                 f"{v.component} {_DIRECTION_WORD[v.vote]}"
@@ -217,8 +271,11 @@ def build_signal(symbol: str, open_time_ms: int, row: Mapping[str, Any], p: Scal
             ]
             reason = f"none: {trigger} but {confirmed}: {', '.join(against)}"
         else:
-            where = "below" if atr_pct < p.atr_pct_min else "above" if atr_pct > p.atr_pct_max else "outside"
-            reason = f"none: {trigger}, {confirmed}, vetoed: {band}, {where} it"
+            vetoes = [text for _, ok, text in filters if not ok]
+            if not atr_ok:
+                where = "below" if atr_pct < p.atr_pct_min else "above" if atr_pct > p.atr_pct_max else "outside"
+                vetoes.insert(0, f"{band}, {where} it")
+            reason = f"none: {trigger}, {confirmed}, vetoed: {'; '.join(vetoes)}"
 
     sl_pct = tp_pcts = None
     if direction != 0 and p.atr_scaled_exits:

@@ -64,6 +64,25 @@ def test_macd_trigger_live_equals_vectorised_on_real_data(
     assert any(live.side is not Side.NONE for _, live in ticks)
 
 
+@pytest.mark.parametrize("symbol", ["BTCUSDT", "DOGEUSDT", "ZECUSDT"])
+def test_filters_live_equal_vectorised_on_real_data(klines: Callable[..., pd.DataFrame], symbol: str) -> None:
+    candles = klines(symbol, 3000)
+    params = ScalpingParams(
+        htf_trend={"enabled": True, "timeframe": "1h", "ema": 20},
+        vol_regime={"enabled": True, "window": 288, "min_pct": 20, "max_pct": 80},
+    )
+    window = params.warmup_candles + 2  # what LiveSignals keeps for these filters
+    frame = signals_frame(candles, params)
+    strategy = ScalpingV1(params)
+    ticks = [(t, strategy.on_candle(symbol, candles.iloc[max(0, t - window + 1) : t + 1]))
+             for t in range(window - 1, len(candles))]
+    for t, live in ticks:
+        assert repr(live) == repr(signal_at(frame, t, symbol, params)), f"{symbol} candle {t}"
+    vetoed = {v.component for _, live in ticks for v in live.breakdown if v.veto}
+    assert {"htf_trend", "vol_regime"} <= vetoed, "the sample must exercise both filters"
+    assert any(live.side is not Side.NONE for _, live in ticks)
+
+
 def test_skipped_ticks_catch_up_to_the_same_signals(klines: Callable[..., pd.DataFrame]) -> None:
     candles = klines("SOLUSDT", 2000)
     params = ScalpingParams()
@@ -108,6 +127,8 @@ def test_a_window_longer_than_the_gap_after_a_reset_reseeds(klines: Callable[...
     flat_start=st.sampled_from([0, 5, 60]),
     flat_every=st.sampled_from([0, 3, 11]),
     trigger=st.sampled_from(list(PrimaryTrigger)),
+    htf=st.one_of(st.none(), st.tuples(st.sampled_from(["15m", "30m", "1h"]), st.integers(2, 8))),
+    vol=st.one_of(st.none(), st.tuples(st.integers(10, 80), st.floats(0, 49), st.floats(51, 100))),
 )
 def test_live_equals_vectorised_for_any_periods_on_synthetic_candles(
     walk: Callable[..., pd.DataFrame],
@@ -120,6 +141,8 @@ def test_live_equals_vectorised_for_any_periods_on_synthetic_candles(
     flat_start: int,
     flat_every: int,
     trigger: PrimaryTrigger,
+    htf: tuple[str, int] | None,
+    vol: tuple[int, float, float] | None,
 ) -> None:
     # Flat candles make zero true ranges, zero RSI moves and 0/0 RSI (NaN): the edge cases of
     # the recursions the live path mirrors.
@@ -135,6 +158,9 @@ def test_live_equals_vectorised_for_any_periods_on_synthetic_candles(
         atr_period=atr_period,
         primary_trigger=trigger,
         confirmations=confirmations,
+        # The filters too, on or off; synthetic candles open off the hour grid (buckets still align)
+        htf_trend={"enabled": True, "timeframe": htf[0], "ema": htf[1]} if htf else {},
+        vol_regime={"enabled": True, "window": vol[0], "min_pct": vol[1], "max_pct": vol[2]} if vol else {},
     )
     window = max(WINDOW, params.warmup_candles + 1)
     frame = signals_frame(candles, params)
