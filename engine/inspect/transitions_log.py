@@ -165,6 +165,8 @@ def describe_payload(record: dict[str, Any]) -> str:
     plan = payload.get("plan")
     if plan:
         parts.append(f"{plan.get('side')} {plan.get('qty')} @ {plan.get('price')} SL {plan.get('stop_price')}")
+        if plan.get("leverage") is not None:  # chosen by orders.leverage_rule for this entry
+            parts.append(f"{plan['leverage']}x ({plan.get('leverage_why', '')})")
     if "qty" in payload and "price" in payload:
         parts.append(f"{payload['qty']} @ {payload['price']}")
     if "code" in payload:

@@ -66,7 +66,7 @@ class LiveSignals:
 
     def __init__(self, params: ScalpingParams, window: int = 150) -> None:
         self.strategy = ScalpingV1(params)
-        self.window = window
+        self.window = max(window, params.warmup_candles + 2)  # a filter with a long warm-up needs more
         self._rows: dict[str, deque[Stamped]] = {}
 
     def warm(self, symbol: str, frame: pd.DataFrame) -> None:

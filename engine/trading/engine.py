@@ -41,12 +41,13 @@ from engine.positions.events import (
 from engine.positions.events import (
     Signal as SignalEvent,
 )
-from engine.positions.model import Intent, IntentKind, Position, Side
+from engine.positions.model import Intent, IntentKind, Position
 from engine.strategy.signal import Signal
 from engine.trading.bot_machine import BotMachine
 from engine.trading.executor import Executor, waves
+from engine.trading.leverage_rule import plan_for_signal
 from engine.trading.risk import RiskGuard
-from engine.trading.sizing import SizingRefusal, plan_entry
+from engine.trading.sizing import SizingRefusal
 from engine.venue.base import Venue
 from engine.venue.errors import OrderNotFound, VenueError
 from engine.venue.markets import Market
@@ -250,14 +251,17 @@ class TradingEngine:
                 equity += (await self.venue.balance(asset)).total
         self.risk.record_balance(equity, now)
         self.bot.check(now, live=len(self.book.live))  # a new UTC day, the loss limit at this balance
-        plan = plan_entry(side=Side(signal.side.value), price=Decimal(str(signal.price)), market=market,
-                          balance=balance.free, orders=self.orders,
-                          sl_pct=signal.sl_pct, tp_pcts=signal.tp_pcts)
+        ruled = self.orders.leverage_rule.name != "fixed"
+        brackets = await self.venue.leverage_brackets(market.symbol) if ruled else None
+        plan = plan_for_signal(orders=self.orders, signal=signal, market=market, balance=balance.free,
+                               results=self.risk.results, brackets=brackets)
         if isinstance(plan, SizingRefusal):
             self.counters.refused += 1
             log.info("%s: no entry, sizing refused: %s", signal.symbol, plan.reason)
             return None
-        await self._prepare(market)
+        if not await self._prepare(market, plan.leverage):
+            self.counters.refused += 1
+            return None
         position = self.book.new_position(signal.symbol)
         outcome = await self.apply(position, SignalEvent(plan.to_payload(), signal.reason), now)
         if outcome is None or not outcome.applied:
@@ -266,19 +270,31 @@ class TradingEngine:
         self.counters.entries += 1
         return position
 
-    async def _prepare(self, market: Market) -> None:
-        """Leverage and margin mode are set once per symbol before its first entry."""
-        if market.symbol in self._prepared:
-            return
+    async def _prepare(self, market: Market, leverage: int | None = None) -> bool:
+        """Margin mode is set once per symbol before its first entry, and so is `orders.leverage`; a
+        leverage rule's `leverage` is set whenever it differs from what the symbol was last given.
+        False (no entry) when the venue refuses a rule's leverage: the plan was sized with it."""
+        symbol = market.symbol
+        if symbol in self._prepared and (leverage is None or self._leverage.get(symbol) == leverage):
+            return True
+        if symbol not in self._prepared:
+            try:
+                await self.venue.set_margin_mode(symbol, self.orders.margin_mode)  # type: ignore[arg-type]
+            except VenueError as exc:
+                log.debug("%s margin mode: %s", symbol, exc)
+        wanted = self.orders.leverage if leverage is None else leverage
         try:
-            await self.venue.set_margin_mode(market.symbol, self.orders.margin_mode)  # type: ignore[arg-type]
+            await self.venue.set_leverage(symbol, wanted)
         except VenueError as exc:
-            log.debug("%s margin mode: %s", market.symbol, exc)
-        try:
-            await self.venue.set_leverage(market.symbol, self.orders.leverage)
-        except VenueError as exc:
-            log.warning("%s leverage %s refused: %s", market.symbol, self.orders.leverage, exc)
-        self._prepared.add(market.symbol)
+            log.warning("%s leverage %s refused: %s", symbol, wanted, exc)
+            if leverage is not None:
+                self._prepared.add(symbol)
+                self._leverage.pop(symbol, None)
+                return False
+        if leverage is not None:
+            self._leverage[symbol] = leverage
+        self._prepared.add(symbol)
+        return True
 
     async def on_executions(self, executions: list[Execution], now: datetime) -> None:
         """Fills of our resting orders (stop-loss, take-profits) and liquidations, as events.

@@ -24,6 +24,7 @@ them in `legacy` for `bot_machine.migrate`. Time is always passed in; the guard 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -113,6 +114,9 @@ class RiskGuard:
         self.changed = False
         self.last_refusal: RiskRefusal | None = None
         self._saved_peak = self.state.peak_equity
+        # Won (True) or lost, per closed trade, oldest first: the leverage rule's rolling win-rate
+        # (orders.leverage_rule.win_rate_window, at most 500). In memory: a restart starts it afresh.
+        self.results: deque[bool] = deque(maxlen=500)
 
     # --- the guards ------------------------------------------------------------------------------
     def allows(self, rule: str, position: Any, now: datetime) -> bool:
@@ -174,6 +178,7 @@ class RiskGuard:
         if kind in (ExitReason.REJECTED, ExitReason.ENTRY_EXPIRED):  # never a trade: nothing filled
             return
         self._roll_day(now)
+        self.results.append(realised_pnl > 0)
         s = self.state
         s.day_pnl += realised_pnl
         if kind is ExitReason.STOP_LOSS and realised_pnl <= 0:

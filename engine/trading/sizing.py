@@ -68,6 +68,8 @@ class EntryPlan:
     notes: tuple[str, ...] = ()
     entry: dict[str, Any] | None = None  # a limit entry: {type, post_only, on_timeout}; None: market
     take_profit_type: str = "market"  # "limit": reduce-only LIMIT orders on the book
+    leverage: int | None = None  # chosen for this entry by a leverage rule; None: the profile's, set once
+    leverage_why: str = ""  # how the rule chose it (journalled with the plan, shown by `log`)
 
     @property
     def notional(self) -> Decimal:
@@ -90,7 +92,8 @@ class EntryPlan:
             "min_notional": str(self.min_notional),
             "stop_after_tp": self.stop_after_tp,
         } | ({"entry": dict(self.entry)} if self.entry else {}) | (
-            {"take_profit_type": self.take_profit_type} if self.take_profit_type != "market" else {})
+            {"take_profit_type": self.take_profit_type} if self.take_profit_type != "market" else {}) | (
+            {"leverage": self.leverage, "leverage_why": self.leverage_why} if self.leverage is not None else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +115,14 @@ def plan_entry(
     orders: OrdersSection,
     sl_pct: float | None = None,
     tp_pcts: tuple[float, ...] | None = None,
+    leverage: int | None = None,
 ) -> EntryPlan | SizingRefusal:
     """Size an entry of `side` at about `price` on `market` with `balance` of margin.
 
     `sl_pct` / `tp_pcts` are the signal's ATR-scaled distances (percent of the price); without them,
     or when `tp_pcts` does not have one distance per profile take-profit step, the profile's distances
-    are used. Sizes always come from the profile's `size_pct`.
+    are used. Sizes always come from the profile's `size_pct`. `leverage` (a leverage rule's choice for
+    this entry) replaces `orders.leverage` in the sizing and is carried by the plan.
 
     Returns a SizingRefusal (never raises) when the market's filters or the balance leave no valid
     order. Raises ValueError only for a `side` that is no position side (its string, too, is taken).
@@ -183,14 +188,15 @@ def plan_entry(
 
     # --- quantity ----------------------------------------------------------------------------
     notes: list[str] = []
+    lev = orders.leverage if leverage is None else leverage
     if orders.sizing == "risk":
         risk_amount = balance * Decimal(str(orders.risk_per_trade_pct)) / _HUNDRED
         raw_qty = risk_amount / (entry * stop_fraction)
     else:
-        raw_qty = orders.stake * orders.leverage / entry
-    margin_qty = balance * orders.leverage * MARGIN_USE / entry
+        raw_qty = orders.stake * lev / entry
+    margin_qty = balance * lev * MARGIN_USE / entry
     if raw_qty > margin_qty:
-        notes.append(f"capped by margin: {balance} × {orders.leverage}x × {MARGIN_USE}")
+        notes.append(f"capped by margin: {balance} × {lev}x × {MARGIN_USE}")
         raw_qty = margin_qty
     if raw_qty > market.market_max_qty:
         notes.append(f"capped by MARKET_LOT_SIZE max {market.market_max_qty}")
@@ -225,6 +231,7 @@ def plan_entry(
         entry={"type": "limit", "post_only": orders.entry.post_only, "on_timeout": orders.entry.on_timeout}
         if limit else None,
         take_profit_type=orders.take_profit_type,
+        leverage=leverage,
     )
 
 

@@ -18,6 +18,7 @@ from abc import ABC, abstractmethod
 from decimal import Decimal
 
 from engine.venue.errors import NotSupported
+from engine.venue.leverage import Brackets
 from engine.venue.markets import Market
 from engine.venue.types import (
     Balance,
@@ -61,6 +62,11 @@ class Venue(ABC):
     @abstractmethod
     async def positions(self) -> list[Position]:
         """Every non-zero position."""
+
+    async def leverage_brackets(self, symbol: str) -> Brackets | None:
+        """The symbol's leverage brackets (the highest leverage per position notional), or None when this
+        venue does not say (a leverage rule then bounds by the profile only)."""
+        return None
 
     @abstractmethod
     async def set_leverage(self, symbol: str, leverage: int) -> None:

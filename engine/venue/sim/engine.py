@@ -421,6 +421,10 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
 
     # ---- account ---------------------------------------------------------------------------------------
 
+    def brackets_of(self, symbol: str) -> Brackets:
+        """The leverage brackets this engine enforces on `symbol` (DEFAULT_BRACKETS when none were given)."""
+        return self._brackets.get(symbol, DEFAULT_BRACKETS)
+
     def set_leverage(self, symbol: str, leverage: int) -> None:
         """See Venue.set_leverage. Raising leverage never changes an open position's margin."""
         book = self.book(symbol)

@@ -210,6 +210,9 @@ class SimVenue(Venue):
     async def positions(self) -> list[Position]:
         return self._open().positions()
 
+    async def leverage_brackets(self, symbol: str) -> Brackets | None:
+        return self._open().brackets_of(symbol)
+
     async def set_leverage(self, symbol: str, leverage: int) -> None:
         self._open().set_leverage(symbol, leverage)
 
