@@ -48,6 +48,7 @@ from engine.trading.executor import Executor, waves
 from engine.trading.leverage_rule import plan_for_signal
 from engine.trading.risk import RiskGuard
 from engine.trading.sizing import SizingRefusal
+from engine.trading.venue_setup import SymbolSetup
 from engine.venue.base import Venue
 from engine.venue.errors import OrderNotFound, VenueError
 from engine.venue.markets import Market
@@ -122,8 +123,7 @@ class TradingEngine:
         # durable (notifications, Telegram, statistics). A failing listener is logged, never raised:
         # observation must not stop trading.
         self.listeners: list[Any] = []
-        self._prepared: set[str] = set()
-        self._leverage: dict[str, int] = {}  # what the venue was told per symbol, under a leverage rule
+        self.setup = SymbolSetup(venue)  # each symbol's margin mode and leverage on the venue
         self._markets_lock = asyncio.Lock()
         self._markets_read = 0  # how many times the markets were renewed (concurrent refreshes share one read)
         self._equity_key: object = None
@@ -251,15 +251,13 @@ class TradingEngine:
                 equity += (await self.venue.balance(asset)).total
         self.risk.record_balance(equity, now)
         self.bot.check(now, live=len(self.book.live))  # a new UTC day, the loss limit at this balance
-        ruled = self.orders.leverage_rule.name != "fixed"
-        brackets = await self.venue.leverage_brackets(market.symbol) if ruled else None
         plan = plan_for_signal(orders=self.orders, signal=signal, market=market, balance=balance.free,
-                               results=self.risk.results, brackets=brackets)
+                               results=self.risk.results, brackets=await self.venue.leverage_brackets(market.symbol))
         if isinstance(plan, SizingRefusal):
             self.counters.refused += 1
             log.info("%s: no entry, sizing refused: %s", signal.symbol, plan.reason)
             return None
-        if not await self._prepare(market, plan.leverage):
+        if not await self.setup.prepare(market, self.orders, plan.leverage):  # margin mode, leverage
             self.counters.refused += 1
             return None
         position = self.book.new_position(signal.symbol)
@@ -269,32 +267,6 @@ class TradingEngine:
             return None
         self.counters.entries += 1
         return position
-
-    async def _prepare(self, market: Market, leverage: int | None = None) -> bool:
-        """Margin mode is set once per symbol before its first entry, and so is `orders.leverage`; a
-        leverage rule's `leverage` is set whenever it differs from what the symbol was last given.
-        False (no entry) when the venue refuses a rule's leverage: the plan was sized with it."""
-        symbol = market.symbol
-        if symbol in self._prepared and (leverage is None or self._leverage.get(symbol) == leverage):
-            return True
-        if symbol not in self._prepared:
-            try:
-                await self.venue.set_margin_mode(symbol, self.orders.margin_mode)  # type: ignore[arg-type]
-            except VenueError as exc:
-                log.debug("%s margin mode: %s", symbol, exc)
-        wanted = self.orders.leverage if leverage is None else leverage
-        try:
-            await self.venue.set_leverage(symbol, wanted)
-        except VenueError as exc:
-            log.warning("%s leverage %s refused: %s", symbol, wanted, exc)
-            if leverage is not None:
-                self._prepared.add(symbol)
-                self._leverage.pop(symbol, None)
-                return False
-        if leverage is not None:
-            self._leverage[symbol] = leverage
-        self._prepared.add(symbol)
-        return True
 
     async def on_executions(self, executions: list[Execution], now: datetime) -> None:
         """Fills of our resting orders (stop-loss, take-profits) and liquidations, as events.
