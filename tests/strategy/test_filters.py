@@ -184,3 +184,22 @@ def test_a_higher_timeframe_not_above_the_profiles_is_refused_naming_the_file(tm
     ok = make_profile(tmp_path, "htf2", venue={"timeframe": "15m"},
                       strategy={"htf_trend": {"enabled": True, "timeframe": "1h"}})
     assert load_profile(ok).profile.strategy.htf_candles == 4
+
+
+def test_live_signals_keep_enough_candles_for_the_filters_and_match_the_backtest(
+    klines: Callable[..., pd.DataFrame],
+) -> None:
+    from engine.strategy.sources import LiveSignals, VectorSignals
+
+    candles = klines("BNBUSDT", 2500)
+    params = ScalpingParams(htf_trend={"enabled": True, "timeframe": "1h", "ema": 30},
+                            vol_regime={"enabled": True, "window": 200, "min_pct": 15, "max_pct": 85})
+    live = LiveSignals(params, window=150)
+    assert live.window == params.warmup_candles + 2 == 362  # 30 × 12 = 360 candles of 1h EMA warm-up
+    backtest = VectorSignals({"BNBUSDT": candles}, params)
+    rows = zip(candles.index, candles["open"], candles["high"], candles["low"], candles["close"],
+               candles["volume"], strict=True)
+    pairs = [(live.on_candle("BNBUSDT", int(t), (o, h, lo, c, v)), backtest.on_candle("BNBUSDT", int(t), ()))
+             for t, o, h, lo, c, v in rows]
+    assert [repr(a) for a, _ in pairs] == [repr(b) for _, b in pairs]
+    assert sum(a is not None for a, _ in pairs) >= 5

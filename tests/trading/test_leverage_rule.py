@@ -219,3 +219,46 @@ def test_known_brackets_lower_the_rule_to_what_the_venue_allows(tmp_path: Path) 
     [held] = asyncio.run(bot.venue.positions())
     assert held.leverage == 20 and held.side is PositionSide.LONG
     bot.close()
+
+
+class _RecordingVenue:
+    """Records what SymbolSetup tells it; refuses leverages above `refuse_above`."""
+
+    def __init__(self, refuse_above: int = 125) -> None:
+        self.calls: list[tuple[str, object]] = []
+        self.refuse_above = refuse_above
+
+    async def set_margin_mode(self, symbol: str, mode: str) -> None:
+        self.calls.append(("margin", mode))
+
+    async def set_leverage(self, symbol: str, leverage: int) -> None:
+        from engine.venue.errors import InvalidLeverage
+
+        self.calls.append(("leverage", leverage))
+        if leverage > self.refuse_above:
+            raise InvalidLeverage(f"Leverage {leverage} is not valid")
+
+
+def test_symbol_setup_tells_the_venue_only_what_changed(markets: dict[str, Market]) -> None:
+    from engine.trading.venue_setup import SymbolSetup
+
+    venue = _RecordingVenue(refuse_above=20)
+    setup = SymbolSetup(venue)  # type: ignore[arg-type]
+    orders = OrdersSection(leverage=5)
+    market = markets[ETH]
+
+    async def go() -> list[bool]:
+        return [await setup.prepare(market, orders),        # first entry: margin mode and 5x
+                await setup.prepare(market, orders),        # fixed again: nothing sent
+                await setup.prepare(market, orders, 8),     # a rule's 8x: sent
+                await setup.prepare(market, orders, 8),     # 8x again: nothing
+                await setup.prepare(market, orders, 30),    # refused: no entry
+                await setup.prepare(market, orders, 8)]     # the symbol's leverage is unknown: 8x sent again
+
+    assert asyncio.run(go()) == [True, True, True, True, False, True]
+    assert venue.calls == [("margin", "isolated"), ("leverage", 5), ("leverage", 8), ("leverage", 30),
+                           ("leverage", 8)]
+    # a refused fixed leverage is not asked again (as before the rule existed), and still enters
+    fixed = SymbolSetup(_RecordingVenue(refuse_above=3))  # type: ignore[arg-type]
+    assert asyncio.run(fixed.prepare(market, orders)) and asyncio.run(fixed.prepare(market, orders))
+    assert fixed.venue.calls == [("margin", "isolated"), ("leverage", 5)]  # type: ignore[attr-defined]
