@@ -373,7 +373,7 @@ def test_known_readers_are_found() -> None:
     analysis = engine_analysis()
     settings = {s.path: s for s in schema()[0]}
     expect = {
-        "orders.leverage": "engine/trading/engine.py",  # self.profile.orders.leverage
+        "orders.leverage": "engine/bot/control/control.py",  # new.profile.orders.leverage
         "orders.risk_per_trade_pct": "engine/trading/sizing.py",  # orders: OrdersSection
         "orders.take_profit[].at_pct": "engine/trading/sizing.py",  # [s.at_pct for s in steps]
         "risk.sl_streak.losses": "engine/trading/risk.py",  # self.config.sl_streak.losses
