@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from engine.config.profile import LeverageRule, OrdersSection
@@ -83,6 +85,27 @@ def test_an_unknown_atr_leaves_the_volatility_factor_at_one() -> None:
     assert choice.leverage == 4 and "volatility factor 1" in choice.why
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.integers(1, 125),
+    bounds=st.tuples(st.integers(1, 125), st.integers(1, 125)).map(sorted),
+    atr=st.tuples(st.floats(0.01, 20), st.floats(0.01, 20)).map(sorted),
+    wins=st.tuples(st.integers(0, 20), st.integers(0, 20)).map(sorted),
+    gain=st.floats(0, 10),
+)
+def test_rule_leverage_is_bounded_and_monotone(base: int, bounds: list[int], atr: list[float], wins: list[int],
+                                               gain: float) -> None:
+    rule = LeverageRule(name="atr_winrate", min=bounds[0], max=bounds[1], win_rate_window=20, min_trades=1,
+                        win_rate_gain=gain)
+    fewer, more = results(wins[0], 20 - wins[0]), results(wins[1], 20 - wins[1])
+    choices = {(a, w): rule_leverage(rule, base, a, r).leverage for a in atr for w, r in enumerate((fewer, more))}
+    assert all(bounds[0] <= lev <= bounds[1] for lev in choices.values())
+    for w in (0, 1):
+        assert choices[(atr[0], w)] >= choices[(atr[1], w)]  # wilder market: never more leverage
+    for a in atr:
+        assert choices[(a, 1)] >= choices[(a, 0)]  # better win-rate: never less leverage
+
+
 # --- sizing with the rule, on the real filters and brackets -----------------------------------------
 
 
@@ -109,6 +132,22 @@ def test_the_bracket_of_the_notional_lowers_the_leverage(markets: dict[str, Mark
     assert "bracket of notional 8000.00 allows 50x" in plan.leverage_why
     payload = plan.to_payload()
     assert payload["leverage"] == 50 and payload["leverage_why"] == plan.leverage_why
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=st.integers(1, 125), atr=st.floats(0.02, 5), stake=st.integers(10, 20_000),
+       symbol=st.sampled_from([DOGE, BTC, ETH]))
+def test_the_plan_never_exceeds_its_bracket(markets: dict[str, Market], brackets: dict, base: int, atr: float,
+                                            stake: int, symbol: str) -> None:
+    from engine.venue.leverage import max_leverage_for
+
+    orders = OrdersSection(sizing="fixed", stake=D(stake), leverage=base,
+                           leverage_rule=RULE.model_copy(update={"max": 125, "min": 1}))
+    price = {DOGE: 0.1, BTC: 60_000.0, ETH: 3000.0}[symbol]
+    plan = plan_for_signal(orders=orders, signal=signal(symbol, price, atr), market=markets[symbol],
+                           balance=D(1_000_000), brackets=brackets[symbol])
+    if isinstance(plan, EntryPlan):
+        assert plan.leverage is not None and 1 <= plan.leverage <= max_leverage_for(brackets[symbol], plan.notional)
 
 
 def test_risk_sizing_uses_the_chosen_leverage_for_the_margin_cap(markets: dict[str, Market]) -> None:
