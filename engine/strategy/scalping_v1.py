@@ -52,7 +52,9 @@ def signals_frame(candles: pd.DataFrame, params: ScalpingParams) -> pd.DataFrame
 
     Columns: close, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, atr, atr_pct,
     vote_ema, vote_macd, vote_rsi, vote_close_vs_ema_slow, primary_vote, confirming, atr_ok,
-    warm, direction (+1/-1/0), side ('long'/'short'/'none'), sl_pct, tp1_pct… (NaN without a side).
+    warm, direction (+1/-1/0), side ('long'/'short'/'none'), sl_pct, tp1_pct… (NaN without a side);
+    with `htf_trend` on also htf_close, htf_ema, vote_htf_trend, htf_ok, with `vol_regime` on vol_rank
+    and vol_ok (engine.strategy.filters).
     A row describes its own closed candle; a backtest must act on it at the next candle at the
     earliest. The first `params.warmup_candles` rows never carry a side.
     Raises ValueError if `candles` is not in the project's candle format.
