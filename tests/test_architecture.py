@@ -363,9 +363,11 @@ def test_bot_rule_covers_its_rooms(tmp_path: Path) -> None:
 
 
 def test_run_holds_only_drivers_and_their_console() -> None:
-    """engine/run/ is the drivers (backtest, paper, paper on live data, live) and what they share."""
+    """engine/run/ is the drivers (backtest, paper, paper on live data, live) and what they share; the
+    backtest's event loop and its compact trade log are its own parts."""
     assert sorted(p.stem for p in (ENGINE / "run").glob("*.py")) == [
-        "__init__", "backtest", "console", "driver", "live", "live_loop", "paper", "paper_online", "timeline",
+        "__init__", "backtest", "console", "driver", "events", "live", "live_loop", "paper", "paper_online",
+        "timeline", "trade_log",
     ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +39,7 @@ from engine.run.driver import CandleDriver
 from engine.run.events import CandleGrid, EventLoop
 from engine.venue.sim.fills import recording_fills
 from engine.market.funding import FundingHistory, funding_line
+from engine.run.trade_log import TradeLog
 from engine.run.timeline import count_candles, merged_steps
 from engine.strategy.sources import VectorSignals
 from engine.venue.catalog import markets_for
@@ -53,7 +55,8 @@ STATIC_EXCLUSIONS = frozenset({"blacklisted", "not_perpetual", "not_trading", "s
 @dataclass
 class BacktestRun:
     out_dir: Path
-    trades: list[dict[str, Any]]  # closed positions as history.jsonl has them, plus their `fills` (run.fills)
+    trades: Sequence[dict[str, Any]]  # closed positions as history.jsonl has them (without their open orders and
+    # intents: HEAVY_KEYS), plus their `fills` (engine.venue.sim.fills); kept compact (engine.run.trade_log)
     candles: int
     wall_s: float
     start: datetime
@@ -164,7 +167,7 @@ async def run_backtest(
     (out_dir / MARKER).write_text(json.dumps({"profile": profile.name, "from": start.isoformat(),
                                               "to": end.isoformat(), "symbols": list(candles),
                                               "data": str(data_dir)}))
-    trades: list[dict[str, Any]] = []
+    trades = TradeLog()
     clock = SimulatedClock(start)
     session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
                            keep_candles=False, on_closed=trades.append)

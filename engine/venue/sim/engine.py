@@ -22,7 +22,7 @@ not kept: see `state_dict`; the JSON shapes: `state`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -266,17 +266,20 @@ class MatchingEngine(LimitOrdersMixin, EngineStateMixin):
             self.executions.extend(out)
         return out
 
+    def forget(self, symbol: str, client_ids: Iterable[str]) -> None:
+        """Drop finished orders from the index (a backtest, for a closed position's: never looked up again)."""
+        for key in ((symbol, c, conditional) for c in client_ids for conditional in (False, True)):
+            if (order := self._orders.get(key)) is not None and not order.status.is_open:
+                del self._orders[key]
+
     def busy_books(self) -> list[SymbolBook]:
-        """The books a candle can change (open orders or a position): the event-skipping backtest reads
-        their trigger bounds (`fall_max`, `rise_min`, `next_funding_ms`) to find the next candle that can."""
+        """The books a candle can change (their trigger bounds tell the skipping backtest which candle can)."""
         return [b for b in self._books.values() if b.busy]
 
     def mark(self, symbol: str, open_ms: int, close: float, volume: float) -> None:
-        """What a candle that cannot change the book leaves behind (on_candle's fast path): the last price,
-        the volume the next order is measured against, the time. For a candle the skipping backtest jumped."""
+        """What a candle that changes nothing leaves (on_candle's fast path), for one the backtest jumped."""
         book = self._books.get(symbol) or self.book(symbol)
-        if open_ms > self._time_ms:
-            self._time_ms = open_ms
+        self._time_ms = max(self._time_ms, open_ms)
         book.volume, book.last = volume, close
 
     def last_price(self, symbol: str) -> Decimal | None:

@@ -38,11 +38,26 @@ def fills_of(engine: MatchingEngine, record: Mapping[str, Any]) -> list[dict[str
     return [fill for _, fill in found]
 
 
+# What a backtest's report never reads of a closed position (history.jsonl keeps the whole record; the
+# report's fill ratio reads `order_roles`).
+HEAVY_KEYS = frozenset({"open_orders", "intents"})
+
+
 def recording_fills(engine: MatchingEngine, sink: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-    """An `on_closed` callback: the record as the book wrote it (history.jsonl's line) plus its `fills`,
-    handed to `sink`."""
+    """A backtest's `on_closed` callback: the record as the book wrote it (history.jsonl's line) without its
+    orders and intents, plus its `fills`, handed to `sink`. The position's orders are then forgotten by the
+    simulator: nothing looks up a closed position's order again, and keeping every order of a long run
+    held ~100 MB."""
+
+    finished: list[tuple[str, list[str]]] = []
 
     def on_closed(record: dict[str, Any]) -> None:
-        sink({**record, "fills": fills_of(engine, record)})
+        fills = fills_of(engine, record)
+        # The closing transition's own cancels (the stop left after a take-profit closed it) go out after
+        # this call: forget the previous closed position's orders, which are all final by now.
+        while finished:
+            engine.forget(*finished.pop())
+        finished.append((record["symbol"], list(record.get("order_roles") or {})))
+        sink({**{k: v for k, v in record.items() if k not in HEAVY_KEYS}, "fills": fills})
 
     return on_closed
