@@ -53,8 +53,8 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[fl
 def parity_profile(folder: Path) -> Path:
     """The anchor's profile with the machine it needs (it names none)."""
     text = (ANCHOR / "ftparity.yaml").read_text()
-    text = text.replace("name: ftparity\n", f"name: ftparity\nruntime: {{machine: {REPO / 'machines' / 'position.yaml'}, "
-                                            f"state_dir: {folder / 'state'}}}\n", 1)
+    runtime = f"runtime: {{machine: {REPO / 'machines' / 'position.yaml'}, state_dir: {folder / 'state'}}}\n"
+    text = text.replace("name: ftparity\n", "name: ftparity\n" + runtime, 1)
     path = folder / "ftparity.yaml"
     path.write_text(text)
     return path

@@ -33,17 +33,17 @@ from engine.exits import ExitReason
 from engine.market.candles import slice_time, timeframe_ms
 from engine.market.datadir import DataDir
 from engine.market.finer import FinerCandles
+from engine.market.funding import FundingHistory, funding_line
 from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import DAY_MS, Exclusion, rules_from_profile
 from engine.run.driver import CandleDriver
 from engine.run.events import CandleGrid, EventLoop
-from engine.venue.sim.fills import recording_fills
-from engine.market.funding import FundingHistory, funding_line
-from engine.run.trade_log import TradeLog
 from engine.run.timeline import count_candles, merged_steps
+from engine.run.trade_log import TradeLog
 from engine.strategy.sources import VectorSignals
 from engine.venue.catalog import markets_for
 from engine.venue.markets import Market
+from engine.venue.sim.fills import recording_fills
 
 MARKER = "backtest.json"
 UNIVERSE_FILE = "universe.json"

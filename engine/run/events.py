@@ -138,7 +138,7 @@ class EventLoop:
     async def _work(self, k: int, open_ms: int) -> None:
         grid = self.grid
         active = self._active_columns()
-        for s in active:  # books the jumped candles only marked: their latest close and volume, as on_candle leaves them
+        for s in active:  # a book whose jumped candles were only marked: its latest close and volume
             if grid.row_of[k, s] < 0 and (r := grid.last_row[k, s]) >= 0:
                 row = grid.values[s][r]
                 self.sim.mark(grid.symbols[s], int(grid.times[k]), float(row[3]), float(row[4]))
