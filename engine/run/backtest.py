@@ -194,7 +194,7 @@ async def run_backtest(
         steps = worked = len(np.unique(np.concatenate([f.index.to_numpy(dtype=np.int64) for f in candles.values()])))
     else:
         grid = CandleGrid.build(candles)
-        loop = EventLoop(driver, grid, np.isin(grid.times, signals.signal_times()), rotate)
+        loop = EventLoop(driver, grid, signals.signal_times(), rotate)
         task = progress.add_task("backtest", total=total) if progress is not None else None
         span = max(len(grid.times), 1)
         await loop.run(None if task is None else lambda done: progress.update(task, completed=total * done // span))

@@ -90,16 +90,23 @@ class CandleGrid:
 class EventLoop:
     """Runs a backtest's steps through `driver`, skipping the ones where nothing can happen."""
 
-    def __init__(self, driver: CandleDriver, grid: CandleGrid, signal_steps: np.ndarray,
+    def __init__(self, driver: CandleDriver, grid: CandleGrid, signals: dict[str, np.ndarray],
                  before_step: Callable[[int], Awaitable[int | None]]) -> None:
-        """`signal_steps`: bool per step, true where some symbol has a signal; `before_step(open_ms)` runs
-        before each worked step (the universe rotation) and returns the next time it must run (or None)."""
+        """`signals`: each symbol's signal open times; `before_step(open_ms)` runs before each worked step
+        (the universe rotation) and returns the next time it must run (or None)."""
         self.driver, self.grid = driver, grid
         self.engine = driver.engine
         self.sim = driver.venue.engine
         self.before_step = before_step
         self.step_ms = driver.step_ms
         self.column = {symbol: s for s, symbol in enumerate(grid.symbols)}
+        self.signalling: dict[int, list[int]] = {}  # step → the columns with a signal there
+        for symbol, times in signals.items():
+            if symbol in self.column:
+                for k in np.searchsorted(grid.times, times).tolist():
+                    self.signalling.setdefault(k, []).append(self.column[symbol])
+        signal_steps = np.zeros(len(grid.times), dtype=bool)
+        signal_steps[list(self.signalling)] = True
         days = (grid.times + driver.step_ms) // DAY_MS  # by the step's close: its checks run at `now` = the close
         day_starts = np.r_[True, days[1:] != days[:-1]] if len(days) else np.zeros(0, dtype=bool)
         ends = np.zeros(len(days), dtype=bool)
@@ -143,8 +150,8 @@ class EventLoop:
                 row = grid.values[s][r]
                 self.sim.mark(grid.symbols[s], int(grid.times[k]), float(row[3]), float(row[4]))
         columns = set(active)
-        if self.signal_steps[k]:
-            columns.update(np.flatnonzero(grid.row_of[k] >= 0).tolist())
+        if self.signal_steps[k]:  # the symbols with a signal: an entry fills at their close
+            columns.update(self.signalling[k])
         rows = grid.rows(k, sorted(columns))
         self.fed += len(rows)
         self.worked += 1

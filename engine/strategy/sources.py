@@ -48,10 +48,9 @@ class VectorSignals:
             self._hits[symbol] = dict(zip(index.tolist(), range(len(rows)), strict=True))
             self._columns[symbol] = columns
 
-    def signal_times(self) -> np.ndarray:
-        """Every open time at which some symbol has a signal (sorted, int64): the events of a backtest."""
-        stamps = [np.fromiter(hits, dtype=np.int64, count=len(hits)) for hits in self._hits.values()]
-        return np.unique(np.concatenate(stamps)) if stamps else np.zeros(0, dtype=np.int64)
+    def signal_times(self) -> dict[str, np.ndarray]:
+        """Each symbol's open times with a signal (int64): the events of a backtest."""
+        return {s: np.fromiter(hits, dtype=np.int64, count=len(hits)) for s, hits in self._hits.items()}
 
     def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
         k = self._hits.get(symbol, {}).get(open_ms)

@@ -63,8 +63,8 @@ class OneSignal:
     def __init__(self, candles: Any, params: Any) -> None:
         self.symbols = list(candles)
 
-    def signal_times(self) -> list[int]:  # where the backtest's event loop must stop for a signal
-        return [SIGNAL_MS]
+    def signal_times(self) -> dict[str, list[int]]:  # where the backtest's event loop must stop for a signal
+        return {symbol: [SIGNAL_MS] for symbol in self.symbols}
 
     def on_candle(self, symbol: str, open_ms: int, row: Row) -> Signal | None:
         if open_ms != SIGNAL_MS:
