@@ -46,6 +46,16 @@ def parse_day(text: str, flag: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def parse_window(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    """`--from`/`--to` as UTC datetimes, the second after the first, and `--data` (if given) a folder."""
+    start, end = parse_day(args.start, "--from"), parse_day(args.end, "--to")
+    if end <= start:
+        raise UserError(f"--to {args.end} must be after --from {args.start}")
+    if args.data is not None and not args.data.is_dir():
+        raise UserError(f"--data {args.data}: no such folder")
+    return start, end
+
+
 def default_store(loaded: LoadedProfile) -> Path:
     """The store beside the profiles folder (`<state root>/market`), if it holds candles of the
     profile's timeframe; UserError (exit 2) saying how to fill it otherwise."""
@@ -70,11 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.report import check_kpis, compute_metrics, plot_equity, print_report, write_trades_csv
     from engine.run.backtest import run_backtest
 
-    start, end = parse_day(args.start, "--from"), parse_day(args.end, "--to")
-    if end <= start:
-        raise UserError(f"--to {args.end} must be after --from {args.start}")
-    if args.data is not None and not args.data.is_dir():
-        raise UserError(f"--data {args.data}: no such folder")
+    start, end = parse_window(args)
     loaded = load_profile(args.profile)
     data_dir = args.data if args.data is not None else default_store(loaded)
     out_dir = args.out or Path("state") / "backtests" / f"{loaded.profile.name}-{start:%Y%m%d}-{end:%Y%m%d}"

@@ -17,6 +17,7 @@ from engine.cli import (
     diagram_cmd,
     download_cmd,
     log_cmd,
+    optimize_cmd,
     rearm_cmd,
     repair_cmd,
     run_cmd,
@@ -25,7 +26,8 @@ from engine.cli import (
 )
 from engine.errors import UserError
 
-COMMANDS = (run_cmd, backtest_cmd, validate_cmd, diagram_cmd, log_cmd, status_cmd, rearm_cmd, repair_cmd, download_cmd)
+COMMANDS = (run_cmd, backtest_cmd, validate_cmd, diagram_cmd, log_cmd, status_cmd, rearm_cmd, repair_cmd, download_cmd,
+            optimize_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
