@@ -23,11 +23,12 @@ from engine.cli import (
     run_cmd,
     status_cmd,
     validate_cmd,
+    web_cmd,
 )
 from engine.errors import UserError
 
 COMMANDS = (run_cmd, backtest_cmd, validate_cmd, diagram_cmd, log_cmd, status_cmd, rearm_cmd, repair_cmd, download_cmd,
-            optimize_cmd)
+            optimize_cmd, web_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="required for mode: live (real money); refused otherwise")
     p.add_argument("--ticks", type=non_negative_int, metavar="N",
                    help="live loop: stop after N ticks (demos and tests)")
+    p.add_argument("--web", nargs="?", const="", default=None, metavar="HOST:PORT",
+                   help="serve the web dashboard from the bot's own loop (default 127.0.0.1:8088; any other "
+                        "address needs ENGINE_WEB_TOKEN)")
     p.set_defaults(run=run)
 
 
@@ -50,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         start_ms = to_ms(parse_day(args.start, "--from"))
     if args.venue_url is not None:
         check_venue_url(args.venue_url)
+    from engine.web.bind import web_settings  # light: no aiohttp until the server starts
+
+    web = None if args.web is None else web_settings(args.web)
     # Imported here, not at the top: `--help` and the light commands must start fast.
     import asyncio
 
@@ -61,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         from engine.run.live import LiveOptions, run_live
 
         return asyncio.run(run_live(loaded, LiveOptions(venue_url=args.venue_url, confirm_live=args.confirm_live,
-                                                        ticks=args.ticks), out))
+                                                        ticks=args.ticks, web=web), out))
     from engine.run.paper import PaperOptions, run_paper
 
     options = PaperOptions(data_dir=args.data, speed=args.speed, candles=args.candles, seed=args.seed,
-                           start_ms=start_ms)
+                           start_ms=start_ms, web=web)
     if args.data is None and paper_source(loaded) in (None, "binance") and (
         args.venue_url is not None or not is_offline()
     ):
@@ -88,7 +94,7 @@ async def _paper_on_public_data(loaded, options, args: argparse.Namespace, out) 
         out.print(f"[bold yellow]Binance public data unreachable ({exc}): trading the OFFLINE synthetic market[/]")
         force_offline()
         return await run_paper(loaded, options, out)
-    return await run_paper_online(loaded, source, markets, out, ticks=args.ticks)
+    return await run_paper_online(loaded, source, markets, out, ticks=args.ticks, web=options.web)
 
 
 def paper_source(loaded) -> str | None:  # noqa: ANN001

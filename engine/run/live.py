@@ -30,6 +30,7 @@ class LiveOptions:
     venue_url: str | None = None  # a Binance-compatible base URL (the local fake server)
     confirm_live: bool = False
     ticks: int | None = None  # stop after N ticks (tests, demos)
+    web: Any = None  # --web: engine.web.bind.WebSettings, the dashboard served from this loop
 
 
 class AccountModeRefused(UserError):
@@ -105,5 +106,5 @@ async def _trade(session, venue, symbols: list[str], universe: LiveUniverse, opt
     out.print(f"{len(symbols)} symbols: {', '.join(symbols[:8])}{' …' if len(symbols) > 8 else ''}")
     for line in session.resume.lines():
         out.print(line)
-    await trade_until_stopped(loop, ticks=options.ticks, note=f"{profile.mode} on {venue.endpoint}")
+    await trade_until_stopped(loop, ticks=options.ticks, note=f"{profile.mode} on {venue.endpoint}", web=options.web)
     return 0

@@ -35,6 +35,7 @@ from engine.strategy.sources import LiveSignals, window_frame
 from engine.trading.reconcile import Reconciler
 from engine.venue.errors import VenueError
 from engine.venue.types import Candle
+from engine.web.attach import web_dashboard
 
 log = logging.getLogger("engine.live")
 WARMUP = 150
@@ -222,16 +223,18 @@ class LiveLoop:
 
 
 async def trade_until_stopped(loop: LiveLoop, *, ticks: int | None = None, note: str = "",
-                              prime: Callable[[], Awaitable[None]] | None = None) -> None:
+                              prime: Callable[[], Awaitable[None]] | None = None, web: Any = None) -> None:
     """Warm up, (prime), start with the services running, trade until Ctrl+C / SIGTERM or `ticks`,
-    then shut down as the profile says. The "ready" line marks the end of start-up reconciliation."""
+    then shut down as the profile says. The "ready" line marks the end of start-up reconciliation.
+    `web` (engine.web.bind.WebSettings): serve the dashboard from this loop while it trades."""
 
     session, out, clock = loop.session, loop.out, loop.clock
     profile = session.loaded.profile
     await loop.warm()
     if prime is not None:
         await prime()
-    async with running_services(session, clock, loop.signals, note=note) as services:
+    async with running_services(session, clock, loop.signals, note=note) as services, \
+            web_dashboard(services, web, out):
         loop.services = services
         async with services.engine_lock:
             await loop.start()

@@ -35,6 +35,8 @@ from engine.store.lock import state_lock
 from engine.strategy.sources import LiveSignals
 from engine.venue.catalog import markets_for
 from engine.venue.sim.persistent import PersistentSimVenue
+from engine.web.attach import web_dashboard
+from engine.web.bind import WebSettings
 
 log = logging.getLogger("engine.paper")
 WARMUP = 150
@@ -48,6 +50,7 @@ class PaperOptions:
     candles: int | None = None  # stop after this many candle steps (demos, tests)
     seed: int | None = None
     start_ms: int | None = None  # --from: first candle to trade in a file replay
+    web: WebSettings | None = None  # --web: serve the dashboard from this loop
 
 
 async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> int:
@@ -128,7 +131,8 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     last_status: datetime | None = None
     steps = 0
     delay = step / 1000 / max(options.speed, 1e-9)
-    async with running_services(session, clock, signals, note=feed.name) as services:
+    async with running_services(session, clock, signals, note=feed.name) as services, \
+            web_dashboard(services, options.web, out):
         while not stop.is_set():
             open_ms = cursor + step
             last_open = feed.last_open_ms()

@@ -64,16 +64,16 @@ async def open_public(base_url: str | None) -> tuple[BinancePublicCandleSource, 
 
 
 async def run_paper_online(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
-                           out: Any, *, ticks: int | None = None) -> int:
+                           out: Any, *, ticks: int | None = None, web: Any = None) -> int:
     try:
         with state_lock(loaded.state_dir):  # before the first read of the folder (venue.json)
-            return await _trade(loaded, source, markets, out, ticks)
+            return await _trade(loaded, source, markets, out, ticks, web)
     finally:
         await source.close()
 
 
 async def _trade(loaded: LoadedProfile, source: BinancePublicCandleSource, markets: dict[str, Market],
-                 out: Any, ticks: int | None) -> int:
+                 out: Any, ticks: int | None, web: Any = None) -> int:
     profile = loaded.profile
     venue = paper_venue(loaded, markets, loaded.state_dir)
     session = open_session(loaded, markets, venue=venue)
@@ -96,7 +96,7 @@ async def _trade(loaded: LoadedProfile, source: BinancePublicCandleSource, marke
         for line in session.resume.lines():
             out.print(line)
         await trade_until_stopped(loop, ticks=ticks, note=f"paper on {source.name}",
-                                  prime=lambda: _prime(venue, poller, loop))
+                                  prime=lambda: _prime(venue, poller, loop), web=web)
         return 0
     finally:
         session.book.close()
