@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.cli.flags import output_dir
 from engine.cli.output import console
@@ -72,19 +72,32 @@ def default_store(loaded: LoadedProfile) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here, not at the top: `--help` and the light commands must start fast.
-    import asyncio
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from engine.config.loading import load_profile
-    from engine.report import check_kpis, compute_metrics, plot_equity, print_report, write_trades_csv
-    from engine.run.backtest import run_backtest
+    from engine.report.equity_png import PngWorker
 
     start, end = parse_window(args)
     loaded = load_profile(args.profile)
     data_dir = args.data if args.data is not None else default_store(loaded)
     out_dir = args.out or Path("state") / "backtests" / f"{loaded.profile.name}-{start:%Y%m%d}-{end:%Y%m%d}"
     out = console()
+    png = PngWorker()  # imports matplotlib on the other core while the backtest runs
+    try:
+        return _run(args, loaded, data_dir, out_dir, start, end, out, png)
+    finally:
+        png.close()
+
+
+def _run(args: argparse.Namespace, loaded: LoadedProfile, data_dir: Path, out_dir: Path, start: datetime,
+         end: datetime, out: Any, png: Any) -> int:
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.report import check_kpis, compute_metrics, print_report, write_trades_csv
+    from engine.report.bot_changes import read_bot_changes
+    from engine.report.render import equity_chart
+    from engine.run.backtest import run_backtest
+
     with Progress(
         TextColumn("[bold]backtest"),
         BarColumn(),
@@ -98,9 +111,9 @@ def run(args: argparse.Namespace) -> int:
             run_backtest(loaded, data_dir, start, end, symbols=args.symbols, out_dir=out_dir, progress=progress)
         )
     metrics = compute_metrics(result.trades, result.starting_balance, result.start, result.end)
-    from engine.report.bot_changes import read_bot_changes
-
     changes = read_bot_changes(out_dir / "journal.jsonl", metrics.equity)  # halts, cool-downs, the hard stop
+    png.draw(equity_chart(metrics, title=f"{loaded.profile.name} equity and drawdown", bot_changes=changes),
+             out_dir / "equity.png")  # drawn by the worker while the report prints
     notes = [f"data: {result.data_source}" + ("" if args.data is not None else " — the default store"),
              result.fills_resolution, *dict.fromkeys(result.notes)]
     notes.append(
@@ -119,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
         bot_changes=changes,
     )
     write_trades_csv(result.trades, out_dir / "trades.csv")
-    plot_equity(metrics, out_dir / "equity.png", title=f"{loaded.profile.name} equity and drawdown",
-                bot_changes=changes)
+    png.wait()
     out.print(f"wrote {out_dir / 'trades.csv'}, {out_dir / 'equity.png'} and the journal {out_dir / 'journal.jsonl'}")
     out.print(
         f"inspect: python -m engine log --state {out_dir} --tail 20 · "

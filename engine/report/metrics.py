@@ -11,7 +11,7 @@ Money stays `Decimal` (exact, as on disk); `realised_pnl` is already net of ever
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -229,7 +229,9 @@ def compute_metrics(
     start, end = _utc(start), _utc(end)
     if end < start:
         raise ValueError(f"run ends ({end.isoformat()}) before it starts ({start.isoformat()})")
-    records = list(trades)
+    # Read twice (the trades, then the entries' fills) without holding every record: a backtest's trade log
+    # decodes one at a time (engine.run.trade_log).
+    records = trades if isinstance(trades, Sequence) else list(trades)
     closed, excluded, excluded_pnl = parse_trades(records)
     fees_maker = sum((t.fees_maker for t in closed if t.fees_maker is not None), ZERO)
     fees_taker = sum((t.fees_taker for t in closed if t.fees_taker is not None), ZERO)

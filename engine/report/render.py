@@ -14,15 +14,14 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from rich import box
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from engine.report.bot_changes import BotChange, bot_changes_table, mark_bot_changes
+from engine.report.bot_changes import BotChange, bot_changes_table
+from engine.report.equity_png import EquityChart, draw
 from engine.report.kpis import Kpi, all_passed
 from engine.report.metrics import OTHER_ROW, DayResult, Metrics, Trade, drawdown_pct_series, parse_trades
 
@@ -104,42 +103,27 @@ def fills_text(fills: Iterable[Mapping[str, str]]) -> str:
     return "; ".join(f"{f['role']}:{f['liquidity']} {f['qty']}@{f['price']}" for f in fills)
 
 
-def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and drawdown",
-                bot_changes: Sequence[BotChange] = ()) -> Path:
-    """A PNG: equity (step line after each close) on top, drawdown from the running peak in % below.
-    Drawn on a private Agg canvas, so nothing needs a display and no global pyplot state is touched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def equity_chart(metrics: Metrics, *, title: str = "Equity and drawdown",
+                 bot_changes: Sequence[BotChange] = ()) -> EquityChart:
+    """What the equity PNG shows (engine.report.equity_png): the equity after each close, held to the end of
+    the run, the drawdown from its running peak, and the bot's changes of state."""
     equity = metrics.equity
     # Hold the last equity to the end of the run so the curve spans the whole run.
     if metrics.end > equity.index[-1]:
         equity = equity.copy()
         equity.loc[metrics.end] = equity.iloc[-1]
     drawdown = drawdown_pct_series(equity)
-    times = list(equity.index.to_pydatetime())
+    subtitle = (f"{metrics.trades} trades · net {_money(metrics.net_pnl)} · "
+                f"max drawdown {_pct(metrics.max_drawdown_pct, ROUND_CEILING)}")
+    return EquityChart(list(equity.index.to_pydatetime()), equity.to_numpy().tolist(), drawdown.to_numpy().tolist(),
+                       float(metrics.starting_balance), title, subtitle, tuple(bot_changes))
 
-    fig = Figure(figsize=(11, 6.5), dpi=100)
-    FigureCanvasAgg(fig)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    top.step(times, equity.to_numpy(), where="post", color="tab:blue", linewidth=1.4)
-    top.axhline(float(metrics.starting_balance), color="grey", linewidth=0.8, linestyle="--")
-    top.set_ylabel("equity")
-    top.grid(alpha=0.3)
-    mark_bot_changes(top, bot_changes)
-    bottom.fill_between(times, drawdown.to_numpy(), 0.0, step="post", color="tab:red", alpha=0.4)
-    bottom.step(times, drawdown.to_numpy(), where="post", color="tab:red", linewidth=1.0)
-    bottom.set_ylabel("drawdown %")
-    bottom.set_xlabel("time (UTC)")
-    bottom.grid(alpha=0.3)
-    fig.suptitle(title, fontweight="bold")
-    top.set_title(
-        f"{metrics.trades} trades · net {_money(metrics.net_pnl)} · "
-        f"max drawdown {_pct(metrics.max_drawdown_pct, ROUND_CEILING)}",
-        fontsize=9,
-    )
-    fig.autofmt_xdate()
-    fig.savefig(path, format="png")
-    return path
+
+def plot_equity(metrics: Metrics, path: Path | str, *, title: str = "Equity and drawdown",
+                bot_changes: Sequence[BotChange] = ()) -> Path:
+    """A PNG: equity (step line after each close) on top, drawdown from the running peak in % below, drawn in
+    this process (the backtest command hands it to a worker: engine.report.equity_png.PngWorker)."""
+    return draw(equity_chart(metrics, title=title, bot_changes=bot_changes), Path(path))
 
 
 # --- tables ------------------------------------------------------------------------------------
