@@ -136,7 +136,9 @@ def write_trials_csv(study: Study, path: Path) -> Path:
     names = [o.name for o in study.request.objectives]
     with path.open("w", newline="", encoding="utf-8") as fh:
         out = csv.writer(fh)
-        out.writerow(["fold", "window", "trial", "state", *[f"value_{n}" for n in names], *keys,
+        # Optuna's own column names (trials_dataframe): `value`, or `values_0`… with several objectives.
+        value_columns = ["value"] if len(names) == 1 else [f"values_{i}" for i in range(len(names))]
+        out.writerow(["fold", "window", "trial", "state", *value_columns, *keys,
                       *[f"is_{c}" for c in FIGURE_COLUMNS], "feasible", "note"])
         for r in study.results:
             window = f"IS {r.fold.train_start:%Y-%m-%d}..{r.fold.train_end:%Y-%m-%d}"
