@@ -36,6 +36,7 @@ class JournalIndex:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.entries: list[Entry] = []
+        self.by_position: dict[str, list[int]] = {}  # a position's page reads its records, not the journal
         self.damage: str | None = None  # the first line that does not read (the index stops there)
         self._end = 0
         self._line = 0
@@ -67,6 +68,7 @@ class JournalIndex:
                 break
             entry = _entry(record, offset, len(raw))
             if entry is not None:
+                self.by_position.setdefault(entry.position, []).append(len(self.entries))
                 self.entries.append(entry)
                 added += 1
             offset += len(raw)
@@ -77,7 +79,8 @@ class JournalIndex:
         """The newest `limit` entries matching `flt`, newest first."""
         out: list[Entry] = []
         match = _matcher(flt)
-        for i in range(len(self.entries) - 1, -1, -1):
+        indices = self.by_position.get(flt.position, []) if flt.position else range(len(self.entries))
+        for i in reversed(indices):
             e = self.entries[i]
             if flt.since is not None and _time(e.time) < flt.since:
                 break  # the journal is in time order: everything earlier is older still

@@ -1,0 +1,66 @@
+"""The dashboard's incremental readers: the journal index (filters, the live log's news, a line still
+being written, the position shortcut) and the equity chart's thinning, which keeps the deepest drawdown."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from engine.inspect.transitions_log import LogFilter
+from engine.report.metrics import Trade
+from engine.store.fsio import to_json
+from engine.store.sealed import seal
+from engine.web.journal_index import JournalIndex
+from engine.web.trades import MAX_POINTS, equity_points
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def record(seq: int, position: str, event: str, minutes: int, symbol: str = "ETH/USDC:USDC") -> bytes:
+    return seal(to_json({"seq": seq, "time": (T0 + timedelta(minutes=minutes)).isoformat(), "position": position,
+                         "symbol": symbol, "event": event, "from": "a", "to": "b"}))
+
+
+async def test_the_index_reads_what_was_appended_and_never_half_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    path.write_bytes(record(1, "P1", "signal", 0) + record(2, "P1", "entry_filled", 1) + b"\0" * 64)
+    index = JournalIndex(path)
+    assert await index.refresh() == 2
+    line = record(3, "P2", "signal", 5, "BTC/USDC:USDC")
+    with path.open("r+b") as fh:  # over the preallocated padding, as the journal writes
+        fh.seek(len(record(1, "P1", "signal", 0) + record(2, "P1", "entry_filled", 1)))
+        fh.write(line[:20])
+    assert await index.refresh() == 0, "a record being written waits for its end"
+    with path.open("r+b") as fh:
+        fh.seek(len(path.read_bytes().rstrip(b"\0")))
+        fh.write(line[20:] + record(4, "P2", "entry_filled", 6, "BTC/USDC:USDC"))
+    assert await index.refresh() == 2 and index.damage is None
+    assert [e.label for e in index.select(LogFilter(), 10)] == ["4", "3", "2", "1"]
+    assert [e.label for e in index.select(LogFilter(position="P1"), 10)] == ["2", "1"]
+    assert [e.label for e in index.select(LogFilter(symbol="BTCUSDC"), 10)] == ["4", "3"]
+    assert [e.label for e in index.select(LogFilter(event="signal"), 1)] == ["3"]
+    assert [e.label for e in index.select(LogFilter(since=T0 + timedelta(minutes=2)), 10)] == ["4", "3"]
+    assert [e.label for e in index.after(2, LogFilter(event="entry_filled"))] == ["4"]
+    [full] = index.records(index.select(LogFilter(position="P2", event="signal"), 1))
+    assert full["seq"] == 3 and full["symbol"] == "BTC/USDC:USDC"
+
+
+def _trade(i: int, pnl: str) -> Trade:
+    at = T0 + timedelta(minutes=i)
+    return Trade(f"P{i}", "ETH/USDC:USDC", "long", Decimal(1), Decimal(100), at, at, "stop_loss", Decimal(pnl),
+                 Decimal(0))
+
+
+def test_a_long_equity_curve_is_thinned_but_keeps_its_deepest_drawdown_and_last_point() -> None:
+    pnls = ["1"] * 5000 + ["-7"] * 1 + ["1"] * 5000
+    pnls[2345] = "-40"  # the deepest fall, on a point a plain every-n-th thinning would skip
+    trades = [_trade(i, p) for i, p in enumerate(pnls)]
+    times, equity, drawdown = equity_points(trades, Decimal(1000))
+    assert len(times) <= MAX_POINTS + 2
+    full_equity = [1000.0]
+    for p in pnls:
+        full_equity.append(full_equity[-1] + float(p))
+    assert equity[-1] == full_equity[-1] and times[-1] == trades[-1].closed_at.isoformat()
+    peak = max(full_equity[:2347])
+    assert min(drawdown) == (full_equity[2346] - peak) / peak * 100
