@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
 
+from engine.strategy import ta
 from engine.strategy.indicators import Smoothings
 from engine.strategy.params import HTF_TIMEFRAME_MS, ScalpingParams
 
@@ -34,7 +34,7 @@ VOL_COLUMNS = ("vol_rank",)
 
 
 def _ema(values: np.ndarray, length: int) -> np.ndarray:
-    out = ta.ema(pd.Series(values, dtype=np.float64), length, talib=False)
+    out = ta.ema(pd.Series(values, dtype=np.float64), length)
     return np.full(len(values), np.nan) if out is None else out.to_numpy(dtype=np.float64)
 
 

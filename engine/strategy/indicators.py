@@ -1,7 +1,8 @@
 """ScalpingV1 indicators, two ways that give bit-identical numbers.
 
-* `indicator_columns` computes them over a whole history with pandas-ta (backtests, and the seed of
-  the live path).
+* `indicator_columns` computes them over a whole history with pandas-ta's EMA, RMA, RSI and MACD
+  (engine.strategy.ta: the same pandas calls, bit for bit, without importing pandas-ta and numba)
+  (backtests, and the seed of the live path).
 * `IndicatorState.advance` moves them forward by one candle in plain Python (live ticks), repeating
   the exact floating-point operations pandas performs, so a state seeded from pandas-ta and advanced
   candle by candle yields the same bits as pandas-ta run over the longer history. The strategy tests
@@ -14,7 +15,7 @@ starts. A window would not even reproduce the backtest's numbers; carried state 
 True range is computed here rather than with `pandas_ta.true_range`: pandas-ta adds machine epsilon
 to every high-low range of the input whenever any one candle in it has high == low, so its ATR at a
 candle depends on candles that come later. Ours is causal and otherwise identical (same SMA seed,
-same Wilder smoothing through `pandas_ta.rma`).
+same Wilder smoothing through pandas-ta's `rma`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pandas_ta as ta
 
+from engine.strategy import ta
 from engine.strategy.params import ScalpingParams
 
 CANDLE_COLUMNS = ("open", "high", "low", "close", "volume")
@@ -88,11 +89,11 @@ def indicator_columns(
     # A RangeIndex keeps pandas-ta's positional slicing unambiguous whatever the caller's index.
     cs = pd.Series(close, dtype=np.float64)
     cols: dict[str, np.ndarray] = {"close": cs.to_numpy()}
-    cols["ema_fast"] = _values(ta.ema(cs, params.ema_fast, talib=False), n)
-    cols["ema_slow"] = _values(ta.ema(cs, params.ema_slow, talib=False), n)
-    cols["rsi"] = _values(ta.rsi(cs, params.rsi_period, talib=False), n)
+    cols["ema_fast"] = _values(ta.ema(cs, params.ema_fast), n)
+    cols["ema_slow"] = _values(ta.ema(cs, params.ema_slow), n)
+    cols["rsi"] = _values(ta.rsi(cs, params.rsi_period), n)
 
-    macd = ta.macd(cs, params.macd_fast, params.macd_slow, params.macd_signal, talib=False)
+    macd = ta.macd(cs, params.macd_fast, params.macd_slow, params.macd_signal)
     if macd is None:
         cols["macd"] = cols["macd_hist"] = cols["macd_signal"] = np.full(n, np.nan)
     else:  # pandas-ta's column order: line, histogram, signal
@@ -112,8 +113,8 @@ def indicator_columns(
     cols["atr_pct"] = 100.0 * cols["atr"] / cols["close"]
 
     if with_state:
-        cols["macd_ema_fast"] = _values(ta.ema(cs, params.macd_fast, talib=False), n)
-        cols["macd_ema_slow"] = _values(ta.ema(cs, params.macd_slow, talib=False), n)
+        cols["macd_ema_fast"] = _values(ta.ema(cs, params.macd_fast), n)
+        cols["macd_ema_slow"] = _values(ta.ema(cs, params.macd_slow), n)
         # The two Wilder averages inside pandas_ta.rsi, built the way it builds them.
         diff = cs.diff().to_numpy()
         up, down = diff.copy(), diff.copy()
