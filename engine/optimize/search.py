@@ -1,6 +1,6 @@
 """One Optuna study on one window: ask a batch, run it on the workers, tell the results in trial order.
 
-Reproducible by construction: the sampler is seeded, a batch of `workers` trials is asked before any
+Reproducible by construction: the sampler is seeded, a batch of 2 × `workers` trials is asked before any
 result is told (TPE's constant liar sees the ones in flight), and results are told in the order the
 trials were asked, not the order they finished. Same seed, space, data and `--workers` → same trials,
 on the local pool or on Ray.
@@ -29,6 +29,9 @@ from engine.optimize.trial import TrialJob
 from engine.optimize.workers import Workers
 
 INTERRUPTED = "interrupted"
+# A batch waits for its slowest trial; two trials per worker keep the workers busy while it runs (trial
+# lengths vary several-fold with the values). The batch size depends on --workers only: reproducible.
+BATCH_PER_WORKER = 2
 FIGURES = "figures"
 VALUES = "values"
 
@@ -83,7 +86,7 @@ def search(study: optuna.Study, settings: SearchSettings, workers: Workers, star
     """Run the study's missing trials on [start, end). Returns False when interrupted (Ctrl+C)."""
     while (missing := settings.trials - counted(study)) > 0 and not should_stop():
         asked = []
-        for _ in range(min(missing, workers.size)):
+        for _ in range(min(missing, BATCH_PER_WORKER * workers.size)):
             trial = study.ask()
             values = _values_of(settings.space, settings.base, trial)
             trial.set_user_attr(VALUES, values)  # as the profile gets them (Optuna keeps its raw floats)

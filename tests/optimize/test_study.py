@@ -186,3 +186,28 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(shared_data: Path, tmp_path:
     counted = [r for r in after if r["state"] == "COMPLETE" or (r["state"] == "FAIL" and r["note"] != "interrupted")]
     assert len(counted) == len(finished) + 2
     assert [r["trial"] for r in after if r["state"] == "COMPLETE"][:len(finished)] == [r["trial"] for r in finished]
+
+
+def test_several_objectives_give_a_pareto_best_and_invalid_combinations_are_recorded(
+        shared_data: Path, tmp_path: Path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text("params:\n  strategy.ema_fast: {int: [5, 20]}\n  strategy.ema_slow: {int: [10, 40]}\n"
+                     "  risk.max_hold: {choice: [10m, 1h]}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["optimize", str(BALANCED), "--space", str(space), "--data", str(shared_data), "--from", "2025-01-01",
+                 "--to", "2025-01-08", "--symbols", "BTC", "--trials", "6", "--workers", "2", "--seed", "2",
+                 "--objective", "net_pnl,max_drawdown_pct", "--out", str(out)]) == 0
+    trials = rows(out / "trials.csv")
+    assert len(trials) == 6  # invalid combinations count towards --trials
+    invalid = [r for r in trials if r["state"] == "FAIL"]
+    assert invalid, "seed 2 draws ema_fast >= ema_slow"
+    for r in invalid:
+        assert int(r["strategy.ema_fast"]) >= int(r["strategy.ema_slow"])
+        assert f"strategy.ema_fast={r['strategy.ema_fast']}, strategy.ema_slow={r['strategy.ema_slow']}" in r["note"]
+        assert "must be below ema_slow" in r["note"]
+    done = [(float(r["values_0"]), float(r["values_1"]), r["trial"]) for r in trials if r["state"] == "COMPLETE"]
+    summary = json.loads((out / "summary.json").read_text())
+    best = next(d for d in done if d[2] == str(summary["folds"][0]["best_trial"]))
+    # on the front (more PnL, less drawdown): no finished trial is at least as good on both and better on one
+    assert not any(p >= best[0] and d <= best[1] and (p, d) != best[:2] for p, d, _ in done)
+    assert summary["out_of_sample"] is None and "OUT-OF-SAMPLE: none" in (out / "best.yaml").read_text()
