@@ -113,9 +113,17 @@ class Executor:
         if len(intents) == 1:
             intent = intents[0]
             return [Answer(intent, await self.carry_out(position, intent, resume=resume))]
-        results = await asyncio.gather(
-            *(self.carry_out(position, intent, resume=resume) for intent in intents), return_exceptions=True
-        )
+        if self.venue.concurrent:
+            results = await asyncio.gather(
+                *(self.carry_out(position, intent, resume=resume) for intent in intents), return_exceptions=True
+            )
+        else:  # an in-process venue: gather would run each to its end in this order anyway, at a task each
+            results = []
+            for intent in intents:
+                try:
+                    results.append(await self.carry_out(position, intent, resume=resume))
+                except Exception as exc:  # noqa: BLE001 - as gather(return_exceptions=True): the others go on
+                    results.append(exc)
         answers: list[Answer] = []
         for intent, result in zip(intents, results, strict=True):
             if isinstance(result, BaseException):

@@ -34,6 +34,10 @@ from engine.venue.types import (
 class Venue(ABC):
     """Async trading venue. See the module docstring for the conventions."""
 
+    # Whether requests wait on something outside the process (a network venue): the executor then sends
+    # the orders of one wave together. An in-process venue answers each at once, in order.
+    concurrent: bool = True
+
     @abstractmethod
     async def markets(self) -> dict[str, Market]:
         """Every market the venue lists, keyed by unified symbol."""

@@ -46,6 +46,8 @@ class SimVenue(Venue):
     `on_candle`; `fetch_ohlcv` serves that interval and any whole multiple of it (resampled) from the
     candles fed so far. `keep_history=False` saves memory when nobody calls fetch_ohlcv."""
 
+    concurrent = False  # a wave's orders one after another: the answers gather would give, without its tasks
+
     def __init__(self, engine: MatchingEngine, *, timeframe: str = "5m", keep_history: bool = True) -> None:
         self.engine = engine
         self.timeframe = timeframe
