@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.bot.venues import funded_balances, sim_engine
 from engine.config.loading import LoadedProfile, load_machine_for
@@ -37,9 +38,11 @@ def open_session(
     durable: bool = True,
     keep_candles: bool = True,
     on_closed=None,  # noqa: ANN001 - callback(position_dict)
+    brackets: dict[str, Any] | None = None,
 ) -> Session:
     """Open the book (resuming whatever the state folder holds) and wire the engine to `venue`
-    (a fresh simulated venue funded from the profile when none is given)."""
+    (a fresh simulated venue funded from the profile when none is given, with `brackets`: the leverage
+    tiers by symbol, the simulator's default where absent)."""
     profile = loaded.profile
     folder = state_dir or loaded.state_dir
     machine = load_machine_for(loaded)
@@ -47,7 +50,7 @@ def open_session(
     report = book.open()
     if venue is None:
         balances = funded_balances(profile, markets)
-        venue = SimVenue(sim_engine(markets, balances, profile),
+        venue = SimVenue(sim_engine(markets, balances, profile, brackets=brackets),
                          timeframe=profile.venue.timeframe, keep_history=keep_candles)
     risk = open_risk(loaded, book)
     bot = open_bot_machine(loaded, book, risk, report)

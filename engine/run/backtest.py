@@ -41,7 +41,7 @@ from engine.run.events import CandleGrid, EventLoop
 from engine.run.timeline import count_candles, merged_steps
 from engine.run.trade_log import TradeLog
 from engine.strategy.sources import VectorSignals
-from engine.venue.catalog import markets_for
+from engine.venue.catalog import brackets_for, markets_for
 from engine.venue.markets import Market
 from engine.venue.sim.fills import recording_fills
 
@@ -169,8 +169,12 @@ async def run_backtest(
                                               "data": str(data_dir)}))
     trades = TradeLog()
     clock = SimulatedClock(start)
+    brackets, brackets_note = brackets_for(data_dir)
+    if brackets_note:
+        notes.append(brackets_note)
     session = open_session(loaded, {s: markets[s] for s in candles}, state_dir=out_dir, durable=False,
-                           keep_candles=False, on_closed=trades.append)
+                           keep_candles=False, on_closed=trades.append,
+                           brackets={s: b for s, b in brackets.items() if s in candles})
     session.venue.engine.keep_executions = False  # the report reads closed positions, not the fill log
     session.engine.on_closed = recording_fills(session.venue.engine, trades.append)  # each fill's liquidity
     funding = FundingHistory.load(data_dir, [markets[s] for s in candles], start_ms, to_ms(end))
