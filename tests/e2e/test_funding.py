@@ -106,3 +106,15 @@ def test_a_paper_replay_of_the_store_charges_its_rates(store: Path, tmp_path: Pa
                    "--candles", "6"])
     assert rc == 0, err.getvalue()
     assert f"funding: from historical rates in {store / 'funding'}" in " ".join(out.getvalue().split())
+
+
+def test_the_skipping_backtest_settles_funding_as_the_candle_by_candle_one(store: Path, tmp_path: Path) -> None:
+    """Funding times are events of the skipping backtest: positions held across them (12 h holds) pay the
+    same rates at the same candles as when every candle is fed."""
+    from tests.e2e.test_event_skipping import _assert_same, _both
+
+    profile = make_profile(tmp_path, "funded", venue={"quote_assets": ["USDT"]}, risk={"max_hold": "12h"})
+    skipping, stepping = _both(profile, store, datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 8, tzinfo=UTC),
+                               ["BTC", "ETH"], tmp_path / "out")
+    assert skipping.funding == stepping.funding and skipping.funding.startswith("paid ")
+    _assert_same(skipping, stepping)
