@@ -51,7 +51,7 @@ class JournalIndex:
                 size = self.path.stat().st_size
             except FileNotFoundError:
                 return 0
-            if size - self._end > CHUNK:  # a long read goes to a thread, a short one is cheaper inline
+            if self._end == 0 and size > CHUNK:  # the first read of a long journal goes to a thread
                 return await asyncio.to_thread(self._read)
             return self._read()
 

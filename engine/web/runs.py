@@ -17,6 +17,7 @@ BACKTEST_MARKER = "backtest.json"  # engine.run.backtest.MARKER (run/ is a drive
 TRIALS = "trials.csv"
 MAX_DEPTH = 3
 MAX_RUNS = 200
+MAX_FOLDERS = 2000  # a state root also holds the market store's folders: the walk stops looking after these
 SERVED_SUFFIXES = (".png", ".html", ".svg")
 
 
@@ -33,12 +34,15 @@ def find_runs(root: Path | None) -> list[Run]:
     if root is None or not root.is_dir():
         return []
     found: list[Run] = []
-    _walk(root, root, 0, found)
+    _walk(root, root, 0, found, [MAX_FOLDERS])
     found.sort(key=lambda r: r.folder.stat().st_mtime, reverse=True)
     return found[:MAX_RUNS]
 
 
-def _walk(root: Path, folder: Path, depth: int, found: list[Run]) -> None:
+def _walk(root: Path, folder: Path, depth: int, found: list[Run], budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0:
+        return
     run = run_at(root, folder)
     if run is not None:
         found.append(run)
@@ -50,7 +54,7 @@ def _walk(root: Path, folder: Path, depth: int, found: list[Run]) -> None:
     except OSError:
         return
     for child in children:
-        _walk(root, child, depth + 1, found)
+        _walk(root, child, depth + 1, found, budget)
 
 
 def run_at(root: Path, folder: Path) -> Run | None:

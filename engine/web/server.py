@@ -8,6 +8,8 @@ journal and the Graphviz renders, runs in worker threads) or on its own by `pyth
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,6 +31,7 @@ class WebServer:
         self.bind = bind
         self.app = build_app(source, bind, token)
         self._runner: web.AppRunner | None = None
+        self._warm: asyncio.Task | None = None
         self.port = bind.port
 
     async def start(self) -> str:
@@ -44,6 +47,9 @@ class WebServer:
             await self._runner.cleanup()
             self._runner = None
             raise
+        # Read the journal and the history now (a long journal takes seconds, in worker threads),
+        # not when the first visitor asks.
+        self._warm = asyncio.create_task(self.source.refresh(), name="web: first read of the state folder")
         server = site._server  # noqa: SLF001 - aiohttp keeps the listening sockets there
         if server is not None and server.sockets:  # type: ignore[attr-defined]
             self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
@@ -51,6 +57,10 @@ class WebServer:
 
     async def stop(self) -> None:
         self.app[STREAMS].set()  # live-log streams end their loop
+        if self._warm is not None and not self._warm.done():
+            self._warm.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warm
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -100,9 +100,17 @@ class Source:
         return read_status(self.state_dir).bot if self._has_snapshot() else {}
 
     async def balances(self) -> dict[str, Decimal]:
+        """The venue's balance of each margin asset the profile trades (what /status shows; read here
+        and not through `BotControl.status`, which loads the profile's YAML again to name the
+        aggression: 10-25 ms the bot's loop would wait at every page)."""
         if not self.live:
             return {}
-        return (await self._cached("status", self.control.status)).balances
+
+        async def read() -> dict[str, Decimal]:
+            session = self.services.session
+            return {q: (await session.venue.balance(q)).total for q in session.loaded.profile.venue.quote_assets}
+
+        return await self._cached("balances", read)
 
     async def positions(self) -> list[PositionRow]:
         if self.live:

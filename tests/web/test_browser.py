@@ -149,6 +149,12 @@ def test_pause_with_its_confirmation_lands_in_the_journal(world: dict[str, Any])
     page.goto(world["url"] + "/")
     page.click("button:text('Pause entries')")
     assert "Pause new entries?" in page.inner_text("main")
+    for size_name, size in (("laptop", LAPTOP), ("phone", PHONE)):  # the confirmation page, looked at too
+        page.set_viewport_size(size)
+        shot = world["shots"] / f"confirm-{size_name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        keep_shot(shot)
+    page.set_viewport_size(LAPTOP)
     assert not [r for r in journal_records(state) if r.get("command") == "pause"], "nothing before the confirmation"
     page.click("button:text('Confirm pause')")
     assert "entries paused" in page.inner_text("main")
