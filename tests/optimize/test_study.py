@@ -126,8 +126,9 @@ def test_shared_candles_are_the_files_mapped_once(shared_data: Path, tmp_path: P
     assert via.fills_resolution == plain.fills_resolution and len(plain.trades) > 5
 
 
-def test_ray_cluster_gives_the_same_trials_as_the_local_pool(study: Path, shared_data: Path, tmp_path: Path) -> None:
-    os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # workers use this interpreter, not `uv run`
+def test_ray_cluster_gives_the_same_trials_as_the_local_pool(study: Path, shared_data: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")  # workers use this interpreter, not `uv run`
     ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO), "ENGINE_OFFLINE": "1"}})
@@ -164,17 +165,22 @@ def test_ctrl_c_stops_cleanly_and_the_study_resumes(shared_data: Path, tmp_path:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     journal, done = out / "study.journal", 0
     deadline = time.monotonic() + 90
-    while done < 2 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.5)
-        if journal.exists():
-            storage = JournalStorage(JournalFileBackend(str(journal)))
-            try:
-                trials = optuna.load_study(study_name="cc", storage=storage).get_trials(states=(TrialState.COMPLETE,))
-                done = len(trials)
-            except KeyError:  # the study is not created yet
-                pass
-    proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        while done < 2 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            if journal.exists():
+                storage = JournalStorage(JournalFileBackend(str(journal)))
+                try:
+                    study = optuna.load_study(study_name="cc", storage=storage)
+                    done = len(study.get_trials(states=(TrialState.COMPLETE,)))
+                except KeyError:  # the study is not created yet
+                    pass
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:  # only on a failure above: never leave the study running
+            proc.kill()
+            proc.wait()
     assert proc.returncode == 130, stderr
     assert "interrupted" in stdout and "Traceback" not in stderr
     finished = [r for r in rows(out / "trials.csv") if r["state"] == "COMPLETE"]
