@@ -1,9 +1,9 @@
 """One Optuna study on one window: ask a batch, run it on the workers, tell the results in trial order.
 
-Reproducible by construction: the sampler is seeded, a batch of 2 × `workers` trials is asked before any
-result is told (TPE's constant liar sees the ones in flight), and results are told in the order the
-trials were asked, not the order they finished. Same seed, space, data and `--workers` → same trials,
-on the local pool or on Ray.
+Reproducible by construction: the sampler is seeded, a batch (`batch_size`: the random start-up trials
+at once, then 2 × `workers`) is asked before any result is told (TPE's constant liar sees the ones in
+flight), and results are told in the order the trials were asked, not the order they finished. Same
+seed, space, data and `--workers` → same trials, on the local pool or on Ray.
 
 Resumable: the study lives in the storage (a journal file under `--out` by default) under its name;
 a rerun loads it, marks the trials an interrupted run left running as failed (`interrupted`), and runs
@@ -45,12 +45,25 @@ class SearchSettings:
     seed: int
 
 
+def startup_trials(settings: SearchSettings) -> int:
+    """Trials the sampler draws at random before it learns: TPE's start-up, NSGA-II's first generation."""
+    if len(settings.objectives) > 1:
+        return max(4, min(50, settings.trials // 3))
+    return min(10, settings.trials)
+
+
 def make_sampler(settings: SearchSettings, seed: int) -> optuna.samplers.BaseSampler:
     """Constraints reach either sampler through `Trial.set_constraint` (see `tell`)."""
     if len(settings.objectives) > 1:
-        population = max(4, min(50, settings.trials // 3))
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=population)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, settings.trials))
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=startup_trials(settings))
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup_trials(settings))
+
+
+def batch_size(settings: SearchSettings, done: int, workers: int) -> int:
+    """Trials asked before any is told. The random start-up trials depend on no result, so they go out
+    together (the pool stays busy); then two per worker. A function of the study's state and --workers
+    only, never of timing: the same seed gives the same trials wherever they run."""
+    return max(BATCH_PER_WORKER * workers, startup_trials(settings) - done)
 
 
 def open_study(storage: Any, name: str, settings: SearchSettings, seed: int) -> optuna.Study:
@@ -86,7 +99,7 @@ def search(study: optuna.Study, settings: SearchSettings, workers: Workers, star
     """Run the study's missing trials on [start, end). Returns False when interrupted (Ctrl+C)."""
     while (missing := settings.trials - counted(study)) > 0 and not should_stop():
         asked = []
-        for _ in range(min(missing, BATCH_PER_WORKER * workers.size)):
+        for _ in range(min(missing, batch_size(settings, settings.trials - missing, workers.size))):
             trial = study.ask()
             values = _values_of(settings.space, settings.base, trial)
             trial.set_user_attr(VALUES, values)  # as the profile gets them (Optuna keeps its raw floats)
