@@ -217,3 +217,17 @@ def test_several_objectives_give_a_pareto_best_and_invalid_combinations_are_reco
     # on the front (more PnL, less drawdown): no finished trial is at least as good on both and better on one
     assert not any(p >= best[0] and d <= best[1] and (p, d) != best[:2] for p, d, _ in done)
     assert summary["out_of_sample"] is None and "OUT-OF-SAMPLE: none" in (out / "best.yaml").read_text()
+
+
+def test_a_storage_url_holds_the_study_and_a_rerun_resumes_from_it(shared_data: Path, tmp_path: Path) -> None:
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    args = ["optimize", str(BALANCED), "--space", str(SPACE), "--data", str(shared_data), "--from", "2025-02-01",
+            "--to", "2025-02-05", "--symbols", "ETH", "--trials", "2", "--workers", "1", "--storage", url,
+            "--study", "s1", "--out", str(tmp_path / "out")]
+    assert main(args) == 0
+    assert not (tmp_path / "out" / "study.journal").exists()  # the study is in the database, not the journal
+    assert main([*args[:args.index("--trials") + 1], "3", *args[args.index("--trials") + 2:]]) == 0  # one more
+    trials = optuna.load_study(study_name="s1", storage=url).get_trials()
+    assert [t.number for t in trials] == [0, 1, 2] and len(rows(tmp_path / "out" / "trials.csv")) == 3
