@@ -31,14 +31,13 @@ from engine.market.live_universe import LiveUniverse, candle_windows, status_of
 from engine.market.poller import CandlePoller
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.strategy.signal import Signal
-from engine.strategy.sources import LiveSignals, window_frame
+from engine.strategy.sources import LiveSignals, window_for, window_frame
 from engine.trading.reconcile import Reconciler
 from engine.venue.errors import VenueError
 from engine.venue.types import Candle
 from engine.web.attach import web_dashboard
 
 log = logging.getLogger("engine.live")
-WARMUP = 150
 
 Settle = Callable[[dict[str, list[Candle]], datetime], Awaitable[None]]
 
@@ -66,7 +65,8 @@ class LiveLoop:
         profile = session.loaded.profile
         self.tick_every = profile.runtime.tick.total_seconds()
         self.reconcile_every = profile.runtime.reconcile_every
-        self.signals = LiveSignals(profile.strategy, window=WARMUP)
+        self.warmup = window_for(profile.strategy)  # candles fetched per symbol at start
+        self.signals = LiveSignals(profile.strategy, window=self.warmup)
         self.reconciler = Reconciler(self.engine)
         self.entries_ok = False
         self.stats = LoopStats()
@@ -85,7 +85,7 @@ class LiveLoop:
     async def warm(self, symbols: list[str] | None = None) -> None:
         """The strategy's window for every symbol (default: all the poller's), fetched concurrently."""
         symbols = self.poller.symbols if symbols is None else symbols
-        for symbol, history in (await candle_windows(self.poller.history, symbols, WARMUP, "warm-up")).items():
+        for symbol, history in (await candle_windows(self.poller.history, symbols, self.warmup, "warm-up")).items():
             if history:
                 rows = ((c.open_ms, c.open, c.high, c.low, c.close, c.volume) for c in history)
                 self.signals.warm(symbol, window_frame(rows))

@@ -25,21 +25,20 @@ from engine.clock import SimulatedClock, from_ms, to_ms
 from engine.config.loading import LoadedProfile
 from engine.errors import UserError
 from engine.market.candles import timeframe_ms
+from engine.market.funding import FundingHistory
 from engine.market.replay import FileFeed, PaperFeed, SyntheticFeed
 from engine.market.rotation import ActivityHistory, Rotation
 from engine.market.universe import choose_symbols, rules_from_profile
 from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
-from engine.market.funding import FundingHistory
 from engine.store.lock import state_lock
-from engine.strategy.sources import LiveSignals
+from engine.strategy.sources import LiveSignals, window_for
 from engine.venue.catalog import markets_for
 from engine.venue.sim.persistent import PersistentSimVenue
 from engine.web.attach import web_dashboard
 from engine.web.bind import WebSettings
 
 log = logging.getLogger("engine.paper")
-WARMUP = 150
 GAP_RESET = 12  # candles missing in a row after which indicators must not bridge the hole
 
 
@@ -79,7 +78,7 @@ async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> i
 def _file_feed(loaded: LoadedProfile, symbols: list[str], options: PaperOptions) -> FileFeed:
     """The replay of `--data`, its candles loaded and checked; UserError when none is for the profile."""
     step = timeframe_ms(loaded.profile.venue.timeframe)
-    load_from = None if options.start_ms is None else options.start_ms - WARMUP * step
+    load_from = None if options.start_ms is None else options.start_ms - window_for(loaded.profile.strategy) * step
     feed = FileFeed(options.data_dir, symbols, timeframe=loaded.profile.venue.timeframe, start_ms=load_from)
     if not any(s in feed.frames for s in symbols):
         raise UserError(f"--data {options.data_dir}: no candles for the profile's markets"
@@ -92,30 +91,31 @@ async def _trade(session: Session, venue: PersistentSimVenue, symbols: list[str]
     loaded, book, engine = session.loaded, session.book, session.engine
     profile = loaded.profile
     step = timeframe_ms(profile.venue.timeframe)
+    warmup = window_for(profile.strategy)  # candles of history before the first one traded
     paper = dict(book.bot.get("paper") or {})
     source = "file" if options.data_dir is not None else "synthetic"
     check_source(loaded, paper, source)
     paper["source"] = source
     if file_feed is not None:
         feed: PaperFeed = file_feed
-        first = feed.first_open_ms() + (WARMUP - 1) * step
+        first = feed.first_open_ms() + (warmup - 1) * step
         if options.start_ms is not None:
             first = max(first, options.start_ms - step)
         cursor = int(paper.get("cursor_ms") or first)
     else:
         seed = int(paper.get("seed") or options.seed or secrets.randbelow(2**31))
         now_ms = to_ms(datetime.now(UTC)) // step * step
-        origin = int(paper.get("origin_ms") or now_ms - WARMUP * step)
+        origin = int(paper.get("origin_ms") or now_ms - warmup * step)
         feed = SyntheticFeed(symbols, seed=seed, origin_ms=origin, timeframe=profile.venue.timeframe)
-        cursor = int(paper.get("cursor_ms") or origin + (WARMUP - 1) * step)
+        cursor = int(paper.get("cursor_ms") or origin + (warmup - 1) * step)
         paper.update(seed=seed, origin_ms=origin)
     banner(out, session, feed, symbols, market_note, options)
     if file_feed is not None:
         replay_costs(out, venue, file_feed, options.data_dir, symbols)  # type: ignore[arg-type]
     clock = SimulatedClock(from_ms(cursor + step))
-    signals = LiveSignals(profile.strategy, window=WARMUP)
+    signals = LiveSignals(profile.strategy, window=warmup)
     for symbol in symbols:
-        history = feed.history(symbol, WARMUP, cursor + step)
+        history = feed.history(symbol, warmup, cursor + step)
         signals.warm(symbol, history)
         if venue.engine.last_price(symbol) is None and len(history):
             last = history.iloc[-1]

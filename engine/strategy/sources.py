@@ -61,12 +61,21 @@ class VectorSignals:
         return build_signal(symbol, open_ms, values, self.params)
 
 
+WINDOW = 150  # candles a live symbol's window holds (and a start fetches) at least
+
+
+def window_for(params: ScalpingParams) -> int:
+    """Candles a paper or live start loads per symbol: WINDOW, or the strategy's warm-up when longer (a
+    higher-timeframe filter: a 1h EMA 50 on 5m candles needs 600), so the first signal comes at once."""
+    return max(WINDOW, params.warmup_candles + 2)
+
+
 class LiveSignals:
     """Paper/live: the incremental strategy on a rolling window of the last `window` candles."""
 
-    def __init__(self, params: ScalpingParams, window: int = 150) -> None:
+    def __init__(self, params: ScalpingParams, window: int = WINDOW) -> None:
         self.strategy = ScalpingV1(params)
-        self.window = max(window, params.warmup_candles + 2)  # a filter with a long warm-up needs more
+        self.window = max(window, window_for(params))  # a filter with a long warm-up needs more
         self._rows: dict[str, deque[Stamped]] = {}
 
     def warm(self, symbol: str, frame: pd.DataFrame) -> None:

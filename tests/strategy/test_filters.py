@@ -203,3 +203,22 @@ def test_live_signals_keep_enough_candles_for_the_filters_and_match_the_backtest
              for t, o, h, lo, c, v in rows]
     assert [repr(a) for a, _ in pairs] == [repr(b) for _, b in pairs]
     assert sum(a is not None for a, _ in pairs) >= 5
+
+
+def test_paper_and_live_load_the_filters_warm_up(shared_data: Path, tmp_path: Path) -> None:
+    """A start loads as much history as the strategy needs (a 1h EMA 50 on 5m candles: 600), not only the
+    150 candles a window holds otherwise, so a filtered profile can signal from its first candle."""
+    from engine.config.loading import load_profile
+    from engine.run.paper import PaperOptions, _file_feed
+    from engine.strategy.sources import WINDOW, LiveSignals, window_for
+    from tests.e2e.support import make_profile
+
+    plain = load_profile(make_profile(tmp_path, "plain", venue={"quote_assets": ["USDT"]}))
+    htf = load_profile(make_profile(tmp_path, "htf", venue={"quote_assets": ["USDT"]},
+                                    strategy={"htf_trend": {"enabled": True, "timeframe": "1h", "ema": 50}}))
+    assert window_for(plain.profile.strategy) == WINDOW
+    assert window_for(htf.profile.strategy) == htf.profile.strategy.warmup_candles + 2 == 602
+    assert LiveSignals(htf.profile.strategy).window == 602
+    start = 1_740_787_200_000  # 2025-03-01 00:00 UTC
+    feed = _file_feed(htf, ["BTC/USDT:USDT"], PaperOptions(data_dir=shared_data, start_ms=start))
+    assert feed.frames["BTC/USDT:USDT"].index[0] <= start - 602 * 300_000
