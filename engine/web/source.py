@@ -54,6 +54,7 @@ class Source:
     journal: JournalIndex = field(init=False)
     trades: TradeLog = field(init=False)
     _cache: dict[str, tuple[float, Any]] = field(default_factory=dict, init=False)
+    _refreshing: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.journal = JournalIndex(self.state_dir / JOURNAL_FILE)
@@ -72,15 +73,18 @@ class Source:
         return self.control.now() if self.live else datetime.now(UTC)
 
     async def refresh(self) -> None:
-        await self.journal.refresh()
-        try:
-            unread = self.trades.path.stat().st_size - self.trades._end  # noqa: SLF001 - same package
-        except FileNotFoundError:
-            return
-        if unread > BIG_READ:
-            await asyncio.to_thread(self.trades.refresh)
-        else:
-            self.trades.refresh()
+        """Read what the journal and the history gained. One at a time: two requests reading the history
+        in two threads at once would both append what they read."""
+        async with self._refreshing:
+            await self.journal.refresh()
+            try:
+                unread = self.trades.path.stat().st_size - self.trades._end  # noqa: SLF001 - same package
+            except FileNotFoundError:
+                return
+            if unread > BIG_READ:
+                await asyncio.to_thread(self.trades.refresh)
+            else:
+                self.trades.refresh()
 
     # --- the bot and its positions ---------------------------------------------------------------
     def bot_state(self) -> BotState:

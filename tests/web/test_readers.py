@@ -64,3 +64,34 @@ def test_a_long_equity_curve_is_thinned_but_keeps_its_deepest_drawdown_and_last_
     assert equity[-1] == full_equity[-1] and times[-1] == trades[-1].closed_at.isoformat()
     peak = max(full_equity[:2347])
     assert min(drawdown) == (full_equity[2346] - peak) / peak * 100
+
+
+async def test_requests_at_once_read_the_history_once(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """The server's first read and a first visitor overlap: each closed trade is counted once."""
+    import asyncio
+    import json
+    import time
+
+    import engine.web.trades as trades_module
+
+    read = trades_module.appended_lines
+
+    def slow_read(path: Path, start: int):  # noqa: ANN202 - a disk slow enough for two readers to overlap
+        got = read(path, start)
+        time.sleep(0.2)
+        return got
+
+    monkeypatch.setattr(trades_module, "appended_lines", slow_read)
+
+    from engine.web.source import BIG_READ, Source
+    from tests.positions.support import machine
+
+    line = {"id": "P1", "symbol": "ETH/USDC:USDC", "side": "long", "plan": {"qty": "1"}, "entry_price": "100",
+            "opened_at": T0.isoformat(), "closed_at": (T0 + timedelta(minutes=5)).isoformat(),
+            "exit_reason": "stop_loss", "realised_pnl": "-1", "fees": "0.1", "pad": "x" * 2000}
+    count = BIG_READ // 2000 + 50  # more than a big read: it goes to a worker thread
+    lines = [json.dumps({**line, "id": f"P{i}"}) + "\n" for i in range(count)]
+    (tmp_path / "history.jsonl").write_text("".join(lines))
+    source = Source(tmp_path, machine().spec, "t")
+    await asyncio.gather(source.refresh(), source.refresh(), source.refresh())
+    assert len(source.trades.trades) == count
