@@ -120,6 +120,8 @@ def search(study: optuna.Study, settings: SearchSettings, workers: Workers, star
         for (trial, _), result in zip(asked, results, strict=True):
             tell(study, trial, result, settings)
             on_trial(study._storage.get_trial(trial._trial_id))
+        if results and all("error" in r for r in results):  # the backtest itself is broken: say so, stop
+            raise RuntimeError(f"all {len(results)} trials of a batch failed; the first: {results[0]['error']}")
     return True
 
 
