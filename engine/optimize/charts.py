@@ -12,6 +12,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from engine.optimize.outputs import describe
+from engine.optimize.outputs import warnings as warnings_of
 from engine.optimize.runner import FoldResult, Study, overall_oos
 
 
@@ -93,8 +95,13 @@ def write_html(study: Study, path: Path) -> list[str]:
         fig.update_layout(title=f"{target_name}: in-sample vs out-of-sample per fold", barmode="group")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=not parts))
     oos = overall_oos(study.results)
+    folds = "".join(f"<li>fold {r.fold.index}: {html.escape(r.fold.label)} — in-sample (fitted): "
+                    f"{html.escape(describe(r.in_sample))}; <b>out-of-sample: {html.escape(describe(r.out_of_sample))}"
+                    "</b></li>" for r in study.results)
     head = (f"<h1>optimize · {html.escape(study.base.profile.name)} · {html.escape(study.name)}</h1>"
-            f"<p><b>Out-of-sample, all folds:</b> {html.escape(str(oos)) if oos else 'none (no walk-forward)'}</p>"
+            f"<p><b>Out-of-sample, all folds: {html.escape(describe(oos)) if oos else 'none (no walk-forward)'}"
+            f"</b></p><ul>{folds}</ul>"
+            + "".join(f"<p>warning: {html.escape(w)}</p>" for w in warnings_of(study))
             + "".join(f"<p>note: {html.escape(n)}</p>" for n in notes))
     path.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(study.name)}</title>"
                     f"</head><body>{head}{''.join(parts)}</body></html>", encoding="utf-8")

@@ -23,7 +23,8 @@ FIGURE_COLUMNS = ("trades", "win_rate_pct", "net_pnl", "fees", "return_pct", "ma
                   "sharpe", "sortino", "calmar", "profit_factor")
 
 
-def _fmt(figures: dict[str, Any] | None) -> str:
+def describe(figures: dict[str, Any] | None) -> str:
+    """One line: trades, win-rate, net PnL, max drawdown, Sharpe (or why there are none)."""
     if not figures:
         return "none"
     if "error" in figures:
@@ -112,8 +113,8 @@ def write_best(study: Study, path: Path) -> Path | None:
         f"# data: {req.data_dir}, {req.start:%Y-%m-%d} → {req.end:%Y-%m-%d}, symbols {' '.join(study.symbols)}",
         f"# objective: {', '.join(o.name for o in req.objectives)} · folds: {folds}",
         f"# values: fold {chosen.fold.index}'s best trial (#{chosen.best.number}, study {chosen.study_name})",  # type: ignore[union-attr]
-        f"# in-sample (fold {chosen.fold.index}, what the search fitted): {_fmt(chosen.in_sample)}",
-        f"# OUT-OF-SAMPLE, all folds: {_fmt(oos)}" if oos else
+        f"# in-sample (fold {chosen.fold.index}, what the search fitted): {describe(chosen.in_sample)}",
+        f"# OUT-OF-SAMPLE, all folds: {describe(oos)}" if oos else
         "# OUT-OF-SAMPLE: none (no --walk-forward): every figure above is in-sample and flatters the values",
         *[f"# warning: {w}" for w in warnings(study)],
     ]
