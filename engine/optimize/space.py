@@ -106,7 +106,11 @@ class Param:
         """Draw this parameter from an Optuna trial (the name is the dotted key)."""
         s = self.spec
         if s.choice is not None:
-            return trial.suggest_categorical(self.key, list(s.choice))
+            if all(c is None or isinstance(c, (bool, int, float, str)) for c in s.choice):
+                return trial.suggest_categorical(self.key, list(s.choice))
+            # Optuna's choices are plain values; a list or mapping (confirmations: [rsi, macd]) is drawn
+            # by its position, and the trial records the value itself (search.VALUES).
+            return s.choice[trial.suggest_categorical(self.key, list(range(len(s.choice))))]
         if s.int_range is not None:
             return trial.suggest_int(self.key, s.int_range[0], s.int_range[1], step=int(s.step or 1), log=s.log)
         low, high = s.float_range  # type: ignore[misc]

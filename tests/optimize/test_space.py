@@ -131,3 +131,25 @@ def test_objective_names_are_checked() -> None:
         parse_objectives("profit")
     with pytest.raises(UserError, match="named twice"):
         parse_objectives("sharpe,sharpe")
+
+
+def test_a_choice_of_lists_is_drawn_by_position_and_applied_as_the_list(tmp_path: Path) -> None:
+    import optuna
+
+    path = write(tmp_path, "params:\n  strategy.confirmations: {choice: [[rsi], [rsi, macd]]}\n"
+                           "  strategy.atr_tp_mults: {choice: [[1.0, 2.0], [0.5, 1.0, 1.5]]}\n")
+    space = load_space(path)
+    base = load_profile(BALANCED, with_overrides=False)
+    check_space(space, base)
+    seen = set()
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(12):
+        trial = study.ask()
+        values = {p.key: p.suggest(trial) for p in space.params}
+        assert values["strategy.confirmations"] in (["rsi"], ["rsi", "macd"])
+        assert trial.params["strategy.confirmations"] in (0, 1)  # Optuna holds the position
+        built = build_profile(base, values)
+        assert list(built.profile.strategy.confirmations) == values["strategy.confirmations"]
+        seen.add(tuple(values["strategy.atr_tp_mults"]))
+        study.tell(trial, 0.0)
+    assert seen == {(1.0, 2.0), (0.5, 1.0, 1.5)}
