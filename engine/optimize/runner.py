@@ -22,6 +22,7 @@ from engine.optimize.overfit import deflated_sharpe
 from engine.optimize.search import VALUES, SearchSettings, best_trial, counted, open_study, search
 from engine.optimize.shared_candles import write_shared
 from engine.optimize.space import Space, load_space
+from engine.optimize.stop import StopRequest
 from engine.optimize.trial import StudyContext, TrialJob
 from engine.optimize.walkforward import Fold
 from engine.optimize.workers import Workers
@@ -109,23 +110,23 @@ def _storage(req: Request) -> Any:
 
 
 def run_study(study: Study, workers: Workers, progress: Any) -> Study:
-    """Every fold in turn; stops after the batch in flight on Ctrl+C (study.interrupted)."""
+    """Every fold in turn; on Ctrl+C abandons the batch in flight and stops (study.interrupted)."""
     req = study.request
     settings = SearchSettings(study.space, study.base, req.objectives, req.trials, req.seed)
-    for fold in req.folds:
-        name = study.name if len(req.folds) == 1 and fold.test_start is None else f"{study.name}.fold{fold.index}"
-        optuna_study = open_study(study.storage, name, settings, req.seed + fold.index - 1)
-        progress.fold(f"fold {fold.index}/{len(req.folds)}")
-        progress.skip(min(counted(optuna_study), req.trials))
-        try:
-            finished = search(optuna_study, settings, workers, fold.train_start, fold.train_end, progress.trial)
-        except KeyboardInterrupt:  # between two batches: nothing in flight to abandon
-            finished = False
-        # Interrupted: the fold's figures so far, without its out-of-sample run (the user asked to stop).
-        study.results.append(_fold_result(optuna_study, name, fold, settings, workers if finished else None))
-        if not finished:
-            study.interrupted = True
-            break
+    with StopRequest() as stop:
+        guarded = stop.guard(workers)
+        for fold in req.folds:
+            name = study.name if len(req.folds) == 1 and fold.test_start is None else f"{study.name}.fold{fold.index}"
+            optuna_study = open_study(study.storage, name, settings, req.seed + fold.index - 1)
+            progress.fold(f"fold {fold.index}/{len(req.folds)}")
+            progress.skip(min(counted(optuna_study), req.trials))
+            finished = search(optuna_study, settings, guarded, fold.train_start, fold.train_end, progress.trial,
+                              should_stop=lambda: stop.requested)
+            # Interrupted: the fold's figures so far, without its out-of-sample run (the user asked to stop).
+            study.results.append(_fold_result(optuna_study, name, fold, settings, guarded if finished else None))
+            if not finished or stop.requested:
+                study.interrupted = True
+                break
     return study
 
 

@@ -96,7 +96,8 @@ def _values_of(space: Space, base: LoadedProfile, trial: optuna.Trial) -> dict[s
 
 def search(study: optuna.Study, settings: SearchSettings, workers: Workers, start: datetime, end: datetime,
            on_trial: Callable[[FrozenTrial], None], should_stop: Callable[[], bool] = lambda: False) -> bool:
-    """Run the study's missing trials on [start, end). Returns False when interrupted (Ctrl+C)."""
+    """Run the study's missing trials on [start, end). Returns False when interrupted: Ctrl+C out of
+    `workers.run` (the batch in flight is marked interrupted), or `should_stop` at a batch boundary."""
     while (missing := settings.trials - counted(study)) > 0 and not should_stop():
         asked = []
         for _ in range(min(missing, batch_size(settings, settings.trials - missing, workers.size))):
@@ -122,7 +123,7 @@ def search(study: optuna.Study, settings: SearchSettings, workers: Workers, star
             on_trial(study._storage.get_trial(trial._trial_id))
         if results and all("error" in r for r in results):  # the backtest itself is broken: say so, stop
             raise RuntimeError(f"all {len(results)} trials of a batch failed; the first: {results[0]['error']}")
-    return True
+    return not should_stop()
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: dict[str, Any], settings: SearchSettings) -> None:
