@@ -64,3 +64,31 @@ def test_a_backtest_that_fails_every_trial_stops_the_study() -> None:
         search(study, chosen, Workers(2, fail=True), START, END, lambda t: None)
     failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
     assert 0 < len(failed) < 20 and all("error" in t.user_attrs or "invalid" in t.user_attrs for t in failed)
+
+
+def test_ctrl_c_is_noted_outside_a_wait_and_abandons_inside_one() -> None:
+    import os
+    import signal
+    import time
+
+    from engine.optimize.stop import StopRequest
+
+    class Slow(Workers):
+        def run(self, jobs: list[TrialJob]) -> list[dict[str, Any]]:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(2)  # the handler raises here, long before the sleep ends
+            return []
+
+    before = signal.getsignal(signal.SIGINT)
+    with StopRequest() as stop:
+        os.kill(os.getpid(), signal.SIGINT)  # e.g. while Optuna writes the journal: noted, nothing raised
+        time.sleep(0.05)
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            stop.guard(Workers(1)).run([])  # the next wait is refused
+    with StopRequest() as stop:
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            stop.guard(Slow(1)).run([])
+        assert time.monotonic() - started < 1.5 and stop.requested
+    assert signal.getsignal(signal.SIGINT) is before
