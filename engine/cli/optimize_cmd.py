@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     data_dir = args.data if args.data is not None else default_store(load_profile(args.profile, with_overrides=False))
     name = args.study or f"{args.profile.stem}-{args.space.stem}-{start:%Y%m%d}-{end:%Y%m%d}"
     out_dir = args.out or Path("state") / "optimize" / name
-    workers = args.workers or (None if args.ray else os.cpu_count() or 1)  # None: the Ray cluster's CPUs
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = args.workers or (None if args.ray else cores)  # None: the Ray cluster's CPUs
     request = Request(args.profile, args.space, data_dir, start, end, args.symbols, args.trials, workers, folds,
                       objectives, args.study, args.storage, args.ray, args.seed, out_dir)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the progress bar says what its info lines would
