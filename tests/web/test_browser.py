@@ -66,6 +66,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterat
             context.close()
             browser.close()
         assert proc.poll() is None, "the bot kept trading while the browser used the dashboard"
+    assert proc.returncode == 0, "Ctrl+C stopped the bot and its dashboard cleanly"
+    assert "run the same command to resume" in (root / "bot.log").read_text()
 
 
 def test_the_token_exchange_leaves_a_session_cookie_and_a_clean_address(world: dict[str, Any]) -> None:
