@@ -83,3 +83,21 @@ async def test_rearm_is_refused_unless_stopped_out_and_unknown_positions_are_nam
     assert "nothing to re-arm: the bot is running" in rearm
     close = await (await dash.client.post("/control/close", data={"csrf": csrf, "position": "P9"})).text()
     assert "no live position P9" in close and dash.world.commands() == []
+
+
+async def test_rearm_after_the_hard_stop_asks_then_re_arms_as_telegram_does(dash: Dash) -> None:
+    from tests.bot.test_telegram_rearm import stop_out
+
+    csrf, world = await dash.csrf(), dash.world
+    await world.open(ETH)
+    await stop_out(world)
+    overview = await (await dash.client.get("/")).text()
+    assert "Re-arm" in overview and "Pause entries" not in overview, "a stopped-out bot offers re-arming"
+    asked = await (await dash.client.post("/control/rearm", data={"csrf": csrf})).text()
+    assert "It stopped: equity 700.00 is 30.00% below its peak" in asked
+    assert world.services.session.bot.state == "stopped_out"
+    assert not [r for r in world.commands() if r["command"] == "rearm"], "nothing before the confirmation"
+    done = await (await dash.client.post("/control/confirm", data={"csrf": csrf, "token": token_of(asked)})).text()
+    assert "re-armed" in done and world.services.session.bot.state == "running"
+    rearms = [r for r in world.commands() if r["command"] == "rearm"]
+    assert [r["by"] for r in rearms] == [BY]
