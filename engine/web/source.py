@@ -5,6 +5,7 @@ from the files and no control is offered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,8 +70,15 @@ class Source:
         return self.services.control
 
     def now(self) -> datetime:
-        """The bot's clock (market time in paper) when it runs, else the wall clock."""
-        return self.control.now() if self.live else datetime.now(UTC)
+        """The bot's clock (market time in paper) when it runs; without a bot, the time of the journal's
+        newest record (a replay's or a backtest's market time: "today" and ages are its), else the wall
+        clock."""
+        if self.live:
+            return self.control.now()
+        if self.journal.entries:
+            with contextlib.suppress(ValueError):
+                return datetime.fromisoformat(self.journal.entries[-1].time)
+        return datetime.now(UTC)
 
     async def refresh(self) -> None:
         """Read what the journal and the history gained. One at a time: two requests reading the history

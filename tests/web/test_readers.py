@@ -95,3 +95,22 @@ async def test_requests_at_once_read_the_history_once(tmp_path: Path, monkeypatc
     source = Source(tmp_path, machine().spec, "t")
     await asyncio.gather(source.refresh(), source.refresh(), source.refresh())
     assert len(source.trades.trades) == count
+
+
+async def test_without_a_bot_today_is_the_journal_s_last_day_not_the_wall_clock_s(tmp_path: Path) -> None:
+    """A replay or a backtest trades in market time: its "today" is the day of its newest record."""
+    import json
+
+    from engine.web.source import Source
+    from tests.positions.support import machine
+
+    (tmp_path / "journal.jsonl").write_bytes(record(1, "P1", "signal", 0) + record(2, "P1", "sl_filled", 30))
+    trade = {"id": "P1", "symbol": "ETH/USDC:USDC", "side": "long", "plan": {"qty": "1"}, "entry_price": "100",
+             "opened_at": T0.isoformat(), "closed_at": (T0 + timedelta(minutes=30)).isoformat(),
+             "exit_reason": "stop_loss", "realised_pnl": "-2.5", "fees": "0.1"}
+    (tmp_path / "history.jsonl").write_text(json.dumps(trade) + "\n")
+    source = Source(tmp_path, machine().spec, "t")
+    await source.refresh()
+    assert source.now() == T0 + timedelta(minutes=30)
+    figures = source.trades.figures(source.now().date())
+    assert (figures.today_trades, figures.today_pnl) == (1, Decimal("-2.5"))
