@@ -117,11 +117,27 @@ def read_study(folder: Path) -> Study:
     key = next((c for c in ("value", "values_0", "objective") if c in columns), None)
     complete = [r for r in rows if r.get("state", "COMPLETE").upper() == "COMPLETE"]
     if key is not None:
-        complete.sort(key=lambda r: _number(r.get(key)), reverse=True)
+        lowest = _minimised(folder)
+        # Best first whatever the direction; a failed trial (no number) last either way.
+        complete.sort(key=lambda r: -_number(r.get(key)) if lowest and _number(r.get(key)) != float("-inf")
+                      else _number(r.get(key)), reverse=True)
     best_yaml = folder / "best.yaml"
     reports = sorted(p.name for p in folder.iterdir() if p.suffix in SERVED_SUFFIXES)
     return Study(columns, complete, complete[0] if complete and key else None,
                  best_yaml.read_text(encoding="utf-8") if best_yaml.is_file() else "", reports)
+
+
+# The optimiser's objectives that are better low (engine.optimize.objectives); the first one orders the table.
+MINIMISED = frozenset({"max_drawdown_pct"})
+
+
+def _minimised(folder: Path) -> bool:
+    """Whether the study's first objective (summary.json) is one to minimise."""
+    try:
+        names = json.loads((folder / "summary.json").read_text(encoding="utf-8")).get("objectives") or []
+    except (OSError, ValueError, AttributeError):
+        return False
+    return bool(names) and names[0] in MINIMISED
 
 
 def _number(text: str | None) -> float:

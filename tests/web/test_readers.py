@@ -3,6 +3,7 @@ being written, the position shortcut) and the equity chart's thinning, which kee
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -114,3 +115,17 @@ async def test_without_a_bot_today_is_the_journal_s_last_day_not_the_wall_clock_
     assert source.now() == T0 + timedelta(minutes=30)
     figures = source.trades.figures(source.now().date())
     assert (figures.today_trades, figures.today_pnl) == (1, Decimal("-2.5"))
+
+
+def test_a_study_lists_its_best_trial_first_in_its_objectives_direction(tmp_path: Path) -> None:
+    from engine.web.runs import read_study
+
+    rows = "number,value,state\n0,12.5,COMPLETE\n1,,FAIL\n2,3.0,COMPLETE\n3,,COMPLETE\n4,7.0,COMPLETE\n"
+    for objective, order in (("net_pnl", ["0", "4", "2", "3"]), ("max_drawdown_pct", ["2", "4", "0", "3"])):
+        folder = tmp_path / objective
+        folder.mkdir()
+        (folder / "trials.csv").write_text(rows)
+        (folder / "summary.json").write_text(json.dumps({"objectives": [objective]}))
+        study = read_study(folder)
+        assert [r["number"] for r in study.rows] == order  # a trial without a value last, either way
+        assert study.best is not None and study.best["number"] == order[0]
