@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.report import compute_metrics
-from engine.report.equity_png import PngWorker, draw
+from engine.report.equity_png import PngWorker
 from engine.report.render import equity_chart
 from tests.report.support import BALANCE, END, START, sample_history
 
@@ -17,22 +17,28 @@ def _chart():  # noqa: ANN202 - an EquityChart
     return equity_chart(compute_metrics(sample_history(), BALANCE, START, END), title="worker · backtest")
 
 
-def test_the_worker_draws_the_same_png_as_this_process(tmp_path: Path) -> None:
+def _by_worker(chart, path: Path):  # noqa: ANN001, ANN202 - an EquityChart; the decoded pixels
+    import matplotlib.image
+
     worker = PngWorker()
     try:
-        worker.draw(_chart(), tmp_path / "worker" / "equity.png")
-        assert worker.wait() == tmp_path / "worker" / "equity.png"
+        worker.draw(chart, path)
+        assert worker.wait() == path
     finally:
         worker.close()
-    here = draw(_chart(), tmp_path / "here" / "equity.png")
-    # The same picture, pixel for pixel (the files' bytes may differ: their zlib streams and metadata do,
-    # from one process to another).
-    import matplotlib.image
+    return matplotlib.image.imread(path)
+
+
+def test_the_worker_draws_the_chart_it_is_sent(tmp_path: Path) -> None:
+    """Two workers draw the same chart pixel for pixel, and another chart differently. (Not compared with a
+    drawing in the test process: matplotlib's state there depends on what other tests drew before.)"""
     import numpy as np
 
-    worker_pixels = matplotlib.image.imread(tmp_path / "worker" / "equity.png")
-    assert worker_pixels.shape == (650, 1100, 4)
-    assert np.array_equal(worker_pixels, matplotlib.image.imread(here))
+    first = _by_worker(_chart(), tmp_path / "a" / "equity.png")
+    assert first.shape == (650, 1100, 4) and (first[..., :3] < 0.5).any()  # a picture, not a blank canvas
+    assert np.array_equal(first, _by_worker(_chart(), tmp_path / "b" / "equity.png"))
+    other = equity_chart(compute_metrics(sample_history()[:2], BALANCE, START, END), title="another")
+    assert not np.array_equal(first, _by_worker(other, tmp_path / "c" / "equity.png"))
 
 
 def test_a_dead_worker_is_replaced_by_drawing_here(tmp_path: Path) -> None:
