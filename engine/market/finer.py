@@ -38,7 +38,7 @@ class _Level:
 @dataclass
 class FinerCandles:
     """Per symbol, the finer levels found (finest first). `used[symbol][timeframe]` counts the run's
-    candles each level answered for (`inside` calls), so a report can say which resolution decided."""
+    candles each level covers (`survey`), so a report can say which resolution decided."""
 
     timeframe: str
     levels: dict[str, list[_Level]] = field(default_factory=dict)
@@ -73,19 +73,16 @@ class FinerCandles:
         whole, or None (the simulator then applies its conservative rule)."""
         levels = self.levels.get(symbol)
         if levels is None:
-            return None  # most symbols of a run: nothing to count or look up
-        self.asked[symbol] = self.asked.get(symbol, 0) + 1
+            return None  # most symbols of a run: nothing to look up
         for level in levels:
             i = level.start.get(open_ms)
             if i is not None:
-                counts = self.used.setdefault(symbol, {})
-                counts[level.timeframe] = counts.get(level.timeframe, 0) + 1
                 return level.rows[i:i + level.per]
         return None
 
     def survey(self, candles: Mapping[str, pd.DataFrame]) -> FinerCandles:
         """Count, for every run candle (not only the ones a run fed: a backtest jumps the candles where nothing
-        can happen), which level covers it, as `inside` would answer. Returns self."""
+        can happen), which level covers it, as `inside` answers. Returns self."""
         self.asked, self.used = {}, {}
         for symbol, frame in candles.items():
             times = frame.index.to_numpy(dtype=np.int64)

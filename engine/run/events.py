@@ -112,7 +112,6 @@ class EventLoop:
         ends = np.zeros(len(days), dtype=bool)
         ends[-1:] = True  # the last step is worked: the run ends at its close, as the candle-by-candle one does
         self.scheduled = np.flatnonzero(signal_steps | day_starts | ends)
-        self.signal_steps = signal_steps
         self.worked = 0  # steps run through the driver (the rest were jumped)
         self.fed = 0  # symbol candles fed to the venue
 
@@ -150,8 +149,7 @@ class EventLoop:
                 row = grid.values[s][r]
                 self.sim.mark(grid.symbols[s], int(grid.times[k]), float(row[3]), float(row[4]))
         columns = set(active)
-        if self.signal_steps[k]:  # the symbols with a signal: an entry fills at their close
-            columns.update(self.signalling[k])
+        columns.update(self.signalling.get(k, ()))  # the symbols with a signal: an entry fills at their close
         rows = grid.rows(k, sorted(columns))
         self.fed += len(rows)
         self.worked += 1

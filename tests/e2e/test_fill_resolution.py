@@ -88,8 +88,9 @@ def test_a_constructed_data_dir_decides_on_its_1m_candles(tmp_path: Path) -> Non
     assert fill.realized_pnl == Decimal("5.0000")
     assert (conservative.client_id, conservative.price) == ("SL", Decimal("59500.0"))
     assert with_finer.fetch_order("BTC/USDT:USDT", "SL", True).status is OrderStatus.EXPIRED  # type: ignore[union-attr]
-    # The report's line: 1m for one candle of two asked, 5m for the other.
-    assert finer.describe(["BTC/USDT:USDT"]) == (
+    # The report's line over these two candles: 1m covers one whole, 5m decides the other.
+    two = _frame([FIVE[1], FIVE[2]]).set_index("open_time_ms")
+    assert finer.survey({"BTC/USDT:USDT": two}).describe(["BTC/USDT:USDT"]) == (
         "fills decided on candles of mixed resolution for BTC/USDT:USDT "
         "(the finer files cover part of the run: 1m 50%, 5m 50%)")
 
@@ -101,7 +102,8 @@ def test_a_symbol_without_finer_files_is_named_with_the_run_timeframe(tmp_path: 
     finer = FinerCandles.load(DataDir(tmp_path), ["BTC/USDT:USDT", "ETH/USDT:USDT"], "5m")
     assert finer.inside("BTC/USDT:USDT", T0 + M5) is not None
     assert finer.inside("ETH/USDT:USDT", T0 + M5) is None
-    assert finer.describe(["BTC/USDT:USDT", "ETH/USDT:USDT"]) == (
+    one = _frame([FIVE[1]]).set_index("open_time_ms")
+    assert finer.survey({"BTC/USDT:USDT": one, "ETH/USDT:USDT": one}).describe(["BTC/USDT:USDT", "ETH/USDT:USDT"]) == (
         "fills decided on 1m candles for BTC/USDT:USDT; 5m candles for ETH/USDT:USDT (no finer data)")
 
 
