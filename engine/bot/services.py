@@ -39,6 +39,7 @@ from engine.config.telegram_access import telegram_warnings
 from engine.machine.runtime import Outcome
 from engine.positions.events import EMERGENCY, PROTECTED, TERMINAL, CloseRejected, EntryFilled
 from engine.positions.model import Position
+from engine.positions.prices import stop_in_force
 from engine.trading.bot_machine import BotModel
 
 log = logging.getLogger("engine.bot.services")
@@ -174,7 +175,7 @@ class BotServices:
         if outcome.event == EntryFilled.name and machine.has_tag(outcome.dest, PROTECTED):
             self.notify("entry", id=position.id, symbol=position.symbol,
                         side=position.side.value if position.side else "?", qty=str(position.qty),
-                        price=str(position.entry_price), stop=position.plan.get("stop_price"))
+                        price=str(position.entry_price), stop=_text(stop_in_force(position)))
         if machine.has_tag(outcome.dest, TERMINAL):
             self.stats.sync()
             if position.opened_at is not None:
@@ -212,3 +213,7 @@ class BotServices:
 
 def _split(raw: str) -> list[str]:
     return urls_from_env("_", {"_": raw})
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -8,7 +8,8 @@ through the machine rebuilds the same position without a profile or a venue.
 
 Payloads:
 - signal: {"plan": {side, qty, price, stop_price, take_profits: [{price, qty}], step_size,
-  min_notional, stop_after_tp: "breakeven"|"keep"}}
+  min_notional, stop_after_tp: "breakeven"|"keep", tick_size}} (stop and take-profits are re-priced
+  from the average fill at the plan's distances: `from_fill`)
 - *_filled: {"client_id", "qty", "price", "fee"}; entry_rejected/close_rejected: {"code", "msg", "client_id"}
 - protection_lost: {"missing": [client ids]}; market_halted: {"status"}
 """
@@ -22,6 +23,7 @@ from engine.exits import ExitReason
 from engine.machine.registry import Registry, Step
 from engine.machine.tags import Tag
 from engine.positions.model import PLACING_KINDS, Intent, IntentKind, OrderRole, Position, RoleKind, Side
+from engine.positions.prices import from_fill, stop_price
 
 REGISTRY = Registry()
 
@@ -286,7 +288,8 @@ def protect(step: Step) -> None:
     pos: Position = step.model
     assert pos.side is not None
     exit_side = pos.side.exit_order_side
-    _replace_stops(pos, step, Decimal(pos.plan["stop_price"]))  # the parts of a limit entry had stops of their own
+    # the parts of a limit entry had stops of their own
+    _replace_stops(pos, step, from_fill(pos, Decimal(pos.plan["stop_price"])))
     limit_tps = pos.plan.get("take_profit_type") == "limit"
     planned = Decimal(pos.plan["qty"])
     step_size = Decimal(pos.plan.get("step_size", "0")) or None
@@ -302,7 +305,8 @@ def protect(step: Step) -> None:
         if qty <= 0:
             continue
         remaining -= qty
-        _queue(pos, step, IntentKind.TAKE_PROFIT, side=exit_side, qty=qty, price=Decimal(tp["price"]),
+        _queue(pos, step, IntentKind.TAKE_PROFIT, side=exit_side, qty=qty,
+               price=from_fill(pos, Decimal(tp["price"])),
                reduce_only=True, tp_step=n, limit=limit_tps)
 
 
@@ -311,7 +315,7 @@ def protect_filled(step: Step) -> None:
     """A part of the limit entry filled while the rest still rests: a stop for what is held now, at the
     plan's price, replacing the one for the earlier parts (queued first: never without a stop). The
     take-profits wait for the entry to be complete (or what rests of it cancelled)."""
-    _replace_stops(step.model, step, Decimal(step.model.plan["stop_price"]))
+    _replace_stops(step.model, step, from_fill(step.model, Decimal(step.model.plan["stop_price"])))
 
 
 # The exit reason a fill event records when its payload names none (see record_exit).
@@ -349,20 +353,13 @@ def record_exit(step: Step) -> None:
         pos.closed_at = step.now
 
 
-def _stop_price(pos: Position, after_tp: bool) -> Decimal:
-    """The stop in force: the plan's, or break-even once a take-profit slice has filled (per plan)."""
-    if after_tp and pos.plan.get("stop_after_tp", "breakeven") == "breakeven" and pos.entry_price is not None:
-        return pos.entry_price
-    return Decimal(pos.plan["stop_price"])
-
-
 @REGISTRY.action("orders.trail_stop", leads_to=Tag.PROTECTED)
 def trail_stop(step: Step) -> None:
     """After a take-profit slice: replace the stop with one sized to what is left, moved to
     break-even when the plan says so. The new stop is queued before the old one's cancel so the
     position is never without a stop."""
     pos: Position = step.model
-    _replace_stops(pos, step, _stop_price(pos, True))
+    _replace_stops(pos, step, stop_price(pos, True))
 
 
 @REGISTRY.action("orders.replace_stop", leads_to=Tag.PROTECTED)
@@ -371,7 +368,7 @@ def replace_stop(step: Step) -> None:
     the open quantity, at the stop price in force, under a fresh client id; the lost one is forgotten
     (a cancel is queued too, in case it only looked missing)."""
     pos: Position = step.model
-    _replace_stops(pos, step, _stop_price(pos, pos.exit_kind is ExitReason.TAKE_PROFIT))
+    _replace_stops(pos, step, stop_price(pos, pos.exit_kind is ExitReason.TAKE_PROFIT))
 
 
 @REGISTRY.action("orders.cancel_remaining")
@@ -437,7 +434,7 @@ def keep_protected(step: Step) -> None:
     side, qty = _exposure(pos)
     if not pos.stops() and qty > 0 and pos.plan.get("stop_price"):
         _queue(pos, step, IntentKind.STOP_LOSS, side=side.exit_order_side, qty=qty,
-               price=Decimal(pos.plan["stop_price"]), reduce_only=True)
+               price=from_fill(pos, Decimal(pos.plan["stop_price"])), reduce_only=True)
     for client_id in lost:
         _queue_cancel(pos, step, client_id)
 

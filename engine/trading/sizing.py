@@ -65,6 +65,7 @@ class EntryPlan:
     step_size: Decimal
     min_notional: Decimal
     stop_after_tp: str  # "breakeven" | "keep"
+    tick_size: Decimal | None = None  # lets the position keep the stop's distance from the actual fill
     notes: tuple[str, ...] = ()
     entry: dict[str, Any] | None = None  # a limit entry: {type, post_only, on_timeout}; None: market
     take_profit_type: str = "market"  # "limit": reduce-only LIMIT orders on the book
@@ -91,7 +92,8 @@ class EntryPlan:
             "step_size": str(self.step_size),
             "min_notional": str(self.min_notional),
             "stop_after_tp": self.stop_after_tp,
-        } | ({"entry": dict(self.entry)} if self.entry else {}) | (
+        } | ({"tick_size": str(self.tick_size)} if self.tick_size is not None else {}) | (
+            {"entry": dict(self.entry)} if self.entry else {}) | (
             {"take_profit_type": self.take_profit_type} if self.take_profit_type != "market" else {}) | (
             {"leverage": self.leverage, "leverage_why": self.leverage_why} if self.leverage is not None else {})
 
@@ -227,6 +229,7 @@ def plan_entry(
         step_size=market.market_step_size,
         min_notional=market.min_notional,
         stop_after_tp=orders.stop_after_tp,
+        tick_size=market.tick_size,
         notes=tuple(notes),
         entry={"type": "limit", "post_only": orders.entry.post_only, "on_timeout": orders.entry.on_timeout}
         if limit else None,

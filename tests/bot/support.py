@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,11 @@ class World:
         position = await self.engine.on_signal(signal, now)
         assert position is not None and position.state == "open", "the entry should fill at once on the sim venue"
         return position
+
+    async def stop_on_venue(self, position: Position) -> Decimal:
+        """The trigger of the position's live stop-loss, as the venue holds it."""
+        orders = await self.bot.venue.open_orders(position.symbol)
+        return next(o.trigger_price for o in orders if position.order_roles.get(o.client_id) == "sl")
 
     async def stop_out(self, position: Position) -> None:
         """A candle through the position's stop; its fill goes to the engine at the candle's close."""

@@ -27,7 +27,9 @@ async def test_lifecycle_trades_and_problems_arrive_with_their_content(tmp_path:
         position = await world.open(ETH)
         entry = (await hook.wait(2))[1]
         assert entry.title == "[ctl] entry ETH/USDC:USDC long"
-        assert entry.message == f"P1 {position.qty} @ {position.entry_price} · SL {position.plan['stop_price']}"
+        # the stop in force: the plan's distance from the fill (the plan itself is priced at the close)
+        stop = await world.stop_on_venue(position)
+        assert entry.message == f"P1 {position.qty} @ {position.entry_price} · SL {stop}"
 
         await world.stop_out(position)
         exit_ = (await hook.wait(3))[2]

@@ -47,7 +47,7 @@ async def test_positions_show_each_open_position_with_pnl_state_and_age(world: W
     assert f"<b>{eth.id}</b> ETH long · open" in body and f"<b>{btc.id}</b> BTC short · open" in body
     assert f"{eth.qty:g} @ {eth.entry_price:g}" in body
     assert "uPnL <b>" in body and "age 3m00s" in body
-    assert f"SL {Decimal(eth.plan['stop_price']):g}" in body
+    assert f"SL {await world.stop_on_venue(eth):g}" in body
 
 
 async def test_summary_counts_closed_trades_from_the_history(world: World) -> None:

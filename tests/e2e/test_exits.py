@@ -29,8 +29,10 @@ def _open_eth(bot: Bot):  # noqa: ANN202
     return position
 
 
-def _tp(position, n: int) -> float:  # noqa: ANN001
-    return float(position.plan["take_profits"][n - 1]["price"])
+def _tp(bot: Bot, position, n: int) -> float:  # noqa: ANN001
+    """The n-th take-profit as the venue holds it: priced from the entry's fill, not the plan's close."""
+    orders = asyncio.run(bot.venue.open_orders(ETH))
+    return next(float(o.trigger_price or o.price) for o in orders if position.order_roles.get(o.client_id) == f"tp{n}")
 
 
 def _check(bot: Bot) -> None:
@@ -49,7 +51,7 @@ def test_take_profit_steps_trail_the_stop_and_book_what_the_venue_paid(tmp_path:
     for n in (1, 2, 3):
         at = T0 + (n - 1) * STEP
         # stays above the break-even stop, reaches the n-th take-profit and no further
-        bot.step(ETH, at, entry + 1, _tp(p, n) + 0.5, entry + 0.5, _tp(p, n))
+        bot.step(ETH, at, entry + 1, _tp(bot, p, n) + 0.5, entry + 0.5, _tp(bot, p, n))
         if n < 3:
             assert p.state == "partial_tp"
             stops = [o for o in asyncio.run(bot.venue.open_orders(ETH)) if p.order_roles.get(o.client_id) == "sl"]
@@ -89,7 +91,7 @@ def test_every_take_profit_filling_in_one_candle_is_booked(tmp_path: Path) -> No
     start = asyncio.run(bot.wallet())
     p = _open_eth(bot)
     entry = float(p.entry_price)
-    executions = bot.step(ETH, T0, entry, _tp(p, 3) + 1, entry - 1, _tp(p, 3))
+    executions = bot.step(ETH, T0, entry, _tp(bot, p, 3) + 1, entry - 1, _tp(bot, p, 3))
     assert len(executions) == 3  # the venue filled all three take-profits
     assert p.state == "closed"
     assert p.realised_pnl == asyncio.run(bot.wallet()) - start
@@ -102,7 +104,7 @@ def test_take_profit_then_stop_loss_in_one_candle_books_the_loss(tmp_path: Path)
     start = asyncio.run(bot.wallet())
     p = _open_eth(bot)
     stop = float(p.plan["stop_price"])
-    gap_open = _tp(p, 1) + 1  # gaps over the first take-profit, then falls through the stop
+    gap_open = _tp(bot, p, 1) + 1  # gaps over the first take-profit, then falls through the stop
     executions = bot.step(ETH, T0, gap_open, gap_open, stop - 10, stop - 5)
     roles = [p.order_roles[e.client_id] for e in executions]
     assert roles == ["tp1", "sl"]  # what the venue did: the first slice at the gap, the rest at the stop

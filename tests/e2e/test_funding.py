@@ -15,8 +15,8 @@ import pytest
 
 from engine.cli.main import main
 from engine.config.loading import load_profile
-from engine.run.backtest import run_backtest
 from engine.market.funding import FundingHistory
+from engine.run.backtest import run_backtest
 from engine.venue.catalog import builtin_markets
 from engine.venue.sim import FeeSchedule, MatchingEngine
 from engine.venue.types import ExecutionKind, Side

@@ -27,6 +27,13 @@ def _stop_of(bot: Bot, position) -> str:  # noqa: ANN001
     return next(c for c in position.open_orders if position.order_roles[c] == "sl")
 
 
+def _trigger(bot: Bot, position, role: str) -> Decimal:  # noqa: ANN001
+    """The trigger of the position's order in `role` as the venue holds it (priced from the entry's fill,
+    not the plan's close)."""
+    orders = asyncio.run(bot.venue.open_orders(ETH))
+    return next(o.trigger_price or o.price for o in orders if position.order_roles.get(o.client_id) == role)
+
+
 def test_a_clean_book_reconciles_clean(tmp_path: Path) -> None:
     bot = Bot(tmp_path)
     position = bot.signal(ETH, T0)
@@ -39,7 +46,7 @@ def test_a_clean_book_reconciles_clean(tmp_path: Path) -> None:
 def test_a_stop_that_vanished_is_replaced_and_journalled(tmp_path: Path) -> None:
     bot = Bot(tmp_path)
     position = bot.signal(ETH, T0)
-    lost = _stop_of(bot, position)
+    lost, price = _stop_of(bot, position), _trigger(bot, position, "sl")
     asyncio.run(bot.venue.cancel(ETH, lost, True))  # the stop disappears behind the bot's back
     report = _reconcile(bot)
     assert position.state == "open"
@@ -47,7 +54,7 @@ def test_a_stop_that_vanished_is_replaced_and_journalled(tmp_path: Path) -> None
     assert new != lost and lost not in position.open_orders
     assert any("no live stop-loss" in fix for fix in report.fixes)
     live = {o.client_id: o for o in asyncio.run(bot.venue.open_orders(ETH))}
-    assert live[new].trigger_price == Decimal(position.plan["stop_price"]) and live[new].qty == position.qty
+    assert live[new].trigger_price == price and live[new].qty == position.qty
     assert [r["event"] for r in bot.records()][-1] == "protection_lost"
     asyncio.run(assert_venue_matches_book(bot.venue, bot.book))
 
@@ -55,7 +62,7 @@ def test_a_stop_that_vanished_is_replaced_and_journalled(tmp_path: Path) -> None
 def test_a_stop_lost_after_a_take_profit_comes_back_at_break_even(tmp_path: Path) -> None:
     bot = Bot(tmp_path)
     position = bot.signal(ETH, T0)
-    entry, tp1 = float(position.entry_price), float(position.plan["take_profits"][0]["price"])
+    entry, tp1 = float(position.entry_price), float(_trigger(bot, position, "tp1"))
     bot.step(ETH, T0, entry + 1, tp1 + 0.5, entry + 0.5, tp1)
     assert position.state == "partial_tp"
     asyncio.run(bot.venue.cancel(ETH, _stop_of(bot, position), True))
@@ -68,7 +75,7 @@ def test_a_stop_lost_after_a_take_profit_comes_back_at_break_even(tmp_path: Path
 def test_a_fill_missed_while_down_is_applied_from_the_venue(tmp_path: Path) -> None:
     bot = Bot(tmp_path)
     position = bot.signal(ETH, T0)
-    stop = float(position.plan["stop_price"])
+    stop = float(_trigger(bot, position, "sl"))
     # the stop fills on the venue, but the engine never hears about it (a crash between the two)
     bot.candle(ETH, T0, stop * 1.001, stop * 1.001, stop * 0.99, stop * 0.99)
     assert position.state == "open"

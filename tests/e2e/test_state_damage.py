@@ -105,7 +105,8 @@ def test_repair_cuts_at_the_damage_keeps_a_copy_and_the_next_run_resumes(traded)
     copies = [p for p in state.rglob("*") if p.is_file() and p.read_bytes() == damaged]
     assert copies, "a copy of the damaged journal is kept"
 
-    rc, out, err = run(profile, 30)
+    # long enough for something to happen even with every symbol busy (max_hold 12h = 144 candles)
+    rc, out, err = run(profile, 200)
     assert rc == 0, err
     records = journal_records(state)
     assert [r["seq"] for r in records] == list(range(1, len(records) + 1)), "seqs go on from the cut, none reused"

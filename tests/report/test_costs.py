@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 from rich.console import Console
 
 from engine.report import check_kpis, compute_metrics, print_report, write_trades_csv
@@ -72,9 +71,10 @@ def test_trades_csv_has_each_fills_liquidity(tmp_path: Path) -> None:
     assert "P3" not in rows.index  # not a trade
 
 
-def _maker_backtest(shared_data: Path, root: Path) -> tuple[pd.DataFrame, str]:
+def _maker_backtest(shared_data: Path, root: Path, start: str = "2025-03-01",
+                    end: str = "2025-03-04") -> tuple[pd.DataFrame, str]:
     """`python -m engine backtest` with a post-only limit entry and limit take-profits, BTC and ETH USDT
-    perpetuals, 2025-03-01 → 03-04: its trades.csv and its report's text."""
+    perpetuals, 2025-03-01 → 03-04 unless told: its trades.csv and its report's text."""
     import contextlib
     import io
 
@@ -86,7 +86,7 @@ def _maker_backtest(shared_data: Path, root: Path) -> tuple[pd.DataFrame, str]:
         "take_profit_type": "limit"})
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        rc = main(["backtest", str(profile), "--data", str(shared_data), "--from", "2025-03-01", "--to", "2025-03-04",
+        rc = main(["backtest", str(profile), "--data", str(shared_data), "--from", start, "--to", end,
                    "--symbols", "BTC", "ETH", "--out", str(root / "out")])
     assert rc == 0
     return pd.read_csv(root / "out" / "trades.csv", dtype=str, keep_default_na=False), " ".join(out.getvalue().split())
@@ -106,10 +106,19 @@ def test_a_maker_backtest_writes_each_fills_liquidity_and_splits_its_fees(shared
 
 
 def test_every_fill_of_an_emergency_is_booked_on_its_position(shared_data: Path, tmp_path: Path) -> None:
-    """A limit take-profit that crosses at placement fills at once; when a slice's stop is refused in the
-    same wave (-2021 → emergency), the other slice's fill is booked all the same (it once was dropped:
-    P23, ETH 2025-03-02 09:35, its fee and PnL missing from the record)."""
-    rows, _ = _maker_backtest(shared_data, tmp_path)
-    assert (rows["exit_reason"] == "emergency").any(), "the scenario needs an emergency"
-    for _, row in rows[rows["exit_reason"] == "emergency"].iterrows():
+    """An emergency's fills (the entry, a take-profit, the market close) are all booked on its position.
+    It once was not: P23, ETH 2025-03-02 09:35, a limit take-profit filled in the same wave as a stop the
+    venue refused (-2021), and that fill's fee and PnL were missing. That stop was priced from the signal's
+    close after a far market fill, which no longer happens (stops are priced from the fill); the emergency
+    of this window (P67, ETH, 2025-03-08 → 03-12) is a break-even stop refused after its first take-profit
+    filled, closed at market."""
+    rows, _ = _maker_backtest(shared_data, tmp_path, "2025-03-08", "2025-03-12")
+    emergencies = rows[rows["exit_reason"] == "emergency"]
+    assert len(emergencies) > 0, "the scenario needs an emergency"
+    for _, row in emergencies.iterrows():
         assert Decimal(row["fees_maker"]) + Decimal(row["fees_taker"]) == Decimal(row["fees"]), row["id"]
+        fills = row["fills"].split("; ")
+        assert fills[0].startswith("entry:") and fills[-1].startswith("close:taker"), row["fills"]
+        entered = Decimal(fills[0].split()[1].split("@")[0])
+        exited = sum(Decimal(f.split()[1].split("@")[0]) for f in fills[1:])
+        assert exited == entered, f"{row['id']}: every exit fill is booked ({row['fills']})"

@@ -25,7 +25,8 @@ from engine.venue.markets import Market, load_exchange_info
 
 D = Decimal
 BTC, ETH, DOGE = "BTC/USDC:USDC", "ETH/USDC:USDC", "DOGE/USDC:USDC"
-PAYLOAD_KEYS = {"side", "qty", "price", "stop_price", "take_profits", "step_size", "min_notional", "stop_after_tp"}
+PAYLOAD_KEYS = {"side", "qty", "price", "stop_price", "take_profits", "step_size", "min_notional", "stop_after_tp",
+                "tick_size"}
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +334,7 @@ def test_payload_is_the_lifecycle_plan_schema(markets: dict[str, Market]) -> Non
         "step_size": "0.001",
         "min_notional": "20",
         "stop_after_tp": "keep",
+        "tick_size": "0.01",
     }
     assert guard_accepts(entry)
 

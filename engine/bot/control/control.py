@@ -32,6 +32,7 @@ from engine.exits import ExitReason
 from engine.machine.tags import Tag
 from engine.positions.events import PROTECTED, CloseRequested
 from engine.positions.model import Side
+from engine.positions.prices import stop_in_force
 from engine.store.fsio import read_tail
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ class BotControl:
                 sign = 1 if side == Side.LONG else -1  # `side`: the view's string, the plan's before the entry
                 upnl = (mark - position.entry_price) * position.qty * sign
             since = position.opened_at or position.created_at
-            stop = position.plan.get("stop_price")
+            stop = stop_in_force(position)
             out.append(PositionView(
                 position.id, position.symbol, side, position.qty or Decimal(str(position.plan.get("qty", 0))),
                 position.entry_price, upnl, position.state, None if since is None else now - since,
