@@ -32,15 +32,39 @@ def current_aggression(loaded: LoadedProfile) -> str | None:
     """The profile whose trading sections the running profile now has, or None when none matches
     (the running profile's own file counts too)."""
     mine = loaded.profile.model_dump(mode="json")
+    folder = _folder_sections(loaded.path.parent)
     for name in [loaded.path.stem, *available_profiles(loaded)]:
-        try:
-            other = load_profile(loaded.path.parent / f"{name}.yaml", with_overrides=False).profile
-        except UserError:
-            continue
-        theirs = other.model_dump(mode="json")
-        if all(mine[s] == theirs[s] for s in SWITCHED_SECTIONS):
+        theirs = folder.get(name)
+        if theirs is not None and all(mine[s] == theirs[s] for s in SWITCHED_SECTIONS):
             return name
     return None
+
+
+# /status asks for the aggression on every call (Telegram, the dashboard's polling): loading and
+# validating every profile of the folder each time cost 10-25 ms. The folder's trading sections are
+# kept until any YAML file in it changes (name, size or mtime: a profile may extend another).
+_FOLDER_CACHE: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, dict[str, Any] | None]]] = {}
+
+
+def _folder_sections(folder: Path) -> dict[str, dict[str, Any] | None]:
+    """Each profile's SWITCHED_SECTIONS by file stem; None for a profile that does not load."""
+    files = sorted(folder.glob("*.yaml"))
+    stamp = tuple((f.name, st.st_mtime_ns, st.st_size) for f in files if (st := f.stat()))
+    cached = _FOLDER_CACHE.get(folder)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    sections: dict[str, dict[str, Any] | None] = {}
+    for f in files:
+        if not PROFILE_NAME.match(f.stem):
+            continue
+        try:
+            dumped = load_profile(f, with_overrides=False).profile.model_dump(mode="json")
+        except UserError:
+            sections[f.stem] = None
+            continue
+        sections[f.stem] = {s: dumped[s] for s in SWITCHED_SECTIONS}
+    _FOLDER_CACHE[folder] = (stamp, sections)
+    return sections
 
 
 def switch_profile(loaded: LoadedProfile, name: str) -> LoadedProfile:
