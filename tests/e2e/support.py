@@ -33,12 +33,17 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def make_profile(root: Path, name: str, *, base: str = "balanced", **sections: Any) -> Path:
-    """Copy the shipped profiles into `root/profiles/` and write `<name>.yaml` extending `base` with
-    `sections` merged in; its state lives under `root/state/` and the machine is the repo's."""
+TEST_BASE = Path(__file__).with_name("testbase.yaml")
+TEST_PROFILES = (TEST_BASE, Path(__file__).with_name("testaggressive.yaml"))
+
+
+def make_profile(root: Path, name: str, *, base: str = "testbase", **sections: Any) -> Path:
+    """Copy the shipped profiles and the tests' fixed ones (`testbase.yaml`, `testaggressive.yaml`: the
+    seed's balanced and aggressive settings) into `root/profiles/` and write `<name>.yaml` extending
+    `base` with `sections` merged in; its state lives under `root/state/` and the machine is the repo's."""
     folder = root / "profiles"
     folder.mkdir(parents=True, exist_ok=True)
-    for shipped in (REPO / "profiles").glob("*.yaml"):
+    for shipped in [*(REPO / "profiles").glob("*.yaml"), *TEST_PROFILES]:
         if not (folder / shipped.name).exists():
             shutil.copy(shipped, folder / shipped.name)
     data: dict[str, Any] = {"extends": f"{base}.yaml", "name": name}

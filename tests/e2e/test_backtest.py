@@ -177,7 +177,7 @@ def test_report_equity_of_a_two_wallet_profile_is_what_the_wallets_hold(shared_d
     from engine.run.backtest import run_backtest
 
     # aggressive trades USDC and USDT perpetuals; one take-profit keeps fills one per candle
-    profile = make_profile(tmp_path, "two-wallets", base="aggressive",
+    profile = make_profile(tmp_path, "two-wallets", base="testaggressive",
                            orders={"take_profit": [{"at_pct": 0.5, "size_pct": 100}]})
     result = asyncio.run(run_backtest(load_profile(profile), shared_data, datetime(2025, 3, 1, tzinfo=UTC),
                                       datetime(2025, 3, 8, tzinfo=UTC), symbols=["BTC"], out_dir=tmp_path / "out"))

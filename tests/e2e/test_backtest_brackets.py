@@ -27,7 +27,7 @@ def _run(profile: Path, data: Path, out: Path):  # noqa: ANN202 - a BacktestRun
 def test_the_real_tiers_are_used_when_the_data_has_them(shared_data: Path, tmp_path: Path,
                                                          caplog: pytest.LogCaptureFixture) -> None:
     # 50x: within BTC's real first tier (125x up to 50,000 notional), above the default tier's 20x.
-    profile = make_profile(tmp_path, "tiers", base="aggressive", venue={"quote_assets": ["USDT"]},
+    profile = make_profile(tmp_path, "tiers", base="testaggressive", venue={"quote_assets": ["USDT"]},
                            orders={"leverage": 50, "sizing": "fixed", "stake": 20})
     with caplog.at_level(logging.WARNING, logger="engine"):
         real = _run(profile, shared_data, tmp_path / "real")

@@ -117,7 +117,7 @@ def test_the_two_loops_agree_on_generated_candles(tmp_path_factory: pytest.TempP
     _walk(seed, n, 60_000.0, vol, None).to_csv(data / "BTCUSDT-5m.csv", index=False)
     _walk(seed + 1, n, 3_000.0, vol * 1.5, gap).to_csv(data / "ETHUSDT-5m.csv", index=False)
     orders: dict[str, Any] = {"stop_loss_pct": stop, **(RESTING if resting else {})}
-    profile = make_profile(root, "gen", base="aggressive", venue={"quote_assets": ["USDT"]}, orders=orders,
+    profile = make_profile(root, "gen", base="testaggressive", venue={"quote_assets": ["USDT"]}, orders=orders,
                            strategy={"atr_scaled_exits": False, "atr_pct_min": 0.0},
                            risk={"max_hold": hold, "max_drawdown_pct": hard_stop})
     start = datetime.fromtimestamp(T0 / 1000, UTC)

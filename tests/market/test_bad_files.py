@@ -54,7 +54,7 @@ def test_paper_on_a_bad_candle_file_refuses_before_it_touches_the_state_folder(
     from tests.e2e.support import make_profile, state_dir_of
 
     path = bad_file(tmp_path / "data", shared_data, kind)
-    profile = make_profile(tmp_path, "badfile", base="aggressive", venue={"quote_assets": ["USDT"]},
+    profile = make_profile(tmp_path, "badfile", base="testaggressive", venue={"quote_assets": ["USDT"]},
                            universe={"whitelist": ["BTC/USDT:USDT"], "max_symbols": 1})
     assert main(["--offline", "run", str(profile), "--data", str(tmp_path / "data"), "--speed", "1e9",
                  "--candles", "2"]) == 2
