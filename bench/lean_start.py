@@ -59,7 +59,7 @@ def build_store(data: Path, store: Path) -> None:
 def timed(data: Path) -> dict[str, float]:
     symbols = [f"{s[:-4]}/USDT:USDT" for s in SYMBOLS]
     out = subprocess.run([sys.executable, "-c", CHILD, str(data), START, END,
-                          str(REPO / "profiles" / "conservative.yaml"), *symbols],
+                          str(REPO / "bench" / "seed-conservative.yaml"), *symbols],
                          cwd=REPO, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"the timed process failed:\n{out.stderr[-3000:]}")

@@ -2,7 +2,7 @@
 
     uv run python bench/maker_vs_taker.py [--profile P] [--data DIR] [--from D] [--to D] [--symbols …]
 
-Taker: the profile as shipped (market entry, TAKE_PROFIT_MARKET slices). Maker: the same profile with
+Taker: the profile with a market entry and TAKE_PROFIT_MARKET slices. Maker: the same profile with
 `orders.entry: {type: limit, post_only: true, offset_ticks: 0, timeout: 20s, on_timeout: market}` and
 `orders.take_profit_type: limit`. Both through `python -m engine backtest` as a user runs it; figures
 from each run's `trades.csv` (fees split by liquidity, net PnL after fees) and `history.jsonl` (the
@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from engine.report.metrics import EntryFills, entry_fills  # noqa: E402
 
+TAKER = {"entry": {"type": "market"}, "take_profit_type": "market"}
 MAKER = {"entry": {"type": "limit", "post_only": True, "offset_ticks": 0, "timeout": "20s", "on_timeout": "market"},
          "take_profit_type": "limit"}
 
@@ -71,7 +72,7 @@ def main() -> None:
         # and the comparison is of the same span.
         risk = {} if args.keep_hard_stop else {"risk": {"max_drawdown_pct": None, "min_equity": None}}
         taker, maker = profiles / "bench-taker.yaml", profiles / "bench-maker.yaml"
-        taker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-taker", **risk}))
+        taker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-taker", "orders": TAKER, **risk}))
         maker.write_text(json.dumps({"extends": args.profile.name, "name": "bench-maker", "orders": MAKER, **risk}))
         taker_run = run(taker, args, root / "taker")
         maker_run = run(maker, args, root / "maker")
