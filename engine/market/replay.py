@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine.market.candles import Row
-from engine.market.datadir import DataDir
+from engine.market.datadir import CandlesNotFoundError, DataDir
 from engine.market.finer import FinerCandles
 from engine.market.synthetic import SyntheticMarket
 
@@ -63,12 +63,19 @@ class FileFeed:
         data = DataDir(data_dir)
         self.frames: dict[str, pd.DataFrame] = {}
         self.notes: list[str] = []
+        missing = []
         for symbol in symbols:
-            series = data.load(symbol, timeframe, start_ms, None)
+            try:
+                series = data.load(symbol, timeframe, start_ms, None)
+            except CandlesNotFoundError:  # the universe lists every market; the folder holds some of them
+                missing.append(symbol)
+                continue
             if not series.frame.empty:
                 self.frames[symbol] = series.frame
                 if series.is_twin_fallback:
                     self.notes.append(series.provenance)
+        if missing:
+            self.notes.append(f"not replayed (no {timeframe} candles in {data_dir}): {', '.join(missing)}")
         self.finer = FinerCandles.load(data, list(self.frames), timeframe, start_ms, None)
         self.name = f"replay of {data_dir}"
         self.synthetic = False
