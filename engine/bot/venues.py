@@ -6,6 +6,7 @@ The venues themselves read no profile; this is where a profile becomes their arg
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engine.config.loading import LoadedProfile
 from engine.config.profile import Profile
 from engine.errors import UserError
+from engine.venue.leverage import Brackets
 from engine.venue.markets import Market
 from engine.venue.sim.fees import FeeSchedule
 from engine.venue.sim.persistent import PersistentSimVenue, open_persistent
@@ -56,16 +58,20 @@ def slippage_options(profile: Profile) -> dict[str, Any]:
     return {"slippage_model": "flat", "slippage_bps": str(pinned)}
 
 
-def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path) -> PersistentSimVenue:
-    """The paper account saved in `state_dir` (resumed as it was), else a new one funded from the profile."""
+def paper_venue(loaded: LoadedProfile, markets: dict[str, Market], state_dir: Path,
+                brackets: Mapping[str, Brackets] | None = None) -> PersistentSimVenue:
+    """The paper account saved in `state_dir` (resumed as it was), else a new one funded from the profile.
+    `brackets`: the markets' leverage brackets (a data folder's snapshot, as backtests use), else the
+    simulator's default tier."""
     profile = loaded.profile
 
     def fresh() -> PersistentSimVenue:
         balances = funded_balances(profile, {})  # the profile's quote assets: all paper trades in
-        return PersistentSimVenue(sim_engine(markets, balances, profile),
+        return PersistentSimVenue(sim_engine(markets, balances, profile, brackets=brackets),
                                   timeframe=profile.venue.timeframe)
 
-    return open_persistent(state_dir / VENUE_FILE, markets, fresh, existed=_journaled(state_dir))
+    return open_persistent(state_dir / VENUE_FILE, markets, fresh, existed=_journaled(state_dir),
+                           brackets=brackets)
 
 
 def _journaled(state_dir: Path) -> str | None:

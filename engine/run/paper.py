@@ -33,7 +33,7 @@ from engine.run.console import install_signal_handlers, print_status, shutdown
 from engine.run.driver import CandleDriver
 from engine.store.lock import state_lock
 from engine.strategy.sources import LiveSignals, window_for
-from engine.venue.catalog import markets_for
+from engine.venue.catalog import brackets_for, markets_for
 from engine.venue.sim.persistent import PersistentSimVenue
 from engine.web.attach import web_dashboard
 from engine.web.bind import WebSettings
@@ -67,7 +67,10 @@ async def run_paper(loaded: LoadedProfile, options: PaperOptions, out: Any) -> i
     if file_feed is not None:
         symbols = [s for s in symbols if s in file_feed.frames]
     with state_lock(loaded.state_dir):  # before the first read of the folder (venue.json)
-        venue = paper_venue(loaded, markets, loaded.state_dir)
+        # a replay of a data folder uses its leverage brackets, as a backtest of it does
+        brackets, _ = brackets_for(options.data_dir)
+        venue = paper_venue(loaded, markets, loaded.state_dir,
+                            brackets={s: b for s, b in brackets.items() if s in markets})
         session = open_session(loaded, markets, venue=venue)
         try:
             return await _trade(session, venue, symbols, options, out, market_note, file_feed)

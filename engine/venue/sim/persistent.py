@@ -8,10 +8,12 @@ per symbol, so a step replayed after a crash does not fill anything twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from engine.store.sealed import StateFileError, write_failed
+from engine.venue.leverage import Brackets
 from engine.venue.markets import Market
 from engine.venue.sim.venue import SimVenue
 
@@ -65,7 +67,8 @@ for _name in ("place_market", "place_limit", "place_stop_market", "place_take_pr
 
 
 def open_persistent(
-    path: Path, markets: dict[str, Market], fresh: Any, *, existed: str | None = None
+    path: Path, markets: dict[str, Market], fresh: Any, *, existed: str | None = None,
+    brackets: Mapping[str, Brackets] | None = None,
 ) -> PersistentSimVenue:
     """The venue saved at `path`, else a new one from `fresh()` (a MatchingEngine-building callable
     is enough: it is only called when there is nothing to resume), saved at once, so that the file
@@ -73,11 +76,13 @@ def open_persistent(
 
     `existed` says why the account must already exist (the state folder's journal has records): a
     missing file is then refused rather than replaced by a fresh balance. Raises StateFileError for
-    a missing (when it must exist), unreadable or malformed file, naming it and the remedy."""
+    a missing (when it must exist), unreadable or malformed file, naming it and the remedy. `brackets` (the
+    markets' leverage brackets; the simulator's default tier without) are not saved: they are given again
+    on every open, as to `fresh`."""
     if path.is_file():
         try:
             state = json.loads(path.read_bytes())
-            venue = PersistentSimVenue.from_state(markets, state)
+            venue = PersistentSimVenue.from_state(markets, state, brackets=brackets)
             venue.fed = {k: int(v) for k, v in state.get("fed", {}).items()}
         except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:  # JSON/UTF-8 errors are ValueErrors
             raise StateFileError(path, f"the paper account cannot be read ({type(exc).__name__}: {exc})",
