@@ -1,4 +1,4 @@
-"""`pdir`: a copy of the shipped profiles in tmp_path, for the tests to edit."""
+"""`pdir`: copies of the fixed profiles (tests/config/fixtures: the seed's three) in tmp_path, to edit."""
 
 from __future__ import annotations
 

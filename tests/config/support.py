@@ -1,4 +1,4 @@
-"""Helpers of the profile tests: textual edits of shipped profiles in tmp_path, loading, and the
+"""Helpers of the profile tests: textual edits of fixed copies of the profiles in tmp_path, loading, and the
 refusal each edit must give (file, line, key, phrases)."""
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from tests.positions.support import MACHINE_FILE, REPO, T0, Env, fill, plan
 
 PROFILES = REPO / "profiles"
 SHIPPED = ("balanced", "conservative", "aggressive")
+# The loader's tests edit profiles as text and name the lines they expect: they edit these fixed copies
+# (the seed's three profiles), so re-tuning the shipped ones moves no line and no value under them.
+FIXTURES = Path(__file__).with_name("fixtures")
 
 
 
@@ -31,16 +34,16 @@ def line_of(text: str, needle: str) -> int:
     return hits[0]
 
 
-def shipped_text(name: str) -> str:
-    return (PROFILES / f"{name}.yaml").read_text(encoding="utf-8")
+def fixture_text(name: str) -> str:
+    return (FIXTURES / f"{name}.yaml").read_text(encoding="utf-8")
 
 
 def make_pdir(tmp_path: Path) -> Path:
-    """tmp_path/profiles with copies of the three shipped profiles (machine path made absolute)."""
+    """tmp_path/profiles with copies of the three fixed profiles (FIXTURES; machine path made absolute)."""
     d = tmp_path / "profiles"
     d.mkdir()
     for name in SHIPPED:
-        (d / f"{name}.yaml").write_text(shipped_text(name), encoding="utf-8")
+        (d / f"{name}.yaml").write_text(fixture_text(name), encoding="utf-8")
     text = (d / "balanced.yaml").read_text(encoding="utf-8")
     (d / "balanced.yaml").write_text(
         edit(text, "runtime:\n", f"runtime:\n  machine: {MACHINE_FILE}\n"), encoding="utf-8"

@@ -111,11 +111,15 @@ def test_combinations_the_profile_refuses_are_reported_with_keys_and_values() ->
 
 def test_dotted_keys_reach_list_items_and_missing_sections() -> None:
     base = load_profile(BALANCED, with_overrides=False)
-    built = build_profile(base, {"orders.take_profit.0.at_pct": 0.3, "orders.entry.type": "limit"})
-    assert built.profile.orders.take_profit[0].at_pct == 0.3
+    first = base.profile.orders.take_profit[0].at_pct
+    other = "market" if base.profile.orders.entry.type == "limit" else "limit"
+    built = build_profile(base, {"orders.take_profit.0.at_pct": first / 2, "orders.entry.type": other,
+                                 "strategy.vol_regime.min_pct": 10.0})  # a section balanced.yaml does not have
+    assert built.profile.strategy.vol_regime.min_pct == 10.0
+    assert built.profile.orders.take_profit[0].at_pct == first / 2
     assert built.profile.orders.take_profit[1].at_pct == base.profile.orders.take_profit[1].at_pct
-    assert built.profile.orders.entry.type == "limit"
-    assert base.profile.orders.take_profit[0].at_pct == 0.4  # the base is not touched
+    assert built.profile.orders.entry.type == other
+    assert base.profile.orders.take_profit[0].at_pct == first  # the base is not touched
     data: dict = {"a": [{"b": 1}]}
     set_key(data, "a.0.b", 2)
     assert get_key(data, "a.0.b") == 2
