@@ -65,19 +65,25 @@ def _assert_same(skipping: BacktestRun, stepping: BacktestRun) -> None:
     assert skipping.fills_resolution == stepping.fills_resolution
 
 
-@pytest.mark.parametrize(("base", "sections"), [
-    ("conservative", {}),
-    ("balanced", {}),
-    ("aggressive", {}),
-    ("balanced", {"orders": RESTING}),
+# The re-tuned balanced trades rarely (an ATR gate of 0.4 %, a 4h trend filter): eight weeks of six
+# symbols (the 1m files cover May and June) give it as many trades as a fortnight gives the others.
+WIDER = {"days": 56, "symbols": [*REAL_SYMBOLS, "XRPUSDT", "BNBUSDT"]}
+
+
+@pytest.mark.parametrize(("base", "sections", "span"), [
+    ("conservative", {}, {}),
+    ("balanced", {}, WIDER),
+    ("aggressive", {}, {}),
+    ("balanced", {"orders": RESTING}, WIDER),
     # a hard stop of 1.5 % fires inside the fortnight: the equity marks between events decide when
-    ("aggressive", {"risk": {"max_drawdown_pct": 1.5}, "orders": RESTING}),
+    ("aggressive", {"risk": {"max_drawdown_pct": 1.5}, "orders": RESTING}, {}),
 ])
 def test_the_skipping_backtest_equals_the_candle_by_candle_one_on_real_candles(
-        shared_data: Path, tmp_path: Path, base: str, sections: dict[str, Any]) -> None:
+        shared_data: Path, tmp_path: Path, base: str, sections: dict[str, Any], span: dict[str, Any]) -> None:
     profile = make_profile(tmp_path, "same", base=base, **sections)
-    skipping, stepping = _both(profile, shared_data, MAY, MAY + timedelta(days=14), REAL_SYMBOLS, tmp_path / "out")
-    assert len(skipping.trades) > 20
+    end = MAY + timedelta(days=span.get("days", 14))
+    skipping, stepping = _both(profile, shared_data, MAY, end, span.get("symbols", REAL_SYMBOLS), tmp_path / "out")
+    assert len(skipping.trades) > 10
     _assert_same(skipping, stepping)
     if "max_drawdown_pct" in sections.get("risk", {}):
         assert '"to":"stopped_out"' in (skipping.out_dir / "journal.jsonl").read_text(), "the hard stop never fired"

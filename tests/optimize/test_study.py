@@ -20,7 +20,7 @@ from engine.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 SPACE = REPO / "profiles" / "spaces" / "scalping.yaml"
-BALANCED = REPO / "profiles" / "balanced.yaml"
+BALANCED = REPO / "tests" / "optimize" / "base.yaml"  # the tests' fixed base (the seed's balanced)
 
 
 def study_args(data: Path, out: Path, *extra: str) -> list[str]:
