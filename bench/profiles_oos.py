@@ -68,7 +68,7 @@ def main() -> None:
                                                out_dir=Path(out) / "run"))
             m = compute_metrics(run.trades, run.starting_balance, run.start, run.end)
             kpis = check_kpis(m)
-            traded = len({t.symbol for t in m.by_symbol}) if m.by_symbol else 0
+            traded = len(m.by_symbol)
             worst = m.max_daily_drawdown.drawdown_pct if m.max_daily_drawdown else 0
             marks = "  ".join(f"{k.name} {k.actual_text()} {k.mark}" for k in kpis)
             print(f"{name:<13} {window:<8} {traded:>7} {m.trades:>6} {float(m.win_rate_pct):>6.1f} "

@@ -426,7 +426,7 @@ def keep_protected(step: Step) -> None:
     """While the venue refuses the emergency close, the position keeps one live stop-loss. The stops the
     payload names as lost (`missing`) are forgotten (a cancel goes after the new stop, in case one only
     looked missing); with no stop left, a new one covers everything the position may hold, at the plan's
-    stop price (a break-even stop is likelier to be refused as already crossed)."""
+    stop moved with the fill (`from_fill`; a break-even stop is likelier to be refused as already crossed)."""
     pos: Position = step.model
     lost = [c for c in step.payload.get("missing", ()) if c in pos.open_orders]
     for client_id in lost:

@@ -6,10 +6,11 @@ once it knows where it filled.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 from engine.exits import ExitReason
 from engine.positions.model import Position
+from engine.venue.filters import to_tick
 
 
 def from_fill(pos: Position, planned: Decimal) -> Decimal:
@@ -28,13 +29,11 @@ def from_fill(pos: Position, planned: Decimal) -> Decimal:
         return planned
     tick = Decimal(tick_text)
     below = planned < reference  # a long's stop and a short's take-profit lie below the entry
-    raw = fill * planned / reference
-    units = (raw / tick).to_integral_value(rounding=ROUND_CEILING if below else ROUND_FLOOR)
-    price = units * tick
+    price = to_tick(fill * planned / reference, tick, up=below)  # toward the entry, as sizing rounds
     if below and price >= fill:
-        price = ((fill / tick).to_integral_value(rounding=ROUND_CEILING) - 1) * tick
+        price = to_tick(fill, tick, up=True) - tick
     elif not below and price <= fill:
-        price = ((fill / tick).to_integral_value(rounding=ROUND_FLOOR) + 1) * tick
+        price = to_tick(fill, tick, up=False) + tick
     return price if price > 0 else planned
 
 

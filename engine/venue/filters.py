@@ -66,7 +66,12 @@ def round_trigger_price(
 ) -> Decimal:
     """A stop-loss or take-profit trigger rounded toward the position's entry (see module docstring)."""
     up = (kind is TriggerKind.STOP_LOSS) == (position_side is PositionSide.LONG)
-    return _to_multiple(price, market.tick_size, ROUND_CEILING if up else ROUND_FLOOR)
+    return to_tick(price, market.tick_size, up=up)
+
+
+def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """`price` on a multiple of `tick`, rounded up or down (with the tick's decimal places)."""
+    return _to_multiple(price, tick, ROUND_CEILING if up else ROUND_FLOOR)
 
 
 def _decimals(unit: Decimal) -> int:

@@ -49,7 +49,7 @@ _FOLDER_CACHE: dict[Path, tuple[tuple[tuple[str, int, int], ...], dict[str, dict
 def _folder_sections(folder: Path) -> dict[str, dict[str, Any] | None]:
     """Each profile's SWITCHED_SECTIONS by file stem; None for a profile that does not load."""
     files = sorted(folder.glob("*.yaml"))
-    stamp = tuple((f.name, st.st_mtime_ns, st.st_size) for f in files if (st := f.stat()))
+    stamp = tuple((f.name, (st := f.stat()).st_mtime_ns, st.st_size) for f in files)
     cached = _FOLDER_CACHE.get(folder)
     if cached is not None and cached[0] == stamp:
         return cached[1]
