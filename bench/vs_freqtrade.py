@@ -14,6 +14,10 @@ then its make_data.py into a user_data folder); pass that folder with --freqtrad
 the anchor folder under the system's temp dir, prepared on first use with make_data.py). Without
 --freqtrade-python, our figures are printed beside the anchor's recorded ones, labelled as such.
 Peak memory is each child process's own maximum resident set (os.wait4).
+
+Before timing, both interpreters' packages (and our `engine/`) are compiled to bytecode, as a first run of
+each normally leaves them: where PYTHONDONTWRITEBYTECODE is set (some CI images, this project's sandboxes)
+nothing would be cached and every run would compile its imports again (seconds here, more for freqtrade).
 """
 
 from __future__ import annotations
@@ -48,6 +52,14 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> tuple[fl
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} … failed ({child.returncode}); see {log}")
     return wall, usage.ru_maxrss / 1024
+
+
+def compile_bytecode(python: Path, *extra: Path) -> None:
+    """Write the .pyc files of `python`'s installed packages (and `extra` folders) that are missing."""
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", purelib, *map(str, extra)],
+                   check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def parity_profile(folder: Path) -> Path:
@@ -106,6 +118,9 @@ def main() -> None:
     profile = parity_profile(work)
     ft_dir = None if args.freqtrade_python is None else prepare_freqtrade(args.freqtrade_python, args.freqtrade_dir,
                                                                           args.data)
+    compile_bytecode(Path(sys.executable), REPO / "engine")
+    if args.freqtrade_python is not None:
+        compile_bytecode(args.freqtrade_python)
     mine: list[tuple[float, float, int]] = []
     theirs: list[tuple[float, float, int]] = []
     for i in range(args.runs):

@@ -6,7 +6,7 @@ All times are timezone-aware UTC datetimes; `now_ms()` gives Unix milliseconds f
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -46,3 +46,19 @@ def to_ms(when: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+_ISO: dict[tuple[datetime, Any], str] = {}
+
+
+def iso(v: datetime) -> str:
+    """`v.isoformat()`, memoised: a position's timestamps are serialised on every transition
+    (journal, snapshot) but rarely change. Keyed with the tzinfo because datetimes in different
+    zones compare equal when they name the same instant."""
+    key = (v, v.tzinfo)
+    text = _ISO.get(key)
+    if text is None:
+        if len(_ISO) >= 4096:
+            _ISO.clear()
+        text = _ISO[key] = v.isoformat()
+    return text

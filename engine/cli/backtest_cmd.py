@@ -131,7 +131,7 @@ def _run(args: argparse.Namespace, loaded: LoadedProfile, data_dir: Path, out_di
         funding=result.funding,
         bot_changes=changes,
     )
-    write_trades_csv(result.trades, out_dir / "trades.csv")
+    write_trades_csv(metrics.closed, out_dir / "trades.csv")
     png.wait()
     out.print(f"wrote {out_dir / 'trades.csv'}, {out_dir / 'equity.png'} and the journal {out_dir / 'journal.jsonl'}")
     out.print(

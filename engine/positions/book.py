@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 
 from engine.machine.runtime import CompiledMachine, Outcome
 from engine.machine.tags import Tag
-from engine.positions.model import Position, iso
+from engine.clock import iso
+from engine.positions.model import Position
 from engine.positions.replay import JournalFacts, RecoveryError, replay_journal, replay_record
 from engine.store.history import History, PendingLine
 from engine.store.journal import COMMAND, Journal, is_bot, is_command

@@ -12,6 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from engine.clock import iso
 from engine.exits import ExitReason
 from engine.venue.types import Side as OrderSide
 
@@ -66,9 +67,11 @@ class OrderRole(str):
 
     @property
     def kind(self) -> RoleKind:
-        if self.startswith("tp") and self[2:].isdigit():
-            return RoleKind.TAKE_PROFIT
-        return RoleKind(str(self))
+        kind = _ROLE_KINDS.get(self)  # read for every order of every transition: looked up once per string
+        if kind is None:
+            kind = RoleKind.TAKE_PROFIT if self.startswith("tp") and self[2:].isdigit() else RoleKind(str(self))
+            _ROLE_KINDS[str(self)] = kind
+        return kind
 
     @property
     def step(self) -> int | None:
@@ -84,6 +87,7 @@ class OrderRole(str):
 
 
 NO_ROLE = OrderRole("")  # an order the position does not own
+_ROLE_KINDS: dict[str, RoleKind] = {}  # the roles met so far (a handful: entry, sl, tp1…, close, cancel)
 
 
 # One letter per kind in client order ids; Binance allows 36 chars of [.A-Z:/a-z0-9_-].
@@ -309,22 +313,6 @@ class Position:
 
 def _d(v: str | None) -> Decimal | None:
     return None if v is None else Decimal(v)
-
-
-_ISO: dict[tuple[datetime, Any], str] = {}
-
-
-def iso(v: datetime) -> str:
-    """`v.isoformat()`, memoised: a position's timestamps are serialised on every transition
-    (journal, snapshot) but rarely change. Keyed with the tzinfo because datetimes in different
-    zones compare equal when they name the same instant."""
-    key = (v, v.tzinfo)
-    text = _ISO.get(key)
-    if text is None:
-        if len(_ISO) >= 4096:
-            _ISO.clear()
-        text = _ISO[key] = v.isoformat()
-    return text
 
 
 def _dt(v: str | None) -> datetime | None:

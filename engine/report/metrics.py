@@ -166,6 +166,9 @@ class Metrics:
     # `start`. Daily PnL: every UTC day of the run, 0 where nothing closed.
     equity: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), compare=False, repr=False)
     daily_pnl: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), compare=False, repr=False)
+    # The trades themselves, in close order (what trades.csv lists: `write_trades_csv` takes them as they are,
+    # so a report parses the run's records once).
+    closed: tuple[Trade, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def duration(self) -> timedelta:
@@ -285,6 +288,7 @@ def compute_metrics(
         entry_fills=entry_fills(records),
         equity=_equity_series(start, starting_balance, closed, equity_after),
         daily_pnl=_daily_series(start, end, closed),
+        closed=tuple(closed),
     )
 
 

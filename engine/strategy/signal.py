@@ -169,31 +169,37 @@ def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
+_COMPONENT_COLUMNS = {
+    "ema": ("ema_fast", "ema_slow"),
+    "macd": ("macd", "macd_signal", "macd_hist"),
+    "rsi": ("rsi",),
+    "close_vs_ema_slow": ("close", "ema_slow"),
+    "atr": ("atr", "atr_pct"),
+    "htf_trend": ("htf_close", "htf_ema"),
+    "vol_regime": ("vol_rank",),
+}
+
+
 def _component_value(component: str, row: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
-    names = {
-        "ema": ("ema_fast", "ema_slow"),
-        "macd": ("macd", "macd_signal", "macd_hist"),
-        "rsi": ("rsi",),
-        "close_vs_ema_slow": ("close", "ema_slow"),
-        "atr": ("atr", "atr_pct"),
-        "htf_trend": ("htf_close", "htf_ema"),
-        "vol_regime": ("vol_rank",),
-    }[component]
-    return tuple((n, float(row[n])) for n in names)
+    return tuple([(n, float(row[n])) for n in _COMPONENT_COLUMNS[component]])
 
 
 _DIRECTION_WORD = {1: "long", -1: "short", 0: "neutral"}
+_SIDE_OF = {1: Side.LONG, -1: Side.SHORT, 0: Side.NONE}
 
 
 def _trigger_text(p: ScalpingParams, vote: int) -> str:
     if p.primary_trigger is PrimaryTrigger.EMA_CROSS:
         ema = f"EMA{p.ema_fast}/EMA{p.ema_slow}"
-        return {1: f"{ema} crossed up", -1: f"{ema} crossed down", 0: f"no {ema} cross"}[vote]
-    return {
-        1: "MACD histogram turned positive",
-        -1: "MACD histogram turned negative",
-        0: "no MACD histogram sign change",
-    }[vote]
+        return f"{ema} crossed up" if vote > 0 else f"{ema} crossed down" if vote < 0 else f"no {ema} cross"
+    return _MACD_TEXT[vote]
+
+
+_MACD_TEXT = {
+    1: "MACD histogram turned positive",
+    -1: "MACD histogram turned negative",
+    0: "no MACD histogram sign change",
+}
 
 
 def _filter_texts(row: Mapping[str, Any], primary_vote: int, p: ScalpingParams) -> list[tuple[str, bool, str]]:
@@ -249,7 +255,7 @@ def build_signal(symbol: str, open_time_ms: int, row: Mapping[str, Any], p: Scal
         vote = int(row["vote_htf_trend"]) if name == "htf_trend" else 0
         breakdown.append(Vote(name, _component_value(name, row), vote, Role.FILTER, veto=not ok))
 
-    side = {1: Side.LONG, -1: Side.SHORT, 0: Side.NONE}[direction]
+    side = _SIDE_OF[direction]
     band = f"ATR {atr_pct:.3f}% of price, band [{p.atr_pct_min:g}%, {p.atr_pct_max:g}%]"
     agreeing = [v.component for v in breakdown if v.role is Role.CONFIRMATION and v.vote == primary_vote]
     if not bool(row["warm"]):

@@ -34,19 +34,26 @@ class VectorSignals:
 
     def __init__(self, candles: dict[str, pd.DataFrame], params: ScalpingParams) -> None:
         self.params = params
-        # Only the rows that carry a side are kept, column by column (numpy arrays; a dict of values per
-        # signal held 40 MB on 26,000 signals): a pandas lookup per signal would cost more than the rest of
-        # the backtest step, and the full frames would dominate memory.
-        self._hits: dict[str, dict[int, int]] = {}  # symbol → open_ms → row of its columns
-        self._columns: dict[str, dict[str, np.ndarray]] = {}
+        # Only the rows that carry a side are kept, as one float matrix per symbol (a dict of values per
+        # signal held 40 MB on 26,000 signals; a pandas lookup per signal would cost more than the rest of
+        # the backtest step). A signal's row comes out as Python floats in one `tolist`: build_signal
+        # reads every value through float()/int()/bool(), which give the same on a float as on the
+        # int8/bool column it came from (a vote, a flag, a count are exact in a float64).
+        self._hits: dict[str, dict[int, int]] = {}  # symbol → open_ms → row of its matrix
+        self._names: dict[str, list[str]] = {}
+        self._rows: dict[str, np.ndarray] = {}
         for symbol, frame in candles.items():
             signals = signals_frame(frame, params)
             rows = np.flatnonzero(signals["side"].to_numpy() != "none")
-            columns = {c: signals[c].to_numpy()[rows] for c in signals.columns if c != "side"}
-            columns["candles_seen"] = rows + 1
+            names = [c for c in signals.columns if c != "side"]
+            matrix = np.empty((len(rows), len(names) + 1), dtype=np.float64)
+            for j, c in enumerate(names):
+                matrix[:, j] = signals[c].to_numpy()[rows]
+            matrix[:, -1] = rows + 1
             index = signals.index.to_numpy()[rows]
             self._hits[symbol] = dict(zip(index.tolist(), range(len(rows)), strict=True))
-            self._columns[symbol] = columns
+            self._names[symbol] = [*names, "candles_seen"]
+            self._rows[symbol] = matrix
 
     def signal_times(self) -> dict[str, np.ndarray]:
         """Each symbol's open times with a signal (int64): the events of a backtest."""
@@ -56,8 +63,7 @@ class VectorSignals:
         k = self._hits.get(symbol, {}).get(open_ms)
         if k is None:
             return None
-        values: dict[str, object] = {c: column[k] for c, column in self._columns[symbol].items()}
-        values["candles_seen"] = int(values["candles_seen"])  # type: ignore[call-overload]
+        values = dict(zip(self._names[symbol], self._rows[symbol][k].tolist(), strict=True))
         return build_signal(symbol, open_ms, values, self.params)
 
 

@@ -23,6 +23,7 @@ them in `legacy` for `bot_machine.migrate`. Time is always passed in; the guard 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from engine.clock import iso
 from engine.config.profile import RiskSection
 from engine.exits import ExitReason
 
@@ -57,12 +59,12 @@ class RiskState:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "day": None if self.day is None else self.day.isoformat(),
+            "day": None if self.day is None else _day_text(self.day),
             "day_start_balance": _str(self.day_start_balance),
             "last_balance": _str(self.last_balance),
             "day_pnl": str(self.day_pnl),
             "sl_streak": self.sl_streak,
-            "last_exit": {symbol: at.isoformat() for symbol, at in sorted(self.last_exit.items())},
+            "last_exit": {symbol: iso(at) for symbol, at in sorted(self.last_exit.items())},
             "peak_equity": _str(self.peak_equity),
         }
 
@@ -308,12 +310,21 @@ class RiskGuard:
 
 
 def _utc(now: datetime) -> datetime:
+    if now.tzinfo is UTC:
+        return now
     if now.tzinfo is None:
         raise ValueError("risk rules need a timezone-aware time")
     return now.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=16)
+def _day_text(day: date) -> str:
+    return day.isoformat()
+
+
+@functools.lru_cache(maxsize=64, typed=True)
 def _pct(value: float) -> Decimal:
+    """`value` % as a fraction (memoised: the daily loss limit is read at every check)."""
     return Decimal(str(value)) / 100
 
 

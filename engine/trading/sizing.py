@@ -21,6 +21,7 @@ Entries, stops and take-profits are market-type orders, so MARKET_LOT_SIZE (step
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -36,6 +37,12 @@ MARGIN_USE = Decimal("0.95")
 """Share of balance × leverage a single entry may use; the rest is left for fees and slippage."""
 
 _HUNDRED = Decimal(100)
+
+
+@functools.lru_cache(maxsize=512, typed=True)  # typed: 1 and 1.0 give Decimals of different exponents
+def _fraction(pct: float) -> Decimal:
+    """`pct` % as an exact Decimal fraction (memoised: a profile's distances come back on every entry)."""
+    return Decimal(str(pct)) / _HUNDRED
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +157,7 @@ def plan_entry(
     stop_pct = orders.stop_loss_pct if sl_pct is None else sl_pct
     if not (math.isfinite(stop_pct) and 0 < stop_pct < 100):
         return SizingRefusal(f"{market.symbol}: stop-loss distance {stop_pct}% is not in (0, 100)")
-    stop_fraction = Decimal(str(stop_pct)) / _HUNDRED
+    stop_fraction = _fraction(stop_pct)
     stop = round_trigger_price(
         market,
         entry * (1 - stop_fraction if long else 1 + stop_fraction),
@@ -171,7 +178,7 @@ def plan_entry(
     for n, pct in enumerate(distances, start=1):
         if not (math.isfinite(pct) and pct > 0):
             return SizingRefusal(f"{market.symbol}: take-profit {n} distance {pct}% is not positive")
-        fraction = Decimal(str(pct)) / _HUNDRED
+        fraction = _fraction(pct)
         tp = round_trigger_price(
             market,
             entry * (1 + fraction if long else 1 - fraction),

@@ -12,6 +12,8 @@ Rounding rules:
 
 from __future__ import annotations
 
+import functools
+
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -74,7 +76,9 @@ def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
     return _to_multiple(price, tick, ROUND_CEILING if up else ROUND_FLOOR)
 
 
+@functools.lru_cache(maxsize=1024)
 def _decimals(unit: Decimal) -> int:
+    """The decimal places of a step or tick (memoised: a market's few units are checked on every order)."""
     exponent = unit.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
