@@ -19,7 +19,6 @@ position already open keeps its stops and exits to the end.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +27,11 @@ import pandas as pd
 
 from engine.market.candles import timeframe_ms
 from engine.market.universe import DAY_MS, Exclusion, MarketActivity, SymbolManager, Universe, UniverseRules
+from engine.values import value
 from engine.venue.markets import Market
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class UniverseChange:
     """One pick that differed from the one before (the first pick always counts)."""
 

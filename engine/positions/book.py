@@ -26,9 +26,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from engine.clock import iso
 from engine.machine.runtime import CompiledMachine, Outcome
 from engine.machine.tags import Tag
-from engine.clock import iso
 from engine.positions.model import Position
 from engine.positions.replay import JournalFacts, RecoveryError, replay_journal, replay_record
 from engine.store.history import History, PendingLine

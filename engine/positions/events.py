@@ -16,7 +16,6 @@ machine YAML that leaves one unhandled (engine.machine.contract). Timeout events
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +26,7 @@ from engine.machine.loader import MachineDefinition, load_definition
 from engine.machine.tags import Tag
 from engine.positions.lifecycle import REGISTRY
 from engine.positions.model import Position, RoleKind
+from engine.values import value
 from engine.venue.types import FillReport
 
 # The tags of machines/position.yaml that the engine relies on (the vocabulary is engine.machine.tags).
@@ -35,7 +35,7 @@ PROTECTED, EXIT, ENTRY, EXPOSED, EMERGENCY, TERMINAL = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class PositionEvent:
     name: ClassVar[str]
 
@@ -43,7 +43,7 @@ class PositionEvent:
         return {}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Timeout(PositionEvent):
     """A deadline passed; `event` is the name the YAML gave it."""
 
@@ -51,7 +51,7 @@ class Timeout(PositionEvent):
     name: ClassVar[str] = ""  # per instance: see `event_name`
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Signal(PositionEvent):
     plan: dict[str, Any]  # the entry plan (engine.trading.sizing.EntryPlan.to_payload)
     reason: str = ""
@@ -61,7 +61,7 @@ class Signal(PositionEvent):
         return {"plan": self.plan, "signal": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Fill(PositionEvent):
     """A fill of one of the position's orders (entry, stop-loss, take-profit, close)."""
 
@@ -83,17 +83,17 @@ class Fill(PositionEvent):
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class EntryFilled(Fill):
     name: ClassVar[str] = "entry_filled"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SlFilled(Fill):
     name: ClassVar[str] = "sl_filled"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TpFilled(Fill):
     step: int = 0
     name: ClassVar[str] = "tp_filled"
@@ -102,7 +102,7 @@ class TpFilled(Fill):
         return {**Fill.payload(self), "step": self.step}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CloseFilled(Fill):
     reason: str | None = None  # the position's stored exit reason: an ExitReason or a YAML timeout's name
     name: ClassVar[str] = "close_filled"
@@ -114,7 +114,7 @@ class CloseFilled(Fill):
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Refusal(PositionEvent):
     """The venue refused one of the position's orders."""
 
@@ -126,12 +126,12 @@ class Refusal(PositionEvent):
         return {"code": self.code, "msg": self.msg, "client_id": self.client_id}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class EntryRejected(Refusal):
     name: ClassVar[str] = "entry_rejected"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class EntryCancelled(PositionEvent):
     """The venue confirmed the cancel of our resting LIMIT entry (what had filled came before it as
     entry_filled): nothing of it rests any more."""
@@ -143,17 +143,17 @@ class EntryCancelled(PositionEvent):
         return {"client_id": self.client_id}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ProtectionFailed(Refusal):
     name: ClassVar[str] = "protection_failed"  # the stop-loss was refused: it is mandatory
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CloseRejected(Refusal):
     name: ClassVar[str] = "close_rejected"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class FlatConfirmed(PositionEvent):
     """The venue holds nothing for the position: a reduce-only close found nothing to reduce (the
     refusal's fields are set), or reconciliation saw the venue flat (`reason`)."""
@@ -166,7 +166,7 @@ class FlatConfirmed(PositionEvent):
         return self.refusal.payload() if self.refusal is not None else {"reason": self.reason}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ProtectionLost(PositionEvent):
     missing: tuple[str, ...]  # client ids of the stops the venue no longer holds
     name: ClassVar[str] = "protection_lost"
@@ -175,7 +175,7 @@ class ProtectionLost(PositionEvent):
         return {"missing": list(self.missing)}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MarketHalted(PositionEvent):
     """The position's market is no longer listed by the venue, or no longer TRADING (SETTLING,
     DELIVERING, BREAK, ...): nothing new opens there, and what is held is closed while it can be."""
@@ -187,7 +187,7 @@ class MarketHalted(PositionEvent):
         return {"status": self.status}
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CloseRequested(PositionEvent):
     reason: ExitReason  # MANUAL, SHUTDOWN, END_OF_BACKTEST, CLOSE_REQUESTED
     name: ClassVar[str] = "close_requested"
@@ -196,7 +196,7 @@ class CloseRequested(PositionEvent):
         return {"reason": str(self.reason)}  # the journal's plain string
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Withdraw(PositionEvent):
     """Graceful shutdown: what rests of a limit entry is cancelled (a piece filling while the bot is away
     would have no stop); what filled is kept and protected, the rest is not entered at market."""
@@ -204,7 +204,7 @@ class Withdraw(PositionEvent):
     name: ClassVar[str] = "withdraw"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Panic(PositionEvent):
     reason: ExitReason  # PANIC, LIQUIDATION, RECONCILE (the exit itself is recorded as EMERGENCY)
     venue_qty: Decimal | None = None  # reconciliation: what the venue holds instead

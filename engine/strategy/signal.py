@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from engine.strategy.params import Confirmation, PrimaryTrigger, ScalpingParams
+from engine.values import value
 
 
 class Side(StrEnum):
@@ -44,7 +44,7 @@ class Role(StrEnum):
     FILTER = "filter"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Vote:
     """One component's opinion of a candle: its value(s), its vote (+1 long, -1 short, 0) and role.
 
@@ -62,7 +62,7 @@ class Vote:
         return dict(self.value)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Signal:
     """What ScalpingV1 says about one closed candle of one symbol. It is never an order.
 

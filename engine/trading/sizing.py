@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from engine.config.profile import OrdersSection
 from engine.positions.model import Side
+from engine.values import value
 from engine.venue.filters import TriggerKind, floor_qty, round_price, round_trigger_price
 from engine.venue.markets import Market
 from engine.venue.types import PositionSide
@@ -45,7 +45,7 @@ def _fraction(pct: float) -> Decimal:
     return Decimal(str(pct)) / _HUNDRED
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class TakeProfitSlice:
     """One reduce-only take-profit order: trigger price and quantity. `steps` are the profile's
     take-profit steps (1-based) whose quantity it carries, more than one when slices were merged."""
@@ -59,7 +59,7 @@ class TakeProfitSlice:
         return self.price * self.qty
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class EntryPlan:
     """A sized entry that passes every filter of its market. `notes` says what sizing adjusted
     (caps, merged slices) for the log; it is not part of the payload."""
@@ -105,7 +105,7 @@ class EntryPlan:
             {"leverage": self.leverage, "leverage_why": self.leverage_why} if self.leverage is not None else {})
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class SizingRefusal:
     """No entry: the reason says which filter or limit the smallest sensible order would break."""
 

@@ -13,7 +13,6 @@ Rounding rules:
 from __future__ import annotations
 
 import functools
-
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -84,6 +83,9 @@ def _decimals(unit: Decimal) -> int:
 
 
 def _too_precise(value: Decimal, unit: Decimal) -> bool:
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and -exponent <= _decimals(unit):
+        return False  # (normalising only drops trailing zeros: it never adds decimals)
     exponent = value.normalize().as_tuple().exponent
     return isinstance(exponent, int) and -exponent > _decimals(unit)
 

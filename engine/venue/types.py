@@ -6,9 +6,10 @@ Money is exact: order quantities, prices, balances, fees and PnL are `Decimal`. 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+
+from engine.values import value
 
 ZERO = Decimal(0)
 
@@ -122,7 +123,7 @@ def timeframe_ms(timeframe: str) -> int:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Candle:
     """One OHLCV candle. `open_ms` is the candle's open time (Unix ms, UTC); `volume` is base-asset volume.
 
@@ -137,7 +138,7 @@ class Candle:
     volume: float
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Ticker:
     symbol: str
     last: Decimal
@@ -146,7 +147,7 @@ class Ticker:
     timestamp_ms: int
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Balance:
     """One settle asset of the futures wallet.
 
@@ -161,7 +162,7 @@ class Balance:
     unrealized_pnl: Decimal
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Position:
     """A net (one-way mode) position. `qty` is always positive; `side` says long or short."""
 
@@ -181,7 +182,7 @@ class Position:
         return self.qty if self.side is PositionSide.LONG else -self.qty
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class FillReport:
     """One fill of one of our orders, whichever way it reached the engine (`source`): the one shape
     `engine.positions.events.fill_event` turns into an event. `qty` is the order's cumulative filled
@@ -198,7 +199,7 @@ class FillReport:
     liquidity: Liquidity | None = None  # None where the venue did not say (older journals, recovery)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class OrderState:
     """What the venue knows about one order. For a conditional order that has triggered and filled,
     `status` is FILLED and `filled`/`average_price`/`fee` describe the fill of the market order it became
@@ -256,7 +257,7 @@ class OrderState:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Execution:
     """One fill (or funding payment) as it changed the account.
 

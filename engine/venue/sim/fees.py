@@ -4,11 +4,12 @@ rates: USDT-margined taker 0.05 % / maker 0.02 %; USDC-margined taker 0.04 % / m
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import Decimal
 
+from engine.values import value
 
-@dataclass(frozen=True, slots=True)
+
+@value
 class FeeSchedule:
     """Fee rates as fractions of notional (0.0005 = 5 bps)."""
 

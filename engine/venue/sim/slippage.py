@@ -21,10 +21,10 @@ Two models, chosen by `MatchingEngine(slippage_model=...)`:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Literal, Protocol
 
+from engine.values import value
 from engine.venue.types import Side
 
 SlippageModelName = Literal["flat", "market"]
@@ -48,7 +48,7 @@ class Slippage(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class FlatSlippage:
     """The same fraction for every fill (see module docstring)."""
 
@@ -58,7 +58,7 @@ class FlatSlippage:
         return slipped_price(base, side, self.fraction, tick)
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class MarketSlippage:
     """Square-root impact against the candle's volume, at least one tick (see module docstring).
     `impact` is a fraction (impact_bps / 10 000)."""
